@@ -1,0 +1,3 @@
+from fer_edge.cli import main
+
+main()

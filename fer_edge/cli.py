@@ -1,0 +1,91 @@
+"""The ``fer-edge`` command line. Each command lives in ``fer_edge/commands/<name>.py``.
+
+Command modules import only light packages at top level, so ``fer-edge --help`` never
+imports torch or tensorrt.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from fer_edge import __version__
+from fer_edge.commands import (
+    bench,
+    build_engine,
+    check_onnx,
+    evaluate,
+    export,
+    info,
+    quantize,
+    report,
+    run,
+    train,
+)
+from fer_edge.errors import FerEdgeError
+
+app = typer.Typer(
+    name="fer-edge",
+    help="Facial-expression CNN from training to a fast INT8 TensorRT engine on a Jetson camera.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+
+def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """User errors become one line on stderr and exit code 2; Ctrl-C exits 130. No traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FerEdgeError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+COMMANDS: dict[str, Callable[..., Any]] = {
+    "train": train.train,
+    "evaluate": evaluate.evaluate,
+    "info": info.info,
+    "export": export.export,
+    "quantize": quantize.quantize,
+    "check-onnx": check_onnx.check_onnx,
+    "build-engine": build_engine.build_engine,
+    "bench": bench.bench,
+    "run": run.run,
+    "report": report.report,
+}
+for _name, _func in COMMANDS.items():
+    app.command(_name)(one_line_errors(_func))
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"fer-edge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True, help="Show the version."),
+) -> None:
+    """fer-edge: train, shrink and deploy a small facial-expression CNN."""
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

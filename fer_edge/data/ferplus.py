@@ -1,0 +1,75 @@
+"""FERPlus (Barsoum et al. 2016): annotator votes in ``fer2013new.csv``, joined by line position.
+
+Line i of the votes file belongs to row i of fer2013.csv. ``Image name`` is blank for not-face
+rows and repeats for four images, so it is never used as a key.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.data.fer2013_csv import read_text
+from fer_edge.errors import FerEdgeError
+from fer_edge.labels import FERPLUS_LABELS, SPLITS
+
+VOTE_COLUMNS = (*FERPLUS_LABELS, "unknown", "NF")
+NUM_EMOTIONS = len(FERPLUS_LABELS)
+
+
+def read_votes(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``votes int [N, 10]`` (8 emotions, unknown, not-a-face) and ``usage str [N]``."""
+    rows = list(csv.reader(io.StringIO(read_text(path))))
+    while rows and not rows[-1]:
+        rows.pop()
+    if not rows:
+        raise FerEdgeError("empty votes file", path=path)
+    header = [h.strip() for h in rows[0]]
+    if header[:1] != ["Usage"] or tuple(header[2:]) != VOTE_COLUMNS:
+        raise FerEdgeError(
+            f"wrong header; expected 'Usage,Image name,{','.join(VOTE_COLUMNS)}' (FERPlus fer2013new.csv)",
+            path=path,
+        )
+    votes = np.zeros((len(rows) - 1, len(VOTE_COLUMNS)), dtype=np.int64)
+    usage = np.empty(len(rows) - 1, dtype=object)
+    for i, row in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise FerEdgeError(f"expected {len(header)} fields, got {len(row)}", path=path, line=i + 2)
+        if row[0] not in SPLITS:
+            raise FerEdgeError(f"unknown Usage {row[0]!r}", path=path, line=i + 2)
+        try:
+            votes[i] = [int(v) for v in row[2:]]
+        except ValueError:
+            raise FerEdgeError("vote counts must be integers", path=path, line=i + 2) from None
+        if (votes[i] < 0).any():
+            raise FerEdgeError("negative vote count", path=path, line=i + 2)
+        usage[i] = row[0]
+    return votes, usage.astype(str)
+
+
+def majority_labels(votes: np.ndarray) -> np.ndarray:
+    """Barsoum et al.'s majority mode: label per image, or -1 where the image is dropped.
+
+    Votes of 1 are outliers and removed; an image is kept when its top class holds more than
+    half of the remaining votes and that class is an emotion (not unknown, not not-a-face).
+    """
+    v = np.where(votes <= 1, 0, votes).astype(np.float64)
+    total = v.sum(axis=1)
+    top = v.argmax(axis=1)
+    top_votes = v.max(axis=1)
+    keep = (top_votes > 0.5 * total) & (top < NUM_EMOTIONS)
+    return np.where(keep, top, -1).astype(np.int64)
+
+
+def soft_labels(votes: np.ndarray) -> np.ndarray:
+    """Vote distribution over the 8 emotions after removing single votes, rows sum to 1.
+
+    Used as training targets for the images the majority mode keeps (Barsoum et al. found
+    training on the distribution better than on the majority label).
+    """
+    v = np.where(votes <= 1, 0, votes)[:, :NUM_EMOTIONS].astype(np.float32)
+    total = v.sum(axis=1, keepdims=True)
+    return np.divide(v, total, out=np.zeros_like(v), where=total > 0)

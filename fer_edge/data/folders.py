@@ -1,0 +1,79 @@
+"""Reader for the image-folder layout of the common FER2013 download.
+
+``train/<class>/*.jpg|png`` and ``test/<class>/...``, with class folders named after the
+FER2013 classes (``angry``, ``disgust``, ``fear``, ``happy``, ``sad``, ``surprise``, ``neutral``).
+That download merges PublicTest and PrivateTest into ``test/``; it is read as PrivateTest. A
+``val/`` (or ``validation/``, ``PublicTest/``) folder, where present, is read as PublicTest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from fer_edge.data.core import IMAGE_SIZE
+from fer_edge.errors import FerEdgeError
+from fer_edge.labels import FER2013_LABELS
+
+SPLIT_FOLDERS = {
+    "train": "Training",
+    "training": "Training",
+    "val": "PublicTest",
+    "valid": "PublicTest",
+    "validation": "PublicTest",
+    "publictest": "PublicTest",
+    "test": "PrivateTest",
+    "privatetest": "PrivateTest",
+}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def read_image_folders(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from PIL import Image, UnidentifiedImageError
+
+    if not root.is_dir():
+        raise FerEdgeError("not a directory", path=root)
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    splits: list[str] = []
+    split_dirs = sorted(d for d in root.iterdir() if d.is_dir() and d.name.lower() in SPLIT_FOLDERS)
+    if not split_dirs:
+        raise FerEdgeError("no train/ or test/ folder; expected the layout train/<class>/*.jpg", path=root)
+    for split_dir in split_dirs:
+        split = SPLIT_FOLDERS[split_dir.name.lower()]
+        for class_dir in sorted(d for d in split_dir.iterdir() if d.is_dir()):
+            name = class_dir.name.lower()
+            if name not in FER2013_LABELS:
+                raise FerEdgeError(
+                    f"unknown class folder {class_dir.name!r}; expected one of {', '.join(FER2013_LABELS)}",
+                    path=class_dir,
+                )
+            for file in sorted(class_dir.iterdir()):
+                if file.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                try:
+                    with Image.open(file) as im:
+                        gray = im.convert("L")
+                        if gray.size != (IMAGE_SIZE, IMAGE_SIZE):
+                            gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+                        images.append(np.asarray(gray, dtype=np.uint8))
+                except (UnidentifiedImageError, OSError) as exc:
+                    raise FerEdgeError(f"cannot read image: {exc}", path=file) from None
+                labels.append(FER2013_LABELS.index(name))
+                splits.append(split)
+    if not images:
+        raise FerEdgeError("no images found under the split folders", path=root)
+    return np.stack(images), np.asarray(labels, dtype=np.int64), np.asarray(splits, dtype=str)
+
+
+def folder_fingerprint(root: Path) -> str:
+    """A cheap content key for a folder tree: names, sizes and modification times."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for file in sorted(root.rglob("*")):
+        if file.is_file():
+            st = file.stat()
+            h.update(f"{file.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()

@@ -1,0 +1,27 @@
+"""The models that ship with fer-edge, under ``fer_edge/weights/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fer_edge.errors import FerEdgeError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_model(dataset: str = "fer2013", precision: str = "int8", target: str = "tensorrt") -> Path:
+    """Path of a shipped ONNX model: ``fer2013.onnx``, ``fer2013.int8.onnx``, ``fer2013.int8.cpu.onnx``..."""
+    if precision == "fp32":
+        name = f"{dataset}.onnx"
+    elif target == "cpu":
+        name = f"{dataset}.int8.cpu.onnx"
+    else:
+        name = f"{dataset}.int8.onnx"
+    path = WEIGHTS_DIR / name
+    if not path.exists():
+        raise FerEdgeError(f"shipped model {name} is not in this installation ({WEIGHTS_DIR})")
+    return path
+
+
+def shipped_models() -> list[Path]:
+    return sorted(WEIGHTS_DIR.glob("*.onnx"))
