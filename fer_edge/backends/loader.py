@@ -1,0 +1,73 @@
+"""``load_backend``: pick the backend by file type.
+
+``.pt`` → PyTorch, ``.onnx`` → ONNX Runtime, ``.engine`` → TensorRT. Each backend module is
+imported only when its file type is opened, so no heavy package loads for the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fer_edge.backends.base import Backend
+from fer_edge.errors import FerEdgeError
+
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
+SUFFIXES: dict[str, str] = {".pt": "pytorch", ".onnx": "onnxruntime", ".engine": "tensorrt"}
+
+
+def backend_kind(path: str | Path) -> str:
+    """``"pytorch"``, ``"onnxruntime"`` or ``"tensorrt"`` for a model path, by its suffix."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return SUFFIXES[suffix]
+    except KeyError:
+        raise FerEdgeError(
+            f"unknown model file type {suffix or '(no suffix)'!r}; fer-edge runs "
+            ".pt (PyTorch checkpoint), .onnx (ONNX Runtime) and .engine (TensorRT)",
+            path=path,
+        ) from None
+
+
+def _open_pytorch(path: Path, device: str, threads: int | None) -> Backend:
+    from fer_edge.backends.pytorch import open_checkpoint
+
+    return open_checkpoint(path, device=device, threads=threads)
+
+
+def _open_onnx(path: Path, device: str, threads: int | None) -> Backend:
+    from fer_edge.backends.onnxrt import open_onnx
+
+    return open_onnx(path, device=device, threads=threads)
+
+
+def _open_engine(path: Path, device: str, threads: int | None) -> Backend:
+    from fer_edge.backends.trt_engine import open_engine
+
+    if device == "cpu":
+        raise FerEdgeError("a TensorRT engine runs on the GPU only; use the .onnx model on the CPU",
+                           path=path)
+    return open_engine(path)
+
+
+OPENERS: dict[str, Callable[[Path, str, int | None], Backend]] = {
+    "pytorch": _open_pytorch,
+    "onnxruntime": _open_onnx,
+    "tensorrt": _open_engine,
+}
+
+
+def load_backend(path: str | Path, device: str = "auto", threads: int | None = None) -> Backend:
+    """Open a fer-edge model for inference; use the result as a context manager.
+
+    ``device``: ``auto`` (the best available), ``cpu``, ``cuda``, or ``tensorrt`` (for an
+    ``.onnx``: ONNX Runtime's TensorRT provider; an ``.engine`` always runs on TensorRT).
+    ``threads``: CPU threads for ONNX Runtime / torch (default: their own choice).
+    """
+    path = Path(path)
+    kind = backend_kind(path)
+    if device not in DEVICES:
+        raise FerEdgeError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
+    if not path.is_file():
+        raise FerEdgeError("file not found" if not path.exists() else "not a file", path=path)
+    return OPENERS[kind](path, device, threads)
