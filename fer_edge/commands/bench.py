@@ -1,10 +1,174 @@
-"""Placeholder: being written (see the open issue for this command)."""
+"""``fer-edge bench``: latency, throughput, memory and accuracy of every backend vs the FP32 baseline."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
 from fer_edge.errors import FerEdgeError
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def bench() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+    from fer_edge.bench.runner import BenchOptions, BenchReport
+
+SPLIT_CHOICES = ("Training", "PublicTest", "PrivateTest")
+
+
+def bench(
+    extra_models: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More model files (so that `--models a.onnx b.onnx` works as well as repeating --models).",
+            show_default=False,
+        ),
+    ] = None,
+    models: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--models",
+            help="Model files: .pt (PyTorch), .onnx (ONNX Runtime), .engine (TensorRT). "
+            "Default: the shipped FER2013 models.",
+            show_default=False,
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="fer2013.csv(.gz): measure accuracy on real faces (and time them).")
+    ] = None,
+    votes: Annotated[
+        Path | None, typer.Option(help="fer2013new.csv: FERPlus labels (for FERPlus models).")
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split to measure accuracy on.")] = "PrivateTest",
+    batch: Annotated[
+        str, typer.Option("--batch", help="Batch sizes for throughput, comma-separated.")
+    ] = "1,8,64",
+    threads: Annotated[int, typer.Option(help="CPU threads per backend.")] = 2,
+    min_time: Annotated[float, typer.Option(help="Minimum seconds per measurement.")] = 1.0,
+    min_iters: Annotated[
+        int, typer.Option(help="Minimum calls at batch 1 (images at larger batches).")
+    ] = 100,
+    device: Annotated[
+        str, typer.Option(help="auto (everything this machine has), cpu, cuda or tensorrt.")
+    ] = "auto",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")] = None,
+    markdown_out: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the table as Markdown.")
+    ] = None,
+    plot_out: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Write latency-vs-accuracy and throughput-vs-batch plots (PNG)."),
+    ] = None,
+    estimate: Annotated[
+        str | None,
+        typer.Option(
+            help="Print the roofline lower bound for a Jetson instead "
+            "of measuring: orin-nano, orin-nano-super, orin-nx, agx-orin.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Benchmark every backend against the FP32 baseline: latency, throughput, memory, accuracy."""
+    from rich.console import Console
+
+    from fer_edge.bench.harness import MeasureConfig
+    from fer_edge.bench.plan import parse_batches
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=220)  # piped to a file: keep the wide table on one line per row
+    all_models = [*(models or []), *(extra_models or [])]
+    batches = parse_batches(batch)
+    if split not in SPLIT_CHOICES:
+        raise FerEdgeError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+    if threads < 1:
+        raise FerEdgeError(f"--threads must be at least 1, got {threads}")
+
+    if estimate is not None:
+        _print_estimate(console, estimate, all_models, max(batches))
+        return
+
+    from fer_edge.bench.runner import BenchOptions
+
+    options = BenchOptions(
+        models=all_models,
+        data=data,
+        votes=votes,
+        split=split,
+        batches=batches,
+        threads=threads,
+        device=device,
+        measure=MeasureConfig(min_iters=min_iters, min_time_s=min_time),
+    )
+    report = _run_with_progress(console, options)
+
+    from fer_edge.bench.report import rich_table, write_json, write_markdown
+
+    console.print(rich_table(report))
+    if json_out:
+        write_json(report, json_out)
+        console.print(f"wrote {json_out}")
+    if markdown_out:
+        write_markdown(report, markdown_out)
+        console.print(f"wrote {markdown_out}")
+    if plot_out:
+        from fer_edge.bench.plot import write_plot
+
+        write_plot(report, plot_out)
+        console.print(f"wrote {plot_out}")
+    if not any(r.ok for r in report.results):
+        first = report.results[0].reason if report.results else "no rows"
+        raise FerEdgeError(f"no backend could run ({first})")
+
+
+def _run_with_progress(console: Console, options: BenchOptions) -> BenchReport:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from fer_edge.bench.rows import RowResult, RowSpec
+    from fer_edge.bench.runner import run_bench
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("preparing inputs", total=None)
+
+        def on_plan(specs: list[RowSpec]) -> None:
+            progress.update(task, total=len(specs), description=f"{len(specs)} rows")
+
+        def on_start(i: int, spec: RowSpec) -> None:
+            progress.update(task, description=f"{Path(spec.model).name} on {spec.device}")
+
+        def on_done(i: int, row: RowResult) -> None:
+            mark = "✅" if row.ok else f"❌ {row.reason}"
+            p50 = f" p50 {row.latency_ms_p50:.3f} ms" if row.ok and row.latency_ms_p50 else ""
+            progress.console.print(f"{mark} {row.backend} {row.precision} {Path(row.model).name}{p50}")
+            progress.advance(task)
+
+        report = run_bench(options, on_plan=on_plan, on_start=on_start, on_done=on_done)
+        progress.update(task, description="done")
+    return report
+
+
+def _print_estimate(console: Console, key: str, models: list[Path], batch: int) -> None:
+    from fer_edge.bench.estimate import estimate_layers
+    from fer_edge.bench.jetson_specs import jetson_spec
+    from fer_edge.bench.roofline import estimate_table
+
+    spec = jetson_spec(key)
+    layers, source = estimate_layers(models)
+    console.print(f"layers of {source}")
+    console.print(estimate_table(layers, spec, batch))

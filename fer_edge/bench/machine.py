@@ -1,0 +1,96 @@
+"""What machine a result was measured on: CPU, cores, GPU, OS, package versions, the command."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("fer-edge", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt", "cuda-python")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def jetson_model() -> str | None:
+    """The board name on a Jetson (device tree), None elsewhere."""
+    path = Path("/proc/device-tree/model")
+    try:
+        text = path.read_text(errors="replace").strip("\x00\n ")
+    except OSError:
+        return None
+    return text if "jetson" in text.lower() or "orin" in text.lower() else None
+
+
+def gpu_names() -> list[str]:
+    names: list[str] = []
+    exe = shutil.which("nvidia-smi")
+    if exe:
+        try:
+            out = subprocess.run(
+                [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout
+            names += [ln.strip() for ln in out.splitlines() if ln.strip()]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    board = jetson_model()
+    if board and not names:
+        names.append(f"{board} (integrated GPU)")
+    return names
+
+
+def package_versions() -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    argv = sys.argv if argv is None else argv
+    prog = Path(argv[0]).name if argv else "fer-edge"
+    if prog in ("__main__.py", "cli.py") or prog.startswith("python"):
+        prog = "fer-edge"
+    return shlex.join([prog, *argv[1:]])
+
+
+def load_average() -> list[float] | None:
+    """1/5/15-minute load: a busy machine explains wide latency percentiles."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine_info(argv: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "load_average": load_average(),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "gpu": gpu_names(),
+        "jetson": jetson_model(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "command": command_line(argv),
+    }

@@ -1,0 +1,149 @@
+"""Which rows to run: the models (given or shipped) times the devices this machine has."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from fer_edge.bench.rows import DEFAULT_LOADER, RowSpec
+from fer_edge.errors import FerEdgeError
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+SHIPPED_FER2013 = ("fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx")
+
+# What a (file kind, device) pair is expected to run as; only a label for rows that fail early.
+BACKEND_HINTS = {
+    ("pt", "cpu"): "torch-cpu",
+    ("pt", "cuda"): "torch-cuda",
+    ("onnx", "cpu"): "onnxruntime-cpu",
+    ("onnx", "cuda"): "onnxruntime-cuda",
+    ("onnx", "tensorrt"): "onnxruntime-tensorrt",
+    ("engine", "tensorrt"): "tensorrt",
+}
+
+
+def shipped_fer2013_models() -> list[Path]:
+    """The shipped FER2013 models that this installation has; none at all is a one-line error."""
+    from fer_edge.weights import WEIGHTS_DIR
+
+    found = [WEIGHTS_DIR / name for name in SHIPPED_FER2013 if (WEIGHTS_DIR / name).is_file()]
+    if not found:
+        raise FerEdgeError(f"no shipped models in this installation ({WEIGHTS_DIR}); pass --models")
+    return found
+
+
+def model_kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        return "pt"
+    if suffix == ".onnx":
+        return "onnx"
+    if suffix in (".engine", ".plan", ".trt"):
+        return "engine"
+    return "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def onnxruntime_providers() -> tuple[str, ...]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return ()
+    return tuple(ort.get_available_providers())
+
+
+def nvidia_gpu_present() -> bool:
+    """A cheap check (no CUDA context): a discrete GPU's device node or a Jetson's GPU node."""
+    return Path("/dev/nvidia0").exists() or Path("/dev/nvhost-ctrl-gpu").exists()
+
+
+def devices_for(kind: str, device: str) -> list[str]:
+    """The devices a model file is benchmarked on; ``auto`` means every one this machine has."""
+    if device != "auto":
+        return [device]
+    if kind == "engine":
+        return ["tensorrt"]
+    if kind == "onnx":
+        providers = onnxruntime_providers()
+        found = ["cpu"]
+        if "CUDAExecutionProvider" in providers:
+            found.append("cuda")
+        if "TensorrtExecutionProvider" in providers:
+            found.append("tensorrt")
+        return found
+    if kind == "pt":
+        return ["cpu", "cuda"] if nvidia_gpu_present() else ["cpu"]
+    return ["cpu"]
+
+
+def precision_hint(path: Path, kind: str) -> str:
+    if kind == "pt":
+        return "fp32"
+    if kind == "engine":
+        for part in reversed(path.name.split(".")):
+            if part in ("fp32", "fp16", "int8"):
+                return part
+        return "?"
+    if kind == "onnx" and path.is_file():
+        try:
+            from fer_edge.onnx_model import get_metadata, is_quantized, load_onnx
+
+            model = load_onnx(path, load_external_data=False)
+        except FerEdgeError:
+            return "?"
+        return get_metadata(model).get("precision") or ("int8" if is_quantized(model) else "fp32")
+    return "?"
+
+
+def parse_batches(text: str) -> tuple[int, ...]:
+    """``"1,8,64"`` -> (1, 8, 64); zero, negative or non-numbers are a one-line error."""
+    sizes: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            value = int(part)
+        except ValueError:
+            raise FerEdgeError(f"--batch: {part!r} is not a whole number (expected e.g. 1,8,64)") from None
+        if value < 1:
+            raise FerEdgeError(f"--batch: batch size must be at least 1, got {value}")
+        if value not in sizes:
+            sizes.append(value)
+    if not sizes:
+        raise FerEdgeError("--batch: give at least one batch size, e.g. 1,8,64")
+    return tuple(sizes)
+
+
+def plan_rows(
+    models: list[Path],
+    device: str,
+    threads: int | None,
+    batches: tuple[int, ...],
+    inputs: Path,
+    measure: dict[str, object],
+    split: str,
+    loader: str = DEFAULT_LOADER,
+) -> list[RowSpec]:
+    if device not in DEVICES:
+        raise FerEdgeError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    rows: list[RowSpec] = []
+    for model in models:
+        kind = model_kind(model)
+        precision = precision_hint(model, kind)
+        for dev in devices_for(kind, device):
+            rows.append(
+                RowSpec(
+                    model=str(model),
+                    device=dev,
+                    threads=threads,
+                    batches=batches,
+                    inputs=str(inputs),
+                    measure=dict(measure),
+                    split=split,
+                    loader=loader,
+                    backend_hint=BACKEND_HINTS.get((kind, dev), f"{kind}-{dev}"),
+                    precision_hint=precision,
+                )
+            )
+    return rows

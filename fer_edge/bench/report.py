@@ -1,0 +1,180 @@
+"""The benchmark as JSON, as a Markdown table and as a rich table on screen."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fer_edge.atomic import write_text_atomic
+from fer_edge.bench.rows import RowResult
+from fer_edge.bench.runner import BenchReport
+
+OK, FAILED = "✅", "❌"
+RECORDED_MARK = "*"
+JSON_SCHEMA_VERSION = 1
+
+
+def to_json_dict(report: BenchReport) -> dict[str, Any]:
+    return {
+        "schema": JSON_SCHEMA_VERSION,
+        "machine": report.machine,
+        "settings": report.settings,
+        "inputs": report.inputs,
+        "baseline": report.baseline_note,
+        "wall_time_s": round(report.wall_time_s, 2),
+        "results": [r.to_dict() for r in report.results],
+    }
+
+
+def write_json(report: BenchReport, path: Path) -> None:
+    write_text_atomic(path, json.dumps(to_json_dict(report), indent=2) + "\n")
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _accuracy(row: RowResult) -> str:
+    if row.accuracy is None:
+        return "–"
+    return f"{row.accuracy:.2f}{RECORDED_MARK if row.accuracy_recorded else ''}"
+
+
+def _delta(row: RowResult) -> str:
+    if row.baseline:
+        return "baseline"
+    return "–" if row.delta_accuracy is None else f"{row.delta_accuracy:+.2f}"
+
+
+def _speedup(row: RowResult) -> str:
+    if row.baseline:
+        return "1.00x"
+    return "–" if row.speedup is None else f"{row.speedup:.2f}x"
+
+
+def _throughput(row: RowResult, batch: int) -> str:
+    value = row.throughput.get(str(batch))
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def _memory(row: RowResult) -> str:
+    text = _num(row.peak_memory_mb, 0)
+    if row.gpu_memory_mb is not None:
+        text += f" (+{row.gpu_memory_mb:.0f} GPU)"
+    return text
+
+
+def columns(batches: list[int]) -> list[str]:
+    return [
+        "",
+        "Backend",
+        "Precision",
+        "Model",
+        "Size (MB)",
+        "Accuracy (%)",
+        "Δacc (pts)",
+        "p50 (ms)",
+        "p90 (ms)",
+        "p99 (ms)",
+        *[f"img/s @{b}" for b in batches],
+        "Speedup",
+        "Peak mem (MB)",
+        "Load (s)",
+    ]
+
+
+def cells(row: RowResult, batches: list[int], reason_inline: bool = True) -> list[str]:
+    name = Path(row.model).name
+    if not row.ok:
+        blank = ["–"] * (len(columns(batches)) - 5)
+        return [
+            FAILED,
+            row.backend,
+            row.precision,
+            name,
+            f"failed: {row.reason}" if reason_inline else "failed",
+            *blank,
+        ]
+    return [
+        OK,
+        row.backend,
+        row.precision,
+        name,
+        _num(row.size_mb),
+        _accuracy(row),
+        _delta(row),
+        _num(row.latency_ms_p50, 3),
+        _num(row.latency_ms_p90, 3),
+        _num(row.latency_ms_p99, 3),
+        *[_throughput(row, b) for b in batches],
+        _speedup(row),
+        _memory(row),
+        _num(row.load_time_s),
+    ]
+
+
+def notes(report: BenchReport) -> list[str]:
+    out = [
+        report.baseline_note,
+        f"inputs: {report.inputs}",
+        "latency: batch 1, one image per call, wall clock around infer(); throughput: images/s of "
+        "back-to-back calls at each batch size; peak memory: the row's own process (VmHWM)",
+    ]
+    if any(r.accuracy_recorded for r in report.results):
+        out.append(
+            f"{RECORDED_MARK} accuracy recorded in the model's metadata at export/quantise time "
+            f"({report.settings.get('split')}), not measured here"
+        )
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: BenchReport) -> str:
+    batches = report.batches
+    head = columns(batches)
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for row in report.results:
+        lines.append("| " + " | ".join(_md_escape(c) for c in cells(row, batches)) + " |")
+    m = report.machine
+    gpu = ", ".join(m.get("gpu") or []) or "none"
+    packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
+    meta = [
+        f"- command: `{m.get('command')}`",
+        f"- machine: {m.get('cpu')}, {m.get('cores')} cores; GPU: {gpu}; {m.get('os')}; "
+        f"Python {m.get('python')}; load average at start: {m.get('load_average')}",
+        f"- packages: {packages}",
+        f"- threads: {report.settings.get('threads')}; measurement: {report.settings.get('measure')}",
+        *[f"- {n}" for n in notes(report)],
+        f"- total wall time: {report.wall_time_s:.1f} s",
+    ]
+    return "\n".join(["# fer-edge bench", "", *lines, "", *meta]) + "\n"
+
+
+def write_markdown(report: BenchReport, path: Path) -> None:
+    write_text_atomic(path, to_markdown(report))
+
+
+def failure_lines(report: BenchReport) -> list[str]:
+    return [
+        f"{FAILED} {Path(r.model).name} ({r.backend}, {r.device}): {r.reason}"
+        for r in report.results
+        if not r.ok
+    ]
+
+
+def rich_table(report: BenchReport) -> Any:
+    """The table on screen; failure reasons go below it, where they have the full width."""
+    from rich.table import Table
+
+    batches = report.batches
+    caption = "\n".join([*failure_lines(report), *notes(report)])
+    table = Table(title="fer-edge bench", caption=caption, caption_justify="left")
+    for i, name in enumerate(columns(batches)):
+        table.add_column(name, justify="left" if i < 4 else "right", overflow="fold")
+    for row in report.results:
+        table.add_row(*cells(row, batches, reason_inline=False), style=None if row.ok else "red")
+    return table

@@ -1,0 +1,89 @@
+"""What one benchmark row is asked to do (:class:`RowSpec`) and what it found (:class:`RowResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+DEFAULT_LOADER = "fer_edge.backends:load_backend"
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """One (model, device) pair, run in its own child process by :mod:`fer_edge.bench.worker`."""
+
+    model: str
+    device: str = "cpu"
+    threads: int | None = 2
+    batches: tuple[int, ...] = (1, 8, 64)
+    inputs: str = ""  # .npz written by fer_edge.bench.inputs: the same faces for every row
+    measure: dict[str, Any] = field(default_factory=dict)
+    split: str = "PrivateTest"
+    loader: str = DEFAULT_LOADER  # "module:function" with load_backend's signature (tests use fakes)
+    backend_hint: str = ""  # what the row expects to be, shown if it fails before loading
+    precision_hint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["batches"] = list(self.batches)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RowSpec:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known["batches"] = tuple(known.get("batches", (1,)))
+        return cls(**known)
+
+
+@dataclass
+class RowResult:
+    """One row of the table. ``status`` is ``ok`` or ``failed`` (then ``reason`` says why)."""
+
+    model: str
+    device: str
+    backend: str
+    precision: str
+    status: str = "ok"
+    reason: str = ""
+    size_mb: float | None = None
+    dataset: str | None = None
+    accuracy: float | None = None
+    accuracy_recorded: bool = False
+    accuracy_images: int | None = None
+    delta_accuracy: float | None = None
+    latency_ms_p50: float | None = None
+    latency_ms_p90: float | None = None
+    latency_ms_p99: float | None = None
+    latency_ms_mean: float | None = None
+    latency_iterations: int | None = None
+    throughput: dict[str, float] = field(default_factory=dict)  # batch size (as text) -> images/s
+    speedup: float | None = None
+    baseline: bool = False
+    peak_memory_mb: float | None = None
+    rss_before_load_mb: float | None = None
+    load_time_s: float | None = None
+    gpu_memory_mb: float | None = None
+    wall_time_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RowResult:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    @classmethod
+    def failed(cls, spec: RowSpec, reason: str) -> RowResult:
+        return cls(
+            model=spec.model,
+            device=spec.device,
+            backend=spec.backend_hint or spec.device,
+            precision=spec.precision_hint or "?",
+            status="failed",
+            reason=reason,
+        )

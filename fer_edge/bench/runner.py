@@ -1,0 +1,125 @@
+"""Run a whole benchmark: prepare the shared inputs, run every row in its own process, compare."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fer_edge.bench.compare import apply_baseline, baseline_note, choose_baseline
+from fer_edge.bench.harness import MeasureConfig
+from fer_edge.bench.inputs import BenchInputs, dataset_inputs, synthetic_inputs
+from fer_edge.bench.isolation import DEFAULT_TIMEOUT_S, run_isolated
+from fer_edge.bench.machine import machine_info
+from fer_edge.bench.plan import plan_rows, shipped_fer2013_models
+from fer_edge.bench.rows import DEFAULT_LOADER, RowResult, RowSpec
+from fer_edge.errors import FerEdgeError
+
+
+@dataclass
+class BenchOptions:
+    models: list[Path] = field(default_factory=list)  # empty: the shipped FER2013 models
+    data: Path | None = None
+    votes: Path | None = None
+    split: str = "PrivateTest"
+    batches: tuple[int, ...] = (1, 8, 64)
+    threads: int | None = 2
+    device: str = "auto"
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    loader: str = DEFAULT_LOADER
+    row_timeout_s: float = DEFAULT_TIMEOUT_S
+    extra_pythonpath: list[str] = field(default_factory=list)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "models": [str(m) for m in self.models],
+            "data": str(self.data) if self.data else None,
+            "votes": str(self.votes) if self.votes else None,
+            "split": self.split,
+            "batches": list(self.batches),
+            "threads": self.threads,
+            "device": self.device,
+            "measure": self.measure.to_dict(),
+        }
+
+
+@dataclass
+class BenchReport:
+    machine: dict[str, Any]
+    settings: dict[str, Any]
+    inputs: str
+    results: list[RowResult]
+    baseline_note: str
+    wall_time_s: float = 0.0
+
+    @property
+    def batches(self) -> list[int]:
+        return list(self.settings.get("batches", []))
+
+
+def prepare_inputs(options: BenchOptions) -> BenchInputs:
+    if options.data is None:
+        if options.votes is not None:
+            raise FerEdgeError("--votes needs --data fer2013.csv (the votes label its images)")
+        return synthetic_inputs()
+    return dataset_inputs(options.data, options.split, options.votes)
+
+
+def preflight(spec: RowSpec) -> RowResult | None:
+    """Failures that need no child process: a missing file."""
+    if not Path(spec.model).exists():
+        return RowResult.failed(spec, f"{spec.model}: file not found")
+    return None
+
+
+def run_bench(
+    options: BenchOptions,
+    on_plan: Callable[[list[RowSpec]], None] | None = None,
+    on_start: Callable[[int, RowSpec], None] | None = None,
+    on_done: Callable[[int, RowResult], None] | None = None,
+    argv: list[str] | None = None,
+) -> BenchReport:
+    """Every row, each in a fresh process; a failed row is recorded and the others go on."""
+    t0 = time.perf_counter()
+    models = list(options.models) or shipped_fer2013_models()
+    inputs = prepare_inputs(options)
+    with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp:
+        inputs_path = inputs.save(Path(tmp) / "inputs.npz")
+        specs = plan_rows(
+            models,
+            options.device,
+            options.threads,
+            options.batches,
+            inputs_path,
+            options.measure.to_dict(),
+            options.split,
+            options.loader,
+        )
+        if on_plan:
+            on_plan(specs)
+        results: list[RowResult] = []
+        for i, spec in enumerate(specs):
+            if on_start:
+                on_start(i, spec)
+            row = preflight(spec) or run_isolated(spec, options.row_timeout_s, options.extra_pythonpath)
+            results.append(row)
+            if on_done:
+                on_done(i, row)
+    baseline = choose_baseline(results)
+    apply_baseline(results, baseline)
+    n = len(inputs.images)
+    if inputs.has_labels:
+        described = f"{n} {inputs.split} faces from {inputs.source} ({inputs.dataset})"
+    else:
+        described = f"{n} {inputs.source} images; accuracy as recorded in each model's metadata"
+    return BenchReport(
+        machine=machine_info(argv),
+        settings=options.settings(),
+        inputs=described,
+        results=results,
+        baseline_note=baseline_note(results, baseline),
+        wall_time_s=time.perf_counter() - t0,
+    )
