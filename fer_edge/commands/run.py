@@ -1,10 +1,158 @@
-"""Placeholder: being written (see the open issue for this command)."""
+"""``fer-edge run``: the store camera -> face detection -> emotion -> the mood log (SQLite)."""
 
 from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
 
 from fer_edge.errors import FerEdgeError
 
 
-def run() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+def _echo(message: str) -> None:
+    # Flushed per line: an unattended run is watched through a pipe or a journal.
+    print(message, flush=True)
+
+
+class StopFlag:
+    """SIGINT/SIGTERM ask the loop to stop after the current frame (it then flushes the window);
+    a second signal stops at once (the log is still closed by the loop's cleanup)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(
+            f"{signal.Signals(signum).name}: flushing the current window and stopping",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run(
+    source: Annotated[
+        str, typer.Option(help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file.")
+    ],
+    model: Annotated[
+        Path | None,
+        typer.Option(help="fer-edge model (.onnx or .engine); default: the shipped FER2013 INT8 model."),
+    ] = None,
+    log: Annotated[Path, typer.Option(help="Mood log (SQLite); windows are appended.")] = Path("mood.db"),
+    window: Annotated[float, typer.Option(help="Seconds per mood-log window.", min=0.1)] = 60.0,
+    detector_model: Annotated[
+        Path | None,
+        typer.Option(help="YuNet ONNX (face_detection_yunet_2023mar.onnx); default: OpenCV's Haar cascade."),
+    ] = None,
+    min_face: Annotated[int, typer.Option(help="Smallest face to classify, in pixels.", min=8)] = 40,
+    detect_width: Annotated[
+        int | None,
+        typer.Option(
+            help="Shrink frames to this width for detection only (faster; faces must stay >= min-face)."
+        ),
+    ] = None,
+    width: Annotated[
+        int | None, typer.Option(help="Capture width (camera sources; CSI default 1280).")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option(help="Capture height (camera sources; CSI default 720).")
+    ] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Capture frame rate (camera sources; CSI default 30).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for inference.")] = None,
+    display: Annotated[
+        bool, typer.Option(help="Show frames with boxes and labels (needs a GUI OpenCV).")
+    ] = False,
+    save_video: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write annotated video here. Off by default: nothing visual is stored unless asked."
+        ),
+    ] = None,
+    max_frames: Annotated[int | None, typer.Option(help="Stop after this many frames.", min=1)] = None,
+    stats_every: Annotated[float, typer.Option(help="Seconds between FPS / latency lines.")] = 10.0,
+) -> None:
+    """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
+    from fer_edge.backends import load_backend
+    from fer_edge.camera.crop import crop_rule_for
+    from fer_edge.camera.detection import make_detector
+    from fer_edge.camera.moodlog import MoodLog
+    from fer_edge.camera.pipeline import FrameSink, LoopOptions, run_loop
+    from fer_edge.camera.sinks import DisplaySink, VideoSink
+    from fer_edge.camera.sources import FrameSource, parse_source
+    from fer_edge.weights import shipped_model
+
+    spec = parse_source(source, width, height, fps)
+    model_path = model if model is not None else shipped_model("fer2013", "int8")
+    stop = StopFlag()
+    with load_backend(model_path, device=device, threads=threads) as backend:
+        detector = make_detector(detector_model, min_face=min_face, detect_width=detect_width)
+        rule = crop_rule_for(detector.name)
+        with FrameSource(spec, should_stop=stop, on_event=_echo) as frames:
+            media_fps = None if spec.live else (frames.fps or 30.0)
+            sinks: list[FrameSink] = []
+            if display:
+                sinks.append(DisplaySink())
+            if save_video is not None:
+                sinks.append(VideoSink(save_video, fps=frames.fps or 30.0))
+            mood_log = MoodLog(
+                log,
+                backend.labels,
+                dataset=backend.dataset,
+                source=spec.text,
+                model=Path(model_path).name,
+                detector=detector.name,
+                crop_rule=str(rule.to_dict()),
+                window_s=window,
+            )
+            _echo(
+                f"run {mood_log.run_id}: {spec.text} -> {Path(model_path).name} ({backend.name}, "
+                f"{backend.precision}), detector {detector.name}, window {window:g} s, log {log}"
+            )
+            stop.install()
+            try:
+                stats = run_loop(
+                    frames,
+                    detector,
+                    backend,
+                    rule,
+                    mood_log,
+                    LoopOptions(
+                        window_s=window, max_frames=max_frames, stats_every_s=stats_every, media_fps=media_fps
+                    ),
+                    should_stop=stop,
+                    echo=_echo,
+                    sinks=sinks,
+                )
+            finally:
+                stop.restore()
+                mood_log.close()
+                for sink in sinks:
+                    sink.close()  # type: ignore[attr-defined]
+    _echo(
+        f"stopped ({stats.stopped_by}): {len(stats.windows)} windows, {stats.tracks_seen} face tracks "
+        f"written to {log}"
+    )
+    if frames.reconnects:
+        _echo(f"the source dropped and was reopened {frames.reconnects} times")
+    if not stats.total.frames:
+        raise FerEdgeError("the source gave no frames", path=spec.text)

@@ -1,0 +1,68 @@
+"""The crop rule: from a detector's face box to the region framed the way FER2013 frames faces.
+
+FER2013's 48x48 crops are square and framed wider than a face detector's box, and the model
+only knows that framing; a tight crop costs tens of accuracy points. Each detector boxes faces
+differently, so each has its own rule, fitted by ``scripts/measure_crop_rule.py`` on real
+FER2013 test faces pasted into frames at known places (numbers in docs/camera.md):
+
+    centre = box centre + (dx * w, dy * h)
+    side   = scale * w**width_weight * h**(1 - width_weight)     (a square)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from fer_edge.camera.sources import import_cv2
+
+FACE_SIZE = 48
+
+
+@dataclass(frozen=True)
+class CropRule:
+    scale: float
+    dx: float = 0.0
+    dy: float = 0.0
+    width_weight: float = 0.5  # 1: the side follows the box width, 0: its height, 0.5: their geometric mean
+
+    def regions(self, boxes: np.ndarray) -> np.ndarray:
+        """``[N, 3]`` (centre x, centre y, side) of the square crop for each ``(x, y, w, h)`` box."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        w, h = boxes[:, 2], boxes[:, 3]
+        cx = boxes[:, 0] + w / 2 + self.dx * w
+        cy = boxes[:, 1] + h / 2 + self.dy * h
+        side = self.scale * np.power(w, self.width_weight) * np.power(h, 1.0 - self.width_weight)
+        return np.stack([cx, cy, side], axis=1)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+# Fitted by scripts/measure_crop_rule.py (see docs/camera.md and benchmarks/camera/crop_rule.json).
+CROP_RULES: dict[str, CropRule] = {
+    "yunet": CropRule(scale=1.10, dx=0.0, dy=0.0, width_weight=0.5),
+    "haar": CropRule(scale=1.0, dx=0.0, dy=0.0, width_weight=0.5),
+}
+TIGHT = CropRule(scale=1.0, width_weight=0.5)  # the box as-is, squared: the naive rule, for comparison
+
+
+def crop_rule_for(detector_name: str) -> CropRule:
+    return CROP_RULES.get(detector_name, TIGHT)
+
+
+def crop_faces(gray: np.ndarray, regions: np.ndarray, size: int = FACE_SIZE) -> np.ndarray:
+    """Cut each square region out of a grayscale frame and shrink it to ``size``: uint8 ``[N, size, size]``.
+
+    A region that runs past the frame edge is filled by repeating the edge pixels (getRectSubPix),
+    which keeps faces at the frame border usable instead of dropping them.
+    """
+    cv2 = import_cv2()
+    out = np.empty((len(regions), size, size), dtype=np.uint8)
+    for i, (cx, cy, side) in enumerate(np.asarray(regions, dtype=np.float64).reshape(-1, 3)):
+        side_px = max(int(round(side)), 1)
+        patch = cv2.getRectSubPix(gray, (side_px, side_px), (float(cx), float(cy)))
+        interp = cv2.INTER_AREA if side_px >= size else cv2.INTER_LINEAR
+        out[i] = cv2.resize(patch, (size, size), interpolation=interp)
+    return out

@@ -1,0 +1,180 @@
+"""The camera loop: frames -> faces -> one batched classification per frame -> tracks -> mood log.
+
+The loop is a plain function of its parts (source, detector, backend, log), so tests can drive it
+with fakes and the CLI only wires options to parts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from fer_edge.camera.crop import CropRule, crop_faces
+from fer_edge.camera.detection import FaceDetector
+from fer_edge.camera.moodlog import MoodLog, WindowSummary, summarize_window
+from fer_edge.camera.sources import import_cv2
+from fer_edge.camera.stages import StageTimes, Stopwatch
+from fer_edge.camera.tracking import IouTracker, Track, softmax
+
+
+class FrameReader(Protocol):
+    def read(self) -> np.ndarray | None: ...
+
+
+class Classifier(Protocol):
+    labels: tuple[str, ...]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class FrameSink(Protocol):
+    """Where annotated frames go: the --display window and/or the --save-video file."""
+
+    def show(self, frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> bool: ...
+
+
+@dataclass
+class LoopOptions:
+    window_s: float = 60.0
+    max_frames: int | None = None
+    stats_every_s: float = 10.0
+    # For a video file, time is the file's own clock (frame index / fps) from the run's start, so
+    # a file gives the same windows however fast it is processed; a live source uses the wall clock.
+    media_fps: float | None = None
+
+
+@dataclass
+class RunStats:
+    total: StageTimes = field(default_factory=StageTimes)
+    windows: list[WindowSummary] = field(default_factory=list)
+    tracks_seen: int = 0
+    stopped_by: str = "end of source"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timing": self.total.to_dict(),
+            "windows": len(self.windows),
+            "tracks": self.tracks_seen,
+            "stopped_by": self.stopped_by,
+        }
+
+
+def describe_window(w: WindowSummary) -> str:
+    from fer_edge.camera.moodlog import iso
+
+    sat = "n/a" if w.satisfaction is None else f"{w.satisfaction:+.2f}"
+    counts = ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
+    tail = " (partial)" if w.partial else ""
+    return (
+        f"window {iso(w.start_ts)} .. {iso(w.end_ts)}: {w.faces} faces, satisfaction {sat}"
+        + (f" [{counts}]" if counts else "")
+        + tail
+    )
+
+
+def run_loop(
+    source: FrameReader,
+    detector: FaceDetector,
+    classifier: Classifier,
+    rule: CropRule,
+    log: MoodLog,
+    options: LoopOptions,
+    should_stop: Callable[[], bool] = lambda: False,
+    echo: Callable[[str], None] = print,
+    sinks: list[FrameSink] | None = None,
+    tracker: IouTracker | None = None,
+) -> RunStats:
+    """Run until the source ends, ``max_frames`` or ``should_stop()``; always flushes the open window."""
+    cv2 = import_cv2()
+    tracker = tracker or IouTracker()
+    labels = tuple(classifier.labels)
+    stats, recent = RunStats(), StageTimes()
+    wall0 = time.time()
+    window_start = wall0
+    window_frames = 0
+    last_now = wall0
+    last_print = time.perf_counter()
+    frame_index = 0
+    max_track_id = 0
+
+    def clock() -> float:
+        if options.media_fps:
+            return wall0 + frame_index / options.media_fps
+        return time.time()
+
+    def close_window(end_ts: float, partial: bool) -> None:
+        nonlocal window_frames
+        counted = tracker.close_window()
+        summary = summarize_window(labels, counted, window_start, end_ts, window_frames, partial)
+        log.write_window(summary, counted)
+        stats.windows.append(summary)
+        window_frames = 0
+        echo(describe_window(summary))
+
+    try:
+        while True:
+            if should_stop():
+                stats.stopped_by = "signal"
+                break
+            if options.max_frames is not None and frame_index >= options.max_frames:
+                stats.stopped_by = "max frames"
+                break
+            watch = Stopwatch()
+            t_frame = time.perf_counter()
+            frame = source.read()
+            capture_ms = watch.lap()
+            if frame is None:
+                stats.stopped_by = "signal" if should_stop() else "end of source"
+                break
+            now = clock()
+            # Close every window that ended before this frame (several, if a camera was down).
+            while now >= window_start + options.window_s:
+                close_window(window_start + options.window_s, partial=False)
+                window_start += options.window_s
+
+            detections = detector.detect(frame)
+            detect_ms = watch.lap()
+            if len(detections):
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+                faces = crop_faces(gray, rule.regions(detections.boxes))
+                probs = softmax(classifier.infer(faces))  # one batched call per frame
+            else:
+                probs = np.zeros((0, len(labels)))
+            classify_ms = watch.lap()
+
+            tracks = tracker.update(detections.boxes, probs, now)
+            max_track_id = max([max_track_id, *(t.id for t in tracks)])
+            window_frames += 1
+            frame_index += 1
+            last_now = now
+            for sink in sinks or []:
+                if not sink.show(frame, tracks, labels):
+                    stats.stopped_by = "display closed"
+                    should_stop = lambda: True  # noqa: E731  (ends the loop at the top)
+            other_ms = watch.lap()
+            stage_ms = {
+                "capture": capture_ms,
+                "detect": detect_ms,
+                "classify": classify_ms,
+                "other": other_ms,
+            }
+            seconds = time.perf_counter() - t_frame
+            stats.total.add(stage_ms, len(detections), seconds)
+            recent.add(stage_ms, len(detections), seconds)
+            if time.perf_counter() - last_print >= options.stats_every_s:
+                echo(recent.line())
+                recent, last_print = StageTimes(), time.perf_counter()
+    finally:
+        # The window in progress is flushed however the loop ended (end of file, signal, error).
+        if window_frames:
+            end = last_now + (1.0 / options.media_fps if options.media_fps else 0.0)
+            window_end = window_start + options.window_s
+            close_window(min(end, window_end), partial=end < window_end - 1e-6)
+        stats.tracks_seen = max_track_id
+    if stats.total.frames:
+        echo("total: " + stats.total.line())
+    return stats
