@@ -1,10 +1,135 @@
-"""Placeholder: being written (see the open issue for this command)."""
+"""``fer-edge quantize``: FP32 ONNX → INT8 Q/DQ ONNX, calibrated on Training, guarded on PublicTest."""
 
 from __future__ import annotations
 
-from fer_edge.errors import FerEdgeError
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fer_edge.quantize import DEFAULT_MAX_DROP, Method, Target
 
 
-def quantize() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+def quantize(
+    model: Annotated[Path, typer.Argument(help="The FP32 ONNX model from `fer-edge export`.")],
+    data: Annotated[Path, typer.Option(help="fer2013.csv(.gz): Training calibrates, PublicTest guards.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the INT8 ONNX model.")],
+    votes: Annotated[Path | None, typer.Option(help="fer2013new.csv, for a FERPlus model.")] = None,
+    target: Annotated[
+        Target, typer.Option(help="tensorrt: TensorRT's Q/DQ rules; cpu: fastest on ONNX Runtime CPUs.")
+    ] = Target.tensorrt,
+    method: Annotated[Method, typer.Option(help="How activation ranges are calibrated.")] = Method.entropy,
+    calib_size: Annotated[int, typer.Option(help="Training images to calibrate on (no --manifest).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed of the stratified draw (without --manifest).")] = 0,
+    manifest: Annotated[
+        Path | None, typer.Option(help="Calibrate on the images a manifest lists (calibration/fer2013.json).")
+    ] = None,
+    save_manifest: Annotated[Path | None, typer.Option(help="Write the calibration manifest used.")] = None,
+    max_drop: Annotated[
+        float, typer.Option(help="Most PublicTest accuracy points INT8 may lose; beyond it layers stay FP32.")
+    ] = DEFAULT_MAX_DROP,
+    latency: Annotated[bool, typer.Option(help="Measure the CPU latency ratio (batch 1, 2 threads).")] = True,
+    report_json: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+) -> None:
+    """Quantise MODEL to INT8 with explicit Q/DQ nodes and report what it costs."""
+    import json
+
+    from rich.console import Console
+
+    from fer_edge.atomic import write_text_atomic
+    from fer_edge.calibration import (
+        content_sha256,
+        draw_manifest,
+        load_manifest,
+        select_manifest_images,
+    )
+    from fer_edge.calibration import save_manifest as write_manifest
+    from fer_edge.data import load_dataset
+    from fer_edge.errors import FerEdgeError
+    from fer_edge.onnx_model import read_model_metadata
+    from fer_edge.quantize import QuantJob, check_fp32_input, run_quantization
+
+    console = Console(stderr=True)
+    check_fp32_input(model)
+    meta = read_model_metadata(model)
+    dataset = meta["dataset"]
+    faces = load_dataset(data, dataset=dataset, votes=votes)
+    if len(faces.class_names) != len(json.loads(meta["labels"])):
+        raise FerEdgeError(f"model has {len(json.loads(meta['labels']))} classes but {dataset} has "
+                           f"{len(faces.class_names)}", path=model)
+    source_hash = content_sha256(data)
+    if manifest is not None:
+        chosen = load_manifest(manifest)
+        calib = select_manifest_images(chosen, faces, data, votes, manifest_path=manifest,
+                                       source_sha256=source_hash)
+        set_name = str(manifest)
+    else:
+        chosen = draw_manifest(faces, data, size=calib_size, seed=seed, votes=votes,
+                               source_sha256=source_hash)
+        calib = select_manifest_images(chosen, faces, data, votes, source_sha256=source_hash)
+        set_name = f"Training, stratified, seed {seed}"
+    if save_manifest is not None:
+        write_manifest(chosen, save_manifest)
+    if not faces.has_split("PublicTest"):
+        raise FerEdgeError("has no PublicTest images for the accuracy guard", path=data)
+    public = faces.split("PublicTest")
+    job = QuantJob(
+        model=model,
+        out=out,
+        calib_images=calib.images,
+        eval_images=public.images,
+        eval_labels=public.labels,
+        target=target,
+        method=method,
+        max_drop=max_drop,
+        calibration_info={
+            "set": set_name,
+            "split": "Training",
+            "manifest_sha256": chosen.digest,
+            "source_sha256": chosen.source_sha256,
+            "seed": chosen.seed,
+        },
+        measure_latency=latency,
+    )
+    with console.status("quantising") as status:
+
+        def progress(message: str) -> None:
+            status.update(message)
+            console.log(message)
+
+        report = run_quantization(job, progress=progress)
+    print_report(report, out)
+    if report_json is not None:
+        write_text_atomic(report_json, json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+def print_report(report: object, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fer_edge.quantize import QuantReport
+
+    assert isinstance(report, QuantReport)
+    table = Table(title=f"INT8 ({report.target} target, {report.method} calibration on "
+                        f"{report.calibration_images} Training images)")
+    table.add_column("")
+    table.add_column("FP32", justify="right")
+    table.add_column("INT8", justify="right")
+    table.add_column("INT8 / FP32", justify="right")
+    table.add_row(f"{report.eval_split} accuracy ({report.eval_images})", f"{report.fp32_accuracy:.2%}",
+                  f"{report.int8_accuracy:.2%}", f"{-report.drop_points:+.2f} pts")
+    table.add_row("top-1 agreement with FP32", "", f"{report.agreement:.2%}", "")
+    table.add_row("file size", f"{report.fp32_bytes / 1e6:.2f} MB", f"{report.int8_bytes / 1e6:.2f} MB",
+                  f"{report.size_ratio:.0%}")
+    if report.fp32_latency_ms and report.int8_latency_ms:
+        table.add_row("CPU latency (ORT, batch 1, 2 threads)", f"{report.fp32_latency_ms:.3f} ms",
+                      f"{report.int8_latency_ms:.3f} ms", f"{report.speedup:.2f}x faster")
+    console = Console()
+    console.print(table)
+    if report.fp32_layers:
+        console.print(f"kept in FP32 to stay within the accuracy bound: {', '.join(report.fp32_layers)}")
+    else:
+        console.print("every Conv/Gemm layer is INT8")
+    if report.target == "tensorrt":
+        console.print("TensorRT Q/DQ rules: all satisfied")
+    console.print(f"wrote {out}")
