@@ -84,6 +84,7 @@ def run_bench(
 ) -> BenchReport:
     """Every row, each in a fresh process; a failed row is recorded and the others go on."""
     t0 = time.perf_counter()
+    machine = machine_info(argv)  # before the rows run: its load average describes the idle machine
     models = list(options.models) or shipped_fer2013_models()
     inputs = prepare_inputs(options)
     with tempfile.TemporaryDirectory(prefix="fer-edge-bench-") as tmp:
@@ -116,7 +117,7 @@ def run_bench(
     else:
         described = f"{n} {inputs.source} images; accuracy as recorded in each model's metadata"
     return BenchReport(
-        machine=machine_info(argv),
+        machine=machine,
         settings=options.settings(),
         inputs=described,
         results=results,

@@ -1,0 +1,162 @@
+"""The outputs: JSON schema, the Markdown table, the plot, the rich table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fer_edge.bench.compare import apply_baseline, baseline_note, choose_baseline
+from fer_edge.bench.report import (
+    RECORDED_MARK,
+    rich_table,
+    to_json_dict,
+    to_markdown,
+    write_json,
+    write_markdown,
+)
+from fer_edge.bench.rows import RowResult
+from fer_edge.bench.runner import BenchReport
+
+REQUIRED_ROW_KEYS = {
+    "backend",
+    "precision",
+    "size_mb",
+    "accuracy",
+    "latency_ms_p50",
+    "latency_ms_p90",
+    "latency_ms_p99",
+    "throughput",
+    "peak_memory_mb",
+    "speedup",
+}
+REQUIRED_MACHINE_KEYS = {"cpu", "cores", "gpu", "os", "packages", "command"}
+
+
+def ok_row(
+    model: str, backend: str, precision: str, p50: float, accuracy: float, recorded: bool = False
+) -> RowResult:
+    return RowResult(
+        model=model,
+        device="cpu",
+        backend=backend,
+        precision=precision,
+        size_mb=15.4 if precision == "fp32" else 3.9,
+        accuracy=accuracy,
+        accuracy_recorded=recorded,
+        latency_ms_p50=p50,
+        latency_ms_p90=p50 * 1.2,
+        latency_ms_p99=p50 * 1.5,
+        throughput={"1": 1000 / p50, "64": 4000.0},
+        peak_memory_mb=150.0,
+        load_time_s=0.2,
+    )
+
+
+@pytest.fixture
+def report() -> BenchReport:
+    rows = [
+        ok_row("/m/fer2013.pt", "torch-cpu", "fp32", 4.0, 69.5),
+        ok_row("/m/fer2013.onnx", "onnxruntime-cpu", "fp32", 3.0, 69.5),
+        ok_row("/m/fer2013.int8.cpu.onnx", "onnxruntime-cpu", "int8", 1.0, 68.9),
+        RowResult(
+            model="/m/fer2013.int8.engine",
+            device="tensorrt",
+            backend="tensorrt",
+            precision="int8",
+            status="failed",
+            reason="engine was built for Orin (sm_87), this GPU is none | pipes",
+        ),
+    ]
+    baseline = choose_baseline(rows)
+    apply_baseline(rows, baseline)
+    return BenchReport(
+        machine={
+            "cpu": "Test CPU",
+            "cores": 2,
+            "gpu": [],
+            "os": "Linux",
+            "python": "3.11",
+            "packages": {"onnxruntime": "1.32.0"},
+            "command": "fer-edge bench --data x.csv",
+            "load_average": [0.1, 0.1, 0.1],
+        },
+        settings={"batches": [1, 64], "threads": 2, "split": "PrivateTest", "measure": {}},
+        inputs="3589 PrivateTest faces",
+        results=rows,
+        baseline_note=baseline_note(rows, baseline),
+        wall_time_s=12.0,
+    )
+
+
+def test_torch_fp32_is_the_baseline_and_ratios_follow(report: BenchReport) -> None:
+    torch_row, ort_row, int8_row, failed = report.results
+    assert torch_row.baseline and not ort_row.baseline
+    assert int8_row.speedup == pytest.approx(4.0)
+    assert ort_row.speedup == pytest.approx(4.0 / 3.0)
+    assert int8_row.delta_accuracy == pytest.approx(-0.6)
+    assert failed.speedup is None
+    assert report.baseline_note.startswith("baseline: PyTorch FP32")
+
+
+def test_onnxruntime_fp32_is_the_baseline_without_a_checkpoint() -> None:
+    rows = [
+        ok_row("/m/a.onnx", "onnxruntime-cpu", "fp32", 3.0, 69.0),
+        ok_row("/m/b.onnx", "onnxruntime-cpu", "int8", 1.0, 68.0),
+    ]
+    baseline = choose_baseline(rows)
+    assert baseline is rows[0]
+    assert "no .pt checkpoint was given" in baseline_note(rows, baseline)
+    assert choose_baseline([rows[1]]) is None
+
+
+def test_json_has_the_documented_schema(report: BenchReport, tmp_path: Path) -> None:
+    path = tmp_path / "out" / "results.json"
+    write_json(report, path)
+    data = json.loads(path.read_text())
+    assert set(data) >= {"machine", "results"}
+    assert set(data["machine"]) >= REQUIRED_MACHINE_KEYS
+    assert len(data["results"]) == 4
+    for row in data["results"]:
+        assert set(row) >= REQUIRED_ROW_KEYS
+        assert row["status"] in ("ok", "failed")
+    ok = data["results"][2]
+    assert ok["throughput"] == {"1": 1000.0, "64": 4000.0}
+    assert ok["speedup"] == pytest.approx(4.0)
+    assert data["results"][3]["reason"].startswith("engine was built")
+    assert to_json_dict(report)["baseline"] == report.baseline_note
+
+
+def test_markdown_table(report: BenchReport, tmp_path: Path) -> None:
+    text = to_markdown(report)
+    table = [ln for ln in text.splitlines() if ln.startswith("|")]
+    assert len(table) == 2 + 4  # header, rule, one line per row
+    widths = {ln.replace("\\|", "").count("|") for ln in table}
+    assert len(widths) == 1  # every line has the same number of cells (a '|' in a reason is escaped)
+    assert "img/s @1" in table[0] and "img/s @64" in table[0]
+    assert "✅" in table[2] and "baseline" in table[2] and "1.00x" in table[2]
+    assert "4.00x" in table[4] and "-0.60" in table[4]
+    assert "❌" in table[5] and "engine was built for Orin" in table[5]
+    assert "`fer-edge bench --data x.csv`" in text
+    write_markdown(report, tmp_path / "r.md")
+    assert (tmp_path / "r.md").read_text() == text
+
+
+def test_recorded_accuracy_is_marked(report: BenchReport) -> None:
+    report.results[2].accuracy_recorded = True
+    text = to_markdown(report)
+    assert f"68.90{RECORDED_MARK}" in text and "recorded in the model's metadata" in text
+
+
+def test_rich_table_and_plot(report: BenchReport, tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from fer_edge.bench.plot import write_plot
+
+    console = Console(width=250, record=True)
+    console.print(rich_table(report))
+    screen = console.export_text()
+    assert "onnxruntime-cpu" in screen and "engine was built for Orin" in screen
+    write_plot(report, tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
