@@ -1,0 +1,167 @@
+"""The ``<engine>.json`` sidecar: what an engine was built from, with what, on what (pure).
+
+An engine only runs on the TensorRT version and GPU that built it; the sidecar lets
+fer-edge say so in one line, with the command that rebuilds it, instead of TensorRT's
+deserialisation error (or a crash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fer_edge.atomic import write_text_atomic
+from fer_edge.errors import FerEdgeError
+
+FORMAT = "fer-edge-engine"
+FORMAT_VERSION = 1
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    """``model.int8.engine`` → ``model.int8.engine.json``."""
+    engine = Path(engine)
+    return engine.with_name(engine.name + ".json")
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """The TensorRT version and GPU an engine is built on or loaded on."""
+
+    tensorrt_version: str
+    gpu_name: str  # "unknown" where no CUDA binding could ask
+    compute_capability: str  # "8.7"; "unknown" likewise
+
+    @property
+    def sm(self) -> str:
+        if self.compute_capability == "unknown":
+            return "sm_?"
+        return "sm_" + self.compute_capability.replace(".", "")
+
+    def describe(self) -> str:
+        return f"TensorRT {self.tensorrt_version} on GPU {self.gpu_name} ({self.sm})"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    precision: str
+    profile: dict[str, list[int]]
+    source_onnx: str
+    source_onnx_sha256: str
+    labels: list[str]
+    dataset: str
+    engine_sha256: str
+    engine_bytes: int
+    build_command: str
+    built_at: str
+    build_seconds: float
+    strongly_typed: bool = False
+    dla_core: int | None = None
+    input_name: str = "input"
+    output_name: str = "logits"
+    metadata: dict[str, str] = field(default_factory=dict)
+    fer_edge_version: str = ""
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def built_on(self) -> DeviceInfo:
+        return DeviceInfo(self.tensorrt_version, self.gpu_name, self.compute_capability)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+
+def write_sidecar(engine: str | Path, sidecar: Sidecar) -> Path:
+    path = sidecar_path(engine)
+    write_text_atomic(path, sidecar.to_json())
+    return path
+
+
+def read_sidecar(engine: str | Path) -> Sidecar:
+    """Read and check the sidecar beside ``engine``; every problem is a one-line error."""
+    engine = Path(engine)
+    path = sidecar_path(engine)
+    if not path.is_file():
+        raise FerEdgeError(
+            f"no sidecar {path.name} beside this engine; fer-edge needs the one build-engine writes "
+            "(rebuild with: fer-edge build-engine MODEL.onnx --precision ... --out "
+            f"{engine})", path=engine,
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FerEdgeError(f"sidecar is not valid JSON ({exc.__class__.__name__})", path=path) from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise FerEdgeError(f"not a fer-edge engine sidecar (no 'format: {FORMAT}')", path=path)
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise FerEdgeError(f"sidecar format_version {raw.get('format_version')!r} is not {FORMAT_VERSION}",
+                           path=path)
+    known = {k: v for k, v in raw.items() if k in Sidecar.__dataclass_fields__}
+    try:
+        sidecar = Sidecar(**known)
+    except TypeError as exc:
+        missing = str(exc).split(":")[-1].strip()
+        raise FerEdgeError(f"sidecar is missing {missing}", path=path) from None
+    if not isinstance(sidecar.labels, list) or not sidecar.labels:
+        raise FerEdgeError("sidecar has no labels", path=path)
+    return sidecar
+
+
+def check_engine_file(engine: str | Path, sidecar: Sidecar) -> None:
+    """The engine is the very file the sidecar describes: not truncated, not swapped."""
+    engine = Path(engine)
+    if not engine.is_file():
+        raise FerEdgeError("file not found", path=engine)
+    size = engine.stat().st_size
+    if size != sidecar.engine_bytes or sha256_file(engine) != sidecar.engine_sha256:
+        what = "truncated" if size < sidecar.engine_bytes else "replaced or corrupt"
+        raise FerEdgeError(
+            f"engine file does not match its sidecar ({size} bytes, expected {sidecar.engine_bytes}: "
+            f"{what}); rebuild with: {sidecar.build_command}", path=engine,
+        )
+
+
+def device_mismatch(built: DeviceInfo, here: DeviceInfo) -> str | None:
+    """Why an engine built on ``built`` cannot run ``here`` (None: it can).
+
+    TensorRT versions must be equal; GPU name and compute capability must be equal where both
+    are known (engines hold kernels tuned for one GPU).
+    """
+    problems = built.tensorrt_version != here.tensorrt_version
+    for a, b in ((built.gpu_name, here.gpu_name), (built.compute_capability, here.compute_capability)):
+        if "unknown" not in (a, b) and a != b:
+            problems = True
+    if not problems:
+        return None
+    return f"built with {built.describe()}; this machine has {here.describe()}"
+
+
+def check_device(engine: str | Path, sidecar: Sidecar, here: DeviceInfo) -> None:
+    reason = device_mismatch(sidecar.built_on, here)
+    if reason is not None:
+        raise FerEdgeError(f"engine {reason}; rebuild with: {sidecar.build_command}", path=engine)
+
+
+def sidecar_metadata(sidecar: Sidecar) -> dict[str, Any]:
+    """The model metadata a backend exposes for an engine (ONNX metadata + engine facts)."""
+    meta: dict[str, Any] = dict(sidecar.metadata)
+    meta.update({
+        "labels": json.dumps(sidecar.labels), "dataset": sidecar.dataset,
+        "tensorrt_version": sidecar.tensorrt_version, "gpu_name": sidecar.gpu_name,
+        "compute_capability": sidecar.compute_capability, "source_onnx_sha256": sidecar.source_onnx_sha256,
+    })
+    return {k: str(v) for k, v in meta.items()}

@@ -1,0 +1,242 @@
+"""The one module that calls TensorRT's builder and runtime (``tensorrt`` imported lazily).
+
+Written against NVIDIA's documented Python API for TensorRT 8.5/8.6, 10.x and 11.x and
+type-checked against ``tensorrt-stubs``; every decision (flags, shapes, refusals) is made by the
+pure modules beside it and handed in.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fer_edge.errors import FerEdgeError
+from fer_edge.trt.options import BuildOptions
+from fer_edge.trt.versions import PrecisionPlan
+
+if TYPE_CHECKING:
+    import tensorrt as trt
+
+NOT_INSTALLED = (
+    "TensorRT is not installed (no Python module 'tensorrt'): on a Jetson it ships with JetPack, "
+    "use a venv created with --system-site-packages (see docs/jetson.md); on x86 run "
+    "'pip install tensorrt' (NVIDIA's wheels); or print the trtexec command with --print-trtexec"
+)
+
+
+def tensorrt_version() -> str | None:
+    """The installed TensorRT's version, or None.
+
+    ``tensorrt-stubs`` installs a bare ``tensorrt`` namespace with no code in it, so a module
+    without ``Builder`` counts as not installed.
+    """
+    try:
+        import tensorrt
+    except (ImportError, OSError):  # OSError: the bindings are there but libnvinfer is not
+        return None
+    if not hasattr(tensorrt, "Builder"):
+        return None
+    return str(getattr(tensorrt, "__version__", "unknown"))
+
+
+def require_tensorrt() -> str:
+    """The TensorRT version; a one-line :class:`FerEdgeError` saying how to get it if absent."""
+    version = tensorrt_version()
+    if version is None:
+        raise FerEdgeError(NOT_INSTALLED)
+    return version
+
+
+def gpu_here() -> tuple[str, str]:
+    """``(GPU name, compute capability)`` of device 0: cuda-python/pycuda, else nvidia-smi."""
+    from fer_edge.trt.cuda_mem import import_cudart, import_pycuda_driver, load_cuda_api
+
+    if import_cudart() is not None or import_pycuda_driver() is not None:
+        try:
+            api = load_cuda_api()
+        except FerEdgeError:
+            pass
+        else:
+            try:
+                return api.device_info()
+            finally:
+                api.close()
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout
+            name, cap = (part.strip() for part in out.splitlines()[0].split(",")[:2])
+            return name, cap
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            pass
+    return "unknown", "unknown"
+
+
+def describe_parser_error(index: int, node: int, node_name: str, operator: str, desc: str) -> str:
+    """One parser error as ``node 12 'Conv_3' (Conv): desc`` (pure, for the one-line message)."""
+    where = f"node {node}" if node >= 0 else f"error {index}"
+    if node_name:
+        where += f" {node_name!r}"
+    if operator:
+        where += f" ({operator})"
+    return f"{where}: {desc.strip()}"
+
+
+def _parser_errors(parser: trt.OnnxParser) -> list[str]:
+    messages = []
+    for i in range(parser.num_errors):
+        err: Any = parser.get_error(i)
+        # node_name()/node_operator() arrived in TensorRT 10; 8.6 has node() and desc() only.
+        name = err.node_name() if hasattr(err, "node_name") else ""
+        op = err.node_operator() if hasattr(err, "node_operator") else ""
+        messages.append(describe_parser_error(i, int(err.node()), str(name), str(op), str(err.desc())))
+    return messages
+
+
+@dataclass(frozen=True)
+class BuiltEngine:
+    engine: bytes
+    timing_cache: bytes | None
+    input_name: str
+    output_name: str
+    num_classes: int
+
+
+def _network_flags(plan: PrecisionPlan) -> int:
+    import tensorrt as trt
+
+    flags = 0
+    for name in plan.network_flags:
+        flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, name))
+    return flags
+
+
+def build_serialized(options: BuildOptions, plan: PrecisionPlan, onnx_path: Path) -> BuiltEngine:
+    """Parse ``onnx_path`` and build a serialized engine as ``plan`` and ``options`` say."""
+    require_tensorrt()
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    if options.dla_core is not None:
+        cores = builder.num_DLA_cores
+        if cores == 0:
+            raise FerEdgeError("--dla: this device has no DLA cores (Orin Nano and desktop GPUs have none); "
+                               "build without --dla")
+        if options.dla_core >= cores:
+            raise FerEdgeError(
+                f"--dla {options.dla_core}: this device has {cores} DLA cores (0..{cores - 1})"
+            )
+
+    network = builder.create_network(_network_flags(plan))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = _parser_errors(parser)
+        detail = "; ".join(errors or ["no details"])
+        raise FerEdgeError(f"TensorRT's ONNX parser rejected the model: {detail}", path=options.onnx)
+    if network.num_inputs != 1 or network.num_outputs != 1:
+        raise FerEdgeError(f"expected one input and one output, the network has {network.num_inputs} "
+                           f"and {network.num_outputs}", path=options.onnx)
+    input_tensor = network.get_input(0)
+    output_tensor = network.get_output(0)
+    num_classes = int(output_tensor.shape[-1])
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_bytes)
+    for flag in plan.builder_flags:
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if options.opt_level is not None and plan.supports_opt_level:
+        config.builder_optimization_level = options.opt_level
+    if options.dla_core is not None:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = options.dla_core
+
+    profile = builder.create_optimization_profile()
+    batch = options.batch
+    low, opt, high = (trt.Dims(list(batch.shape(n))) for n in (batch.min, batch.opt, batch.max))
+    profile.set_shape(input_tensor.name, low, opt, high)
+    config.add_optimization_profile(profile)
+
+    if options.timing_cache is not None:
+        previous = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
+        cache = config.create_timing_cache(previous)
+        # A cache from another TensorRT/GPU is not an error: TensorRT starts a fresh one.
+        config.set_timing_cache(cache, ignore_mismatch=False)
+
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise FerEdgeError("TensorRT could not build the engine (its messages above say why)",
+                           path=options.onnx)
+    timing = None
+    if options.timing_cache is not None:
+        timing = bytes(memoryview(config.get_timing_cache().serialize()))
+    return BuiltEngine(
+        engine=bytes(memoryview(serialized)),
+        timing_cache=timing,
+        input_name=input_tensor.name,
+        output_name=output_tensor.name,
+        num_classes=num_classes,
+    )
+
+
+@dataclass
+class LoadedEngine:
+    """A deserialised engine and its execution context (the runtime must outlive the engine)."""
+
+    runtime: Any
+    engine: Any
+    context: Any
+
+
+def deserialize(data: bytes, path: Path) -> LoadedEngine:
+    """Deserialise an engine; a foreign or corrupt plan is a one-line error."""
+    require_tensorrt()
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.ERROR)
+    runtime = trt.Runtime(logger)
+    engine = runtime.deserialize_cuda_engine(data)
+    if engine is None:
+        raise FerEdgeError("TensorRT could not deserialise this engine (corrupt, or built by another "
+                           "TensorRT version)", path=path)
+    context = engine.create_execution_context()
+    if context is None:
+        raise FerEdgeError("TensorRT could not create an execution context (out of GPU memory?)", path=path)
+    return LoadedEngine(runtime=runtime, engine=engine, context=context)
+
+
+def io_tensors(engine: trt.ICudaEngine) -> tuple[list[str], list[str]]:
+    """Names of the engine's input and output tensors."""
+    import tensorrt as trt
+
+    inputs: list[str] = []
+    outputs: list[str] = []
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        (inputs if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outputs).append(name)
+    return inputs, outputs
+
+
+def tensor_numpy_dtype(engine: trt.ICudaEngine, name: str) -> Any:
+    import tensorrt as trt
+
+    return trt.nptype(engine.get_tensor_dtype(name))
+
+
+def set_input_shape(context: trt.IExecutionContext, name: str, shape: tuple[int, ...]) -> None:
+    if not context.set_input_shape(name, shape):
+        raise FerEdgeError(f"the engine does not accept input shape {list(shape)} for {name!r}")
+
+
+def set_tensor_address(context: trt.IExecutionContext, name: str, address: int) -> None:
+    if not context.set_tensor_address(name, address):
+        raise FerEdgeError(f"TensorRT refused the buffer address for tensor {name!r}")
+
+
+def execute_async(context: trt.IExecutionContext, stream_handle: int) -> None:
+    if not context.execute_async_v3(stream_handle):
+        raise FerEdgeError("TensorRT inference failed (execute_async_v3 returned False)")

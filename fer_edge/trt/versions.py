@@ -1,0 +1,110 @@
+"""Which builder flags and network flags each TensorRT version needs (pure; DESIGN.md table).
+
+| TensorRT | INT8                           | FP16                       | network             |
+|----------|--------------------------------|----------------------------|---------------------|
+| 8.5/8.6  | Q/DQ graph + BuilderFlag.INT8  | BuilderFlag.FP16           | EXPLICIT_BATCH flag |
+| 10.x     | Q/DQ graph + BuilderFlag.INT8  | BuilderFlag.FP16           | (always explicit)   |
+| 11.x     | Q/DQ graph only                | an FP16 ONNX               | STRONGLY_TYPED      |
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from fer_edge.errors import FerEdgeError
+
+PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+OLDEST_SUPPORTED = (8, 5)  # set_tensor_address + execute_async_v3 arrived in 8.5
+QUANTIZE_HINT = "make one with: fer-edge quantize MODEL.onnx --out MODEL.int8.onnx"
+FP16_HINT = (
+    "install onnxconverter-common (pip install onnxconverter-common) so fer-edge can convert it, "
+    "or pass an FP16 ONNX"
+)
+
+
+def parse_trt_version(version: str) -> tuple[int, int]:
+    """``"10.3.0.30"`` → ``(10, 3)``."""
+    match = re.match(r"^\s*(\d+)\.(\d+)", version)
+    if not match:
+        raise FerEdgeError(f"cannot read the TensorRT version {version!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def is_strongly_typed_only(version: tuple[int, int]) -> bool:
+    """TensorRT 11 dropped weakly typed networks (and BuilderFlag.INT8/FP16 with them)."""
+    return version[0] >= 11
+
+
+@dataclass(frozen=True)
+class PrecisionPlan:
+    """How to build ``precision`` from a graph on one TensorRT version."""
+
+    precision: str
+    builder_flags: tuple[str, ...]  # names of tensorrt.BuilderFlag members to set
+    network_flags: tuple[str, ...]  # names of tensorrt.NetworkDefinitionCreationFlag members
+    strongly_typed: bool
+    convert_to_fp16: bool  # the ONNX must first be converted to FP16 (TensorRT 11)
+    supports_opt_level: bool  # builder_optimization_level exists (8.6+)
+
+
+def plan_precision(
+    version: tuple[int, int],
+    precision: str,
+    graph_precision: str,
+    can_convert_fp16: bool = False,
+    dla: bool = False,
+) -> PrecisionPlan:
+    """Decide the flags for building ``precision`` from an ONNX whose graph is ``graph_precision``.
+
+    Refuses, with a message saying what to do: INT8 from a graph without Q/DQ; a Q/DQ graph built
+    as anything but INT8; FP16 on TensorRT 11 from an FP32 graph when it cannot be converted;
+    FP32 on a DLA (DLA runs FP16/INT8 only); TensorRT older than 8.5.
+    """
+    if precision not in PRECISIONS:
+        raise FerEdgeError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if version < OLDEST_SUPPORTED:
+        raise FerEdgeError(
+            f"TensorRT {version[0]}.{version[1]} is too old: "
+            "fer-edge needs TensorRT 8.5 or newer (JetPack 5.1+)"
+        )
+    if precision == "int8" and graph_precision != "int8":
+        raise FerEdgeError(
+            f"--precision int8 needs a quantised ONNX (QuantizeLinear/DequantizeLinear nodes), "
+            f"and this one is {graph_precision.upper()}; {QUANTIZE_HINT}"
+        )
+    if graph_precision == "int8" and precision != "int8":
+        raise FerEdgeError(
+            f"this ONNX is quantised (Q/DQ); build it with --precision int8, "
+            f"or pass the FP32 ONNX for --precision {precision}"
+        )
+    if graph_precision == "fp16" and precision == "fp32":
+        raise FerEdgeError("this ONNX is FP16; build it with --precision fp16, or pass the FP32 ONNX")
+    if dla and precision == "fp32":
+        raise FerEdgeError("the DLA runs FP16 or INT8 only: use --precision fp16 or int8 with --dla")
+
+    strongly_typed = is_strongly_typed_only(version)
+    convert = False
+    flags: tuple[str, ...] = ()
+    if strongly_typed:
+        if precision == "fp16" and graph_precision == "fp32":
+            if not can_convert_fp16:
+                raise FerEdgeError(
+                    f"TensorRT {version[0]}.{version[1]} builds strongly typed networks only, so FP16 needs "
+                    f"an FP16 ONNX and this one is FP32; {FP16_HINT}"
+                )
+            convert = True
+        network_flags: tuple[str, ...] = ("STRONGLY_TYPED",)
+    else:
+        flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[precision]
+        network_flags = ("EXPLICIT_BATCH",) if version[0] < 10 else ()
+    if dla:
+        flags = (*flags, "GPU_FALLBACK")
+    return PrecisionPlan(
+        precision=precision,
+        builder_flags=flags,
+        network_flags=network_flags,
+        strongly_typed=strongly_typed,
+        convert_to_fp16=convert,
+        supports_opt_level=version >= (8, 6),
+    )
