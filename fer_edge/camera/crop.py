@@ -62,7 +62,8 @@ def crop_faces(gray: np.ndarray, regions: np.ndarray, size: int = FACE_SIZE) -> 
     out = np.empty((len(regions), size, size), dtype=np.uint8)
     for i, (cx, cy, side) in enumerate(np.asarray(regions, dtype=np.float64).reshape(-1, 3)):
         side_px = max(int(round(side)), 1)
-        patch = cv2.getRectSubPix(gray, (side_px, side_px), (float(cx), float(cy)))
+        # getRectSubPix takes the centre in pixel-index coordinates (pixel i spans [i, i+1)).
+        patch = cv2.getRectSubPix(gray, (side_px, side_px), (float(cx) - 0.5, float(cy) - 0.5))
         interp = cv2.INTER_AREA if side_px >= size else cv2.INTER_LINEAR
         out[i] = cv2.resize(patch, (size, size), interpolation=interp)
     return out

@@ -24,6 +24,7 @@ from fer_edge.camera.tracking import Track
 from fer_edge.errors import FerEdgeError
 
 SCHEMA_VERSION = "1"
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 # Valence of each class name of both datasets. Surprise is counted as neutral: its valence is
 # ambiguous (a pleasant or an unpleasant surprise), so it neither raises nor lowers satisfaction.
@@ -135,6 +136,11 @@ def summarize_window(
 def connect(path: str | Path) -> sqlite3.Connection:
     """Open (or create) a mood log; an unwritable place or a foreign file is a one-line user error."""
     path = Path(path)
+    # SQLite would silently turn a tiny foreign file into a database: refuse anything not SQLite.
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as f:
+            if f.read(16) != SQLITE_MAGIC:
+                raise FerEdgeError("exists and is not a SQLite database; choose another --log", path=path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), timeout=10.0)

@@ -1,10 +1,60 @@
-"""Placeholder: being written (see the open issue for this command)."""
+"""``fer-edge report``: the mood log as a summary table, a CSV for CRM import and a PNG chart."""
 
 from __future__ import annotations
 
-from fer_edge.errors import FerEdgeError
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 
-def report() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+def report(
+    log: Annotated[Path, typer.Argument(help="Mood log written by 'fer-edge run' (SQLite).")],
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only windows starting at/after this date or time (YYYY-MM-DD or ISO date-time; local time)."
+        ),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Only windows starting before this date or time.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG chart of mood over time here.")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Write one CSV line per window here (CRM import).")] = None,
+) -> None:
+    """Summarise the mood log: faces per emotion, satisfaction index; optional chart and CSV."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fer_edge.camera.moodlog import polarity
+    from fer_edge.camera.report import load_windows, parse_when, summarize, write_csv, write_plot
+
+    lo = parse_when(since) if since else None
+    hi = parse_when(until) if until else None
+    rows = load_windows(log, lo, hi)
+    summary = summarize(rows)
+    console = Console()
+    if not rows:
+        console.print(f"{log}: no windows" + (" in the chosen period" if lo or hi else ""))
+    else:
+        table = Table(title=f"Mood log {log.name}: {summary.first_start} .. {summary.last_end}")
+        table.add_column("emotion")
+        table.add_column("valence")
+        table.add_column("faces", justify="right")
+        table.add_column("share", justify="right")
+        for emotion, n in summary.counts.items():
+            share = f"{n / summary.faces:.1%}" if summary.faces else "-"
+            table.add_row(emotion, polarity(emotion), str(n), share)
+        table.add_section()
+        table.add_row("all", "", str(summary.faces), "100.0%" if summary.faces else "-")
+        console.print(table)
+        sat = "n/a (no faces)" if summary.satisfaction is None else f"{summary.satisfaction:+.3f}"
+        pol = summary.polarity
+        console.print(f"windows: {summary.windows}   faces: {summary.faces}", soft_wrap=True)
+        console.print(
+            f"valence: positive {pol['positive']} / neutral {pol['neutral']} / negative {pol['negative']}",
+            soft_wrap=True,
+        )
+        console.print(f"satisfaction index: {sat}   ((positive - negative) / faces)", soft_wrap=True)
+    if csv is not None:
+        console.print(f"wrote {write_csv(rows, csv)}")
+    if plot is not None:
+        console.print(f"wrote {write_plot(rows, plot)}")
