@@ -99,10 +99,13 @@ def onnx_logits(model_path: str | Path, images: np.ndarray, batch: int = 256) ->
 
 
 def torch_logits(model: Any, images: np.ndarray, batch: int = 256) -> np.ndarray:
+    import warnings
+
     import torch
 
     parts = []
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*padding='same'.*")
         for start in range(0, len(images), batch):
             x = torch.from_numpy(images[start : start + batch, None].astype(np.float32))
             parts.append(model(x).numpy())
@@ -217,6 +220,6 @@ def export_checkpoint(
         part = data.split(split)
         if len(part) > max_parity_images:
             part = part.subset(np.arange(max_parity_images))
-        images, labels_arr, source = part.images, part.labels, f"{split} ({len(part)} images)"
+        images, labels_arr, source = part.images, part.labels, split
     return export_model(model, out, labels, str(ckpt["dataset"]), arch, extra, images, labels_arr, source)
 

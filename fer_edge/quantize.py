@@ -90,6 +90,10 @@ def equal_batch_size(n: int, preferred: int = 50) -> int:
     return 0
 
 
+def calibration_batch(n: int) -> int:
+    return equal_batch_size(n) or min(32, n)
+
+
 class FaceBatchReader:
     """A ``CalibrationDataReader`` over uint8 ``[N,48,48]`` faces, in equal-sized float batches."""
 
@@ -145,7 +149,7 @@ def quantize_once(
 
     settings = TARGETS[target]
     act, weight, calib = _ort_enums(target, method)
-    batch = equal_batch_size(len(images)) or min(32, len(images))
+    batch = calibration_batch(len(images))
     extra = dict(settings.extra_options)
     if method is Method.minmax:
         extra["CalibStridedMinMax"] = max(1, min(len(images) // batch, 8))  # bounded memory
@@ -355,6 +359,11 @@ def run_quantization(job: QuantJob, progress: PROGRESS | None = None) -> QuantRe
     fp32_meta = get_metadata(fp32)
     if len(job.calib_images) == 0:
         raise FerEdgeError("calibration set has no images")
+    # Equal-sized batches: a set with no usable divisor loses its last few images (say so).
+    usable = len(job.calib_images) - len(job.calib_images) % calibration_batch(len(job.calib_images))
+    if usable < len(job.calib_images):
+        say(f"calibrating on {usable} of {len(job.calib_images)} images (equal-sized batches)")
+        job.calib_images = job.calib_images[:usable]
     if len(job.eval_images) == 0:
         raise FerEdgeError(f"{job.eval_split} has no images to measure accuracy on")
 

@@ -24,11 +24,18 @@ def check_onnx(
     ] = Rules.auto,
 ) -> None:
     """Check MODEL; print one line per violation and exit 1 if there is any."""
+    import onnx
+
     from fer_edge.onnx_model import contract_violations, get_metadata, is_quantized, load_onnx
     from fer_edge.onnx_rules import tensorrt_violations
 
     proto = load_onnx(model)
     problems = [f"contract: {p}" for p in contract_violations(proto)]
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        problems.append(f"onnx.checker: {first}")
     quantized = is_quantized(proto)
     meta = get_metadata(proto)
     apply_trt = rules is Rules.tensorrt or (
