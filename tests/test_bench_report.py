@@ -160,3 +160,20 @@ def test_rich_table_and_plot(report: BenchReport, tmp_path: Path) -> None:
     assert "onnxruntime-cpu" in screen and "engine was built for Orin" in screen
     write_plot(report, tmp_path / "r.png")
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tegrastats_lines_parse_on_orin_and_older_jetsons() -> None:
+    from fer_edge.bench.tegrastats import parse_line, summarise
+
+    orin = (
+        "11-22-2026 10:00:00 RAM 2638/7620MB (lfb 1x4MB) SWAP 0/3810MB (cached 0MB) CPU [2%@729,1%@729] "
+        "GR3D_FREQ 0%@[305] VDD_IN 4567mW/4500mW VDD_CPU_GPU_CV 483mW/483mW VDD_SOC 1450mW/1450mW"
+    )
+    xavier = "RAM 3000/7772MB (lfb 2x4MB) CPU [1%@1190] POM_5V_IN 3120/2900 POM_5V_GPU 0/0"
+    a, b = parse_line(orin), parse_line(xavier)
+    assert (a.ram_used_mb, a.power_mw) == (2638, 4567)
+    assert (b.ram_used_mb, b.power_mw) == (3000, 3120)
+    assert parse_line("nothing here").power_mw is None
+    summary = summarise([a, b])
+    assert summary.ram_used_mb_peak == 3000 and summary.power_w_peak == pytest.approx(4.567)
+    assert summary.power_w_mean == pytest.approx((4.567 + 3.12) / 2)

@@ -62,6 +62,10 @@ def _memory(row: RowResult) -> str:
     text = _num(row.peak_memory_mb, 0)
     if row.gpu_memory_mb is not None:
         text += f" (+{row.gpu_memory_mb:.0f} GPU)"
+    if row.board_ram_mb is not None:
+        text += f" (board {row.board_ram_mb:.0f})"
+    if row.power_w_mean is not None:
+        text += f", {row.power_w_mean:.1f} W"
     return text
 
 

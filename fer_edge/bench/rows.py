@@ -62,7 +62,10 @@ class RowResult:
     peak_memory_mb: float | None = None
     rss_before_load_mb: float | None = None
     load_time_s: float | None = None
-    gpu_memory_mb: float | None = None
+    gpu_memory_mb: float | None = None  # discrete GPUs (nvidia-smi); Jetsons share memory: see board_ram_mb
+    board_ram_mb: float | None = None  # Jetson: RAM in use on the whole board (tegrastats), peak
+    power_w_mean: float | None = None  # Jetson: board input power while timing (tegrastats)
+    power_w_peak: float | None = None
     wall_time_s: float | None = None
 
     @property

@@ -23,6 +23,7 @@ from fer_edge.bench.inputs import BenchInputs
 from fer_edge.bench.memory import current_rss_mb, gpu_memory_mb, peak_rss_mb
 from fer_edge.bench.recorded import recorded_accuracy
 from fer_edge.bench.rows import RowResult, RowSpec
+from fer_edge.bench.tegrastats import TegraStats
 from fer_edge.errors import FerEdgeError
 
 ACCURACY_BATCH_CAP = 256
@@ -142,16 +143,21 @@ def run_row(spec: RowSpec) -> RowResult:
 
         timing = inputs.timing_images()
         singles = batches_of(timing, 1, len(timing))
-        lat = measure_latency(cycle(singles, backend.infer), config, sync)
-        row.latency_ms_p50, row.latency_ms_p90, row.latency_ms_p99 = lat.p50_ms, lat.p90_ms, lat.p99_ms
-        row.latency_ms_mean, row.latency_iterations = lat.mean_ms, lat.iterations
+        with TegraStats() as tegra:  # Jetson only: board RAM and power while timing
+            lat = measure_latency(cycle(singles, backend.infer), config, sync)
+            row.latency_ms_p50, row.latency_ms_p90, row.latency_ms_p99 = lat.p50_ms, lat.p90_ms, lat.p99_ms
+            row.latency_ms_mean, row.latency_iterations = lat.mean_ms, lat.iterations
 
-        for batch in spec.batches:
-            count = max(1, min(8, len(timing) // batch))
-            tp = measure_throughput(
-                cycle(batches_of(timing, batch, count), backend.infer), batch, config, sync
-            )
-            row.throughput[str(batch)] = tp.images_per_s
+            for batch in spec.batches:
+                count = max(1, min(8, len(timing) // batch))
+                tp = measure_throughput(
+                    cycle(batches_of(timing, batch, count), backend.infer), batch, config, sync
+                )
+                row.throughput[str(batch)] = tp.images_per_s
+        tegra_summary = tegra.summary()
+        if tegra_summary is not None:
+            row.board_ram_mb = tegra_summary.ram_used_mb_peak
+            row.power_w_mean, row.power_w_peak = tegra_summary.power_w_mean, tegra_summary.power_w_peak
 
         row.gpu_memory_mb = gpu_memory_mb() if spec.device in ("cuda", "tensorrt") else None
         metadata = dict(getattr(backend, "metadata", {}) or {})
