@@ -19,8 +19,9 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 TARGETS = ["fer_edge/trt", "fer_edge/backends", "fer_edge/commands/build_engine.py", "fer_edge/envinfo.py"]
 FIXES = [
@@ -46,7 +47,12 @@ def mypy_ini(pyproject: Path) -> str:
         if key == "overrides":
             continue
         lines.append(f"{key} = {str(value).lower() if isinstance(value, bool) else value}")
-    lines += ["", "[mypy-tensorrt,tensorrt.*,tensorrt_bindings,tensorrt_bindings.*]", "ignore_errors = True", ""]
+    lines += [
+        "",
+        "[mypy-tensorrt,tensorrt.*,tensorrt_bindings,tensorrt_bindings.*]",
+        "ignore_errors = True",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -56,7 +62,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="trt-stubs-") as tmp:
         for package in ("tensorrt", "tensorrt_bindings"):
             dest = Path(tmp) / package
-            shutil.copytree(root / package, dest, ignore=shutil.ignore_patterns("*.py", "*.so", "__pycache__"))
+            shutil.copytree(
+                root / package, dest, ignore=shutil.ignore_patterns("*.py", "*.so", "__pycache__")
+            )
             for stub in dest.glob("*.pyi"):
                 text = stub.read_text(encoding="utf-8")
                 for pattern, repl in FIXES:

@@ -1,10 +1,64 @@
-"""Placeholder: being written (see the open issue for this command)."""
+"""``fer-edge build-engine``: ONNX → TensorRT engine + ``.engine.json`` sidecar, on the device."""
 
 from __future__ import annotations
 
-from fer_edge.errors import FerEdgeError
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 
-def build_engine() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+class Precision(str, Enum):
+    int8 = "int8"
+    fp16 = "fp16"
+    fp32 = "fp32"
+
+
+def build_engine(
+    model: Annotated[Path, typer.Argument(help="The ONNX model: INT8 Q/DQ (fer-edge quantize) or FP32.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the engine (.engine).")],
+    precision: Annotated[
+        Precision, typer.Option(help="int8 needs a Q/DQ ONNX; fp16 and fp32 take the FP32 ONNX.")
+    ] = Precision.int8,
+    batch: Annotated[
+        str, typer.Option(help="Optimisation profile min:opt:max batch sizes (one number: static).")
+    ] = "1:8:32",
+    workspace: Annotated[int, typer.Option(help="Builder workspace memory limit, MiB.")] = 256,
+    timing_cache: Annotated[
+        Path | None, typer.Option(help="Timing cache to reuse and update; makes rebuilds much faster.")
+    ] = None,
+    dla: Annotated[
+        int | None, typer.Option(help="DLA core to run on (Orin AGX/NX), GPU fallback on; static --batch.")
+    ] = None,
+    opt_level: Annotated[
+        int | None, typer.Option(help="Builder optimisation level 0-5 (TensorRT's default: 3).")
+    ] = None,
+    print_trtexec: Annotated[
+        bool, typer.Option(help="Only print the equivalent trtexec command (works without TensorRT).")
+    ] = False,
+) -> None:
+    """Build a TensorRT engine for THIS device (engines are tied to a TensorRT version and GPU)."""
+    from rich.console import Console
+
+    from fer_edge.trt.build import build_engine as run_build
+    from fer_edge.trt.build import trtexec_command
+    from fer_edge.trt.options import BuildOptions
+    from fer_edge.trt.profile import parse_batch
+    from fer_edge.trt.sidecar import sidecar_path
+
+    options = BuildOptions(
+        onnx=model, out=out, precision=precision.value, batch=parse_batch(batch), workspace_mb=workspace,
+        timing_cache=timing_cache, dla_core=dla, opt_level=opt_level,
+    )
+    if print_trtexec:
+        typer.echo(trtexec_command(options))
+        return
+    console = Console(stderr=True)
+    sidecar = run_build(options, console)
+    console.print(
+        f"[green]wrote[/green] {out} ({sidecar.engine_bytes / 1e6:.1f} MB) and {sidecar_path(out).name}: "
+        f"{sidecar.precision.upper()}, TensorRT {sidecar.tensorrt_version}, {sidecar.gpu_name} "
+        f"(sm_{sidecar.compute_capability.replace('.', '')}), batch {options.batch}, "
+        f"built in {sidecar.build_seconds:.1f} s"
+    )
