@@ -153,9 +153,12 @@ def _run_with_progress(console: Console, options: BenchOptions) -> BenchReport:
             progress.update(task, description=f"{Path(spec.model).name} on {spec.device}")
 
         def on_done(i: int, row: RowResult) -> None:
-            mark = "✅" if row.ok else f"❌ {row.reason}"
-            p50 = f" p50 {row.latency_ms_p50:.3f} ms" if row.ok and row.latency_ms_p50 else ""
-            progress.console.print(f"{mark} {row.backend} {row.precision} {Path(row.model).name}{p50}")
+            what = f"{row.backend} {row.precision} {Path(row.model).name}"
+            if row.ok:
+                p50 = f": p50 {row.latency_ms_p50:.3f} ms" if row.latency_ms_p50 else ""
+                progress.console.print(f"✅ {what}{p50}", markup=False)
+            else:
+                progress.console.print(f"❌ {what}: {row.reason}", markup=False)
             progress.advance(task)
 
         report = run_bench(options, on_plan=on_plan, on_start=on_start, on_done=on_done)
