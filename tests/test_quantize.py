@@ -1,0 +1,160 @@
+"""INT8 quantisation: TensorRT and CPU layouts, calibration methods, metadata, the accuracy guard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import synthetic_faces, write_fer_csv
+from typer.testing import CliRunner
+
+from fer_edge.cli import app
+from fer_edge.onnx_model import read_model_metadata
+from fer_edge.onnx_rules import tensorrt_violations
+from fer_edge.quantize import Target, fp32_weighted_nodes, weighted_nodes
+
+pytest.importorskip("torch")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from test_export import train_small_checkpoint
+
+    from fer_edge.export import export_checkpoint
+
+    root = tmp_path_factory.mktemp("quant")
+    ckpt = train_small_checkpoint(root / "best.pt")
+    out = root / "model.onnx"
+    export_checkpoint(ckpt, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def faces_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    images, labels = synthetic_faces(400, 7, seed=11)
+    splits = ["Training"] * 200 + ["PublicTest"] * 150 + ["PrivateTest"] * 50
+    return write_fer_csv(tmp_path_factory.mktemp("data") / "fer2013.csv", images, labels, splits)
+
+
+def quantize(model: Path, data: Path, out: Path, *extra: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["quantize", str(model), "--data", str(data), "--out", str(out), *extra])
+    return result.exit_code, result.output
+
+
+def test_tensorrt_target_follows_every_rule(fp32_model: Path, faces_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model.int8.onnx"
+    code, output = quantize(fp32_model, faces_csv, out, "--method", "minmax", "--calib-size", "100",
+                            "--report-json", str(tmp_path / "report.json"))
+    assert code == 0, output
+    proto = onnx.load(str(out))
+    assert tensorrt_violations(proto) == []
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert not ops & {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"}
+    assert fp32_weighted_nodes(proto) == []  # every Conv/Gemm is INT8
+
+    fp32_meta, meta = read_model_metadata(fp32_model), read_model_metadata(out)
+    for key in ("labels", "dataset", "arch", "fer_edge_version", "metrics"):
+        assert meta[key] == fp32_meta[key]
+    assert meta["precision"] == "int8" and meta["quant_target"] == "tensorrt"
+    calibration = json.loads(meta["calibration"])
+    assert calibration["method"] == "minmax" and calibration["images"] == 100
+    assert calibration["split"] == "Training" and len(calibration["manifest_sha256"]) == 16
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["eval_split"] == "PublicTest" and report["eval_images"] == 150
+    assert report["size_ratio"] < 0.35 and report["agreement"] > 0.9
+    assert report["fp32_latency_ms"] > 0 and report["int8_latency_ms"] > 0
+    assert "PublicTest accuracy" in output and "top-1 agreement" in output and "PrivateTest" not in output
+
+    result = runner.invoke(app, ["check-onnx", str(out)])
+    assert result.exit_code == 0 and "OK" in result.output
+
+
+def test_cpu_target_uses_the_integer_kernel_layout(fp32_model: Path, faces_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model.int8.cpu.onnx"
+    code, output = quantize(fp32_model, faces_csv, out, "--target", "cpu", "--method", "minmax",
+                            "--calib-size", "100", "--no-latency")
+    assert code == 0, output
+    proto = onnx.load(str(out))
+    zero_points = [t for t in proto.graph.initializer if t.name.endswith("_zero_point")]
+    assert any(t.data_type == onnx.TensorProto.UINT8 for t in zero_points)  # u8 activations
+    problems = tensorrt_violations(proto)
+    assert any("int32" in p for p in problems)  # quantised bias: ORT's fused integer Conv
+    assert read_model_metadata(out)["quant_target"] == "cpu"
+    # check-onnx knows a cpu-target model is not meant for TensorRT, unless asked.
+    assert runner.invoke(app, ["check-onnx", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["check-onnx", str(out), "--rules", "tensorrt"]).exit_code == 1
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_histogram_methods_with_an_awkward_set_size(method: str, fp32_model: Path, faces_csv: Path,
+                                                   tmp_path: Path) -> None:
+    out = tmp_path / f"{method}.onnx"
+    # 97 is prime: no equal batches divide it, so 96 images calibrate, in equal batches.
+    code, output = quantize(fp32_model, faces_csv, out, "--method", method, "--calib-size", "97", "--no-latency")
+    assert code == 0, output
+    calibration = json.loads(read_model_metadata(out)["calibration"])
+    assert calibration["method"] == method and calibration["images"] == 96
+
+
+def test_manifest_round_trip_and_hash_refusal(fp32_model: Path, faces_csv: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "calib.json"
+    code, output = quantize(fp32_model, faces_csv, tmp_path / "a.onnx", "--method", "minmax", "--calib-size", "50",
+                            "--save-manifest", str(manifest), "--no-latency")
+    assert code == 0, output
+    code, output = quantize(fp32_model, faces_csv, tmp_path / "b.onnx", "--method", "minmax", "--manifest",
+                            str(manifest), "--no-latency")
+    assert code == 0, output
+    assert read_model_metadata(tmp_path / "a.onnx")["calibration"].replace("Training, stratified, seed 0", str(
+        manifest)) == read_model_metadata(tmp_path / "b.onnx")["calibration"]
+
+    images, labels = synthetic_faces(400, 7, seed=12)
+    other = write_fer_csv(tmp_path / "other.csv", images, labels, ["Training"] * 200 + ["PublicTest"] * 200)
+    out = tmp_path / "c.onnx"
+    code, output = quantize(fp32_model, other, out, "--manifest", str(manifest), "--no-latency")
+    assert code == 2 and "not the same data file" in output and not out.exists()
+
+
+def test_bad_inputs_are_one_line_errors(fp32_model: Path, faces_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "never.onnx"
+    code, output = quantize(fp32_model, faces_csv, out, "--calib-size", "5000")
+    assert code == 2 and "larger than the 200 Training images" in output
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"garbage")
+    code, output = quantize(junk, faces_csv, out)
+    assert code == 2 and "not a readable ONNX model" in output
+    int8 = tmp_path / "int8.onnx"
+    assert quantize(fp32_model, faces_csv, int8, "--method", "minmax", "--calib-size", "50", "--no-latency")[0] == 0
+    code, output = quantize(int8, faces_csv, out)
+    assert code == 2 and "already quantised" in output
+    assert not out.exists() and "Traceback" not in output
+
+
+def test_accuracy_guard_keeps_the_most_harmful_layers_in_fp32(fp32_model: Path, tmp_path: Path) -> None:
+    # Calibrating on near-black faces makes every activation range far too small for the test
+    # faces, so INT8 clips badly; the guard must keep layers in FP32 until within --max-drop.
+    images, labels = synthetic_faces(300, 7, seed=13)
+    dark = (images[:150] // 16).astype(np.uint8)
+    images = np.concatenate([dark, images[150:]])
+    data = write_fer_csv(tmp_path / "dark.csv", images, labels, ["Training"] * 150 + ["PublicTest"] * 150)
+    out = tmp_path / "guarded.onnx"
+    report_path = tmp_path / "report.json"
+    code, output = quantize(fp32_model, data, out, "--method", "minmax", "--calib-size", "50", "--max-drop",
+                            "0.01", "--no-latency", "--report-json", str(report_path))
+    assert code == 0, output
+    report = json.loads(report_path.read_text())
+    assert len(report["sensitivity"]) == len(weighted_nodes(onnx.load(str(fp32_model))))
+    assert report["fp32_layers"], "the guard kept no layer in FP32"
+    assert report["drop_points"] <= 0.01
+    assert "kept in FP32" in output and report["fp32_layers"][0] in output
+
+    proto = onnx.load(str(out))
+    assert sorted(fp32_weighted_nodes(proto)) == sorted(report["fp32_layers"])
+    assert json.loads(read_model_metadata(out)["calibration"])["fp32_layers"] == report["fp32_layers"]
+    assert tensorrt_violations(proto) == []  # partly-FP32 graphs still follow TensorRT's rules
+    assert Target.tensorrt.value == report["target"]
