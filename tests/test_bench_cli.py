@@ -207,3 +207,19 @@ def test_estimate_prints_the_per_layer_roofline(models: dict[str, Path]) -> None
     code, text = run("--estimate", "orin-nano", "--models", str(models["int8"]))
     assert code == 0, text
     assert "Jetson Orin Nano 8GB" in text and "total" in text and "68 GB/s" in text
+
+
+def test_no_arguments_runs_the_shipped_models(tmp_path: Path) -> None:
+    from fer_edge.weights import WEIGHTS_DIR
+
+    shipped = [WEIGHTS_DIR / n for n in ("fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx")]
+    if not all(p.is_file() for p in shipped):
+        pytest.skip("the shipped FER2013 models are not in this checkout yet")
+    code, text = run("--json", str(tmp_path / "r.json"), *QUICK)
+    assert code == 0, text
+    rows = json.loads((tmp_path / "r.json").read_text())["results"]
+    cpu_rows = [r for r in rows if r["device"] == "cpu"]
+    assert [Path(r["model"]).name for r in cpu_rows] == [p.name for p in shipped]
+    assert all(r["status"] == "ok" for r in cpu_rows), [r["reason"] for r in cpu_rows]
+    assert [r["precision"] for r in cpu_rows] == ["fp32", "int8", "int8"]
+    assert cpu_rows[0]["baseline"]
