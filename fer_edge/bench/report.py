@@ -148,7 +148,8 @@ def to_markdown(report: BenchReport) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
     meta = [
         f"- command: `{m.get('command')}`",
-        f"- machine: {m.get('cpu')}, {m.get('cores')} cores; GPU: {gpu}; {m.get('os')}; "
+        f"- machine: {m.get('cpu')} ({' '.join(m.get('cpu_flags') or []) or 'no SIMD flags read'}), "
+        f"{m.get('cores')} cores; GPU: {gpu}; {m.get('os')}; "
         f"Python {m.get('python')}; load average at start: {m.get('load_average')}",
         f"- packages: {packages}",
         f"- threads: {report.settings.get('threads')}; measurement: {report.settings.get('measure')}",
