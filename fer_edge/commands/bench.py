@@ -21,7 +21,8 @@ def bench(
     extra_models: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="More model files (so that `--models a.onnx b.onnx` works as well as repeating --models).",
+            metavar="MODELS",
+            help="Model files, as with --models (so `--models a.onnx b.onnx` lists several).",
             show_default=False,
         ),
     ] = None,
