@@ -177,3 +177,58 @@ def test_tegrastats_lines_parse_on_orin_and_older_jetsons() -> None:
     summary = summarise([a, b])
     assert summary.ram_used_mb_peak == 3000 and summary.power_w_peak == pytest.approx(4.567)
     assert summary.power_w_mean == pytest.approx((4.567 + 3.12) / 2)
+
+
+def test_recorded_accuracy_formats_and_split_fallback() -> None:
+    from fer_edge.bench.recorded import recorded_accuracy
+
+    assert recorded_accuracy({"metrics": '{"PublicTest": 68.1, "PrivateTest": 69.5}'}, "PrivateTest") == (
+        69.5,
+        "PrivateTest",
+    )
+    assert recorded_accuracy({"metrics": '{"PublicTest": 0.681}'}, "PrivateTest") == (
+        pytest.approx(68.1),
+        "PublicTest",
+    )
+    assert recorded_accuracy({"metrics": '{"PrivateTest": {"accuracy": 70.0}}'}, "PrivateTest") == (
+        70.0,
+        "PrivateTest",
+    )
+    assert recorded_accuracy({"metrics": '{"PrivateTest_accuracy": 71}'}, "PrivateTest") == (
+        71.0,
+        "PrivateTest",
+    )
+    assert recorded_accuracy({"metrics": "not json"}, "PrivateTest") == (None, None)
+    assert recorded_accuracy({}, "PrivateTest") == (None, None)
+
+
+def _recorded(model: str, precision: str, accuracy: float, p50: float) -> RowResult:
+    row = ok_row(model, "onnxruntime-cpu", precision, p50, accuracy, recorded=True)
+    row.accuracy_split, row.dataset = "PrivateTest", "fer2013"
+    return row
+
+
+def test_int8_repeating_the_fp32_recorded_accuracy_is_marked_not_compared() -> None:
+    fp32 = _recorded("/m/fer2013.onnx", "fp32", 69.5, 3.0)
+    copied = _recorded("/m/fer2013.int8.onnx", "int8", 69.5, 1.0)
+    own = _recorded("/m/fer2013.int8.cpu.onnx", "int8", 68.9, 1.0)
+    rows = [fp32, copied, own]
+    apply_baseline(rows, choose_baseline(rows))
+    assert copied.accuracy_inherited and copied.delta_accuracy is None
+    assert not own.accuracy_inherited and own.delta_accuracy == pytest.approx(-0.6)
+    report = BenchReport(
+        machine={},
+        settings={"batches": [1], "split": "PrivateTest"},
+        inputs="x",
+        results=rows,
+        baseline_note="",
+    )
+    text = to_markdown(report)
+    assert "69.50†" in text and "68.90*" in text and "repeats the FP32 model's recorded accuracy" in text
+
+
+def test_measured_and_recorded_accuracies_are_never_subtracted() -> None:
+    base = ok_row("/m/a.pt", "torch-cpu", "fp32", 4.0, 69.5)  # measured
+    recorded = _recorded("/m/b.onnx", "int8", 60.0, 1.0)
+    apply_baseline([base, recorded], base)
+    assert recorded.delta_accuracy is None and recorded.speedup == pytest.approx(4.0)

@@ -20,21 +20,10 @@ def _as_percent(value: Any) -> float | None:
     return float(value) * 100.0 if 0.0 <= value <= 1.0 else float(value)
 
 
-def recorded_accuracy(metadata: dict[str, str], split: str) -> float | None:
-    """Accuracy (%) on ``split`` recorded in ``metadata['metrics']``, or None if there is none.
+FALLBACK_SPLITS = ("PrivateTest", "PublicTest")
 
-    Accepts ``{"PrivateTest": 69.5}``, ``{"PrivateTest": {"accuracy": 69.5}}`` and
-    ``{"PrivateTest_accuracy": 69.5}``-style flat keys.
-    """
-    raw = metadata.get("metrics")
-    if not raw:
-        return None
-    try:
-        metrics = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    if not isinstance(metrics, dict):
-        return None
+
+def _lookup(metrics: dict[str, Any], split: str) -> float | None:
     if split in metrics:
         return _as_percent(metrics[split])
     for key, value in metrics.items():
@@ -42,3 +31,26 @@ def recorded_accuracy(metadata: dict[str, str], split: str) -> float | None:
         if low.startswith(split.lower()) and any(k in low for k in _ACCURACY_KEYS):
             return _as_percent(value)
     return None
+
+
+def recorded_accuracy(metadata: dict[str, str], split: str) -> tuple[float | None, str | None]:
+    """Accuracy (%) recorded in ``metadata['metrics']`` and the split it is for.
+
+    ``split`` first; if the model recorded none for it, PrivateTest then PublicTest (the caller
+    shows which). Accepts ``{"PrivateTest": 69.5}``, ``{"PrivateTest": {"accuracy": 69.5}}``,
+    ``{"PrivateTest_accuracy": 69.5}`` and fractions (0.695). ``(None, None)`` when nothing fits.
+    """
+    raw = metadata.get("metrics")
+    if not raw:
+        return None, None
+    try:
+        metrics = json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return None, None
+    if not isinstance(metrics, dict):
+        return None, None
+    for candidate in (split, *[s for s in FALLBACK_SPLITS if s != split]):
+        value = _lookup(metrics, candidate)
+        if value is not None:
+            return value, candidate
+    return None, None

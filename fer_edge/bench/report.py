@@ -12,6 +12,7 @@ from fer_edge.bench.runner import BenchReport
 
 OK, FAILED = "✅", "❌"
 RECORDED_MARK = "*"
+INHERITED_MARK = "†"
 JSON_SCHEMA_VERSION = 1
 
 
@@ -35,10 +36,14 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def _accuracy(row: RowResult) -> str:
+def _accuracy(row: RowResult, split: str | None = None) -> str:
     if row.accuracy is None:
         return "–"
-    return f"{row.accuracy:.2f}{RECORDED_MARK if row.accuracy_recorded else ''}"
+    mark = INHERITED_MARK if row.accuracy_inherited else RECORDED_MARK if row.accuracy_recorded else ""
+    other_split = (
+        f" ({row.accuracy_split})" if split and row.accuracy_split and row.accuracy_split != split else ""
+    )
+    return f"{row.accuracy:.2f}{mark}{other_split}"
 
 
 def _delta(row: RowResult) -> str:
@@ -88,7 +93,9 @@ def columns(batches: list[int]) -> list[str]:
     ]
 
 
-def cells(row: RowResult, batches: list[int], reason_inline: bool = True) -> list[str]:
+def cells(
+    row: RowResult, batches: list[int], reason_inline: bool = True, split: str | None = None
+) -> list[str]:
     name = Path(row.model).name
     if not row.ok:
         blank = ["–"] * (len(columns(batches)) - 5)
@@ -125,10 +132,15 @@ def notes(report: BenchReport) -> list[str]:
         "latency: batch 1, one image per call, wall clock around infer(); throughput: images/s of "
         "back-to-back calls at each batch size; peak memory: the row's own process (VmHWM)",
     ]
-    if any(r.accuracy_recorded for r in report.results):
+    if any(r.accuracy_recorded and not r.accuracy_inherited for r in report.results):
         out.append(
             f"{RECORDED_MARK} accuracy recorded in the model's metadata at export/quantise time "
-            f"({report.settings.get('split')}), not measured here"
+            f"({report.settings.get('split')} unless named), not measured here: pass --data to measure"
+        )
+    if any(r.accuracy_inherited for r in report.results):
+        out.append(
+            f"{INHERITED_MARK} the quantised file's metadata repeats the FP32 model's recorded accuracy; "
+            "its own was not recorded (no Δacc): pass --data to measure it"
         )
     return out
 
@@ -139,10 +151,11 @@ def _md_escape(text: str) -> str:
 
 def to_markdown(report: BenchReport) -> str:
     batches = report.batches
+    split = report.settings.get("split")
     head = columns(batches)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in report.results:
-        lines.append("| " + " | ".join(_md_escape(c) for c in cells(row, batches)) + " |")
+        lines.append("| " + " | ".join(_md_escape(c) for c in cells(row, batches, split=split)) + " |")
     m = report.machine
     gpu = ", ".join(m.get("gpu") or []) or "none"
     packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
@@ -176,10 +189,11 @@ def rich_table(report: BenchReport) -> Any:
     from rich.table import Table
 
     batches = report.batches
+    split = report.settings.get("split")
     caption = "\n".join([*failure_lines(report), *notes(report)])
     table = Table(title="fer-edge bench", caption=caption, caption_justify="left")
     for i, name in enumerate(columns(batches)):
         table.add_column(name, justify="left" if i < 4 else "right", overflow="fold")
     for row in report.results:
-        table.add_row(*cells(row, batches, reason_inline=False), style=None if row.ok else "red")
+        table.add_row(*cells(row, batches, reason_inline=False, split=split), style=None if row.ok else "red")
     return table

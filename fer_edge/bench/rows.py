@@ -48,7 +48,9 @@ class RowResult:
     size_mb: float | None = None
     dataset: str | None = None
     accuracy: float | None = None
-    accuracy_recorded: bool = False
+    accuracy_recorded: bool = False  # True: read from the model's metadata, not measured here
+    accuracy_split: str | None = None
+    accuracy_inherited: bool = False  # recorded INT8 figure that only repeats the FP32 model's
     accuracy_images: int | None = None
     delta_accuracy: float | None = None
     latency_ms_p50: float | None = None

@@ -140,6 +140,7 @@ def run_row(spec: RowSpec) -> RowResult:
             row.accuracy, row.accuracy_images = measure_accuracy(
                 backend, inputs, min(max(spec.batches), ACCURACY_BATCH_CAP)
             )
+            row.accuracy_split = inputs.split
 
         timing = inputs.timing_images()
         singles = batches_of(timing, 1, len(timing))
@@ -164,7 +165,9 @@ def run_row(spec: RowSpec) -> RowResult:
     row.peak_memory_mb = peak_rss_mb()
     if not inputs.has_labels:
         # After the peak is read: a checkpoint's metrics may need a second read of the file.
-        row.accuracy = recorded_accuracy(metadata_with_metrics(metadata, path), spec.split)
+        row.accuracy, row.accuracy_split = recorded_accuracy(
+            metadata_with_metrics(metadata, path), spec.split
+        )
         row.accuracy_recorded = row.accuracy is not None
     row.wall_time_s = time.perf_counter() - t_start
     return row
