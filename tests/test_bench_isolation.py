@@ -105,3 +105,24 @@ def test_rows_measure_accuracy_on_the_same_labelled_faces(tmp_path: Path, tiny_f
     assert a.accuracy == b.accuracy  # same deterministic fake, same faces
     assert "50 PublicTest faces" in report.inputs
     json.dumps([r.to_dict() for r in report.results])  # every row is JSON-serialisable
+
+
+def test_a_model_for_the_other_dataset_fails_its_row() -> None:
+    import numpy as np
+
+    from fer_edge.bench.inputs import BenchInputs
+    from fer_edge.bench.worker import check_dataset
+    from fer_edge.errors import FerEdgeError
+
+    class Fer2013Model:
+        dataset, labels, path = "fer2013", tuple("abcdefg"), Path("m.onnx")
+
+    ferplus = BenchInputs(
+        images=np.zeros((2, 48, 48), np.uint8),
+        labels=np.array([0, 7]),
+        dataset="ferplus",
+        split="PrivateTest",
+        source="x",
+    )
+    with pytest.raises(FerEdgeError, match="drop --votes"):
+        check_dataset(Fer2013Model(), ferplus)
