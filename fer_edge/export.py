@@ -59,7 +59,8 @@ def generated_faces(n: int = GENERATED_PARITY_IMAGES, seed: int = 0) -> np.ndarr
         grad = rng.uniform(-1.5, 1.5) * xx + rng.uniform(-1.5, 1.5) * yy
         noise = rng.normal(rng.uniform(20, 120), rng.uniform(2, 40), size=(IMAGE_SIZE, IMAGE_SIZE))
         out[i] = np.clip(blob + grad + noise, 0, 255).astype(np.uint8)
-    out[0], out[1] = 0, 255
+    out[: min(n, 1)] = 0  # the extremes of the pixel range
+    out[1 : min(n, 2)] = 255
     return out
 
 
