@@ -235,8 +235,7 @@ def latency_ms(paths: Sequence[str | Path], threads: int = 2, runs: int = 300, r
 
     from fer_edge.export import generated_faces
 
-    # A face-like image, not a constant: a flat input drives activations towards subnormal
-    # floats, which makes FP32 kernels many times slower than on real faces.
+    # A fixed face-like image (the latency of these kernels does not depend on the values).
     x = generated_faces(4, seed=1)[2:3, None].astype(np.float32) if image is None else image
     sessions = [session(p, threads) for p in paths]
     for s in sessions:
