@@ -1,10 +1,72 @@
-"""Placeholder: being written."""
+"""``fer-edge train``: train the paper's CNN on FER2013 or FERPlus."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from fer_edge.errors import FerEdgeError
 
 
-def train() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+def train(
+    data: Annotated[Path, typer.Option(help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...).")],
+    out: Annotated[Path, typer.Option(help="Run folder: best.pt, last.pt, history.csv/json, learning_curve.png.")],
+    dataset: Annotated[str, typer.Option(help="fer2013 (7 classes) or ferplus (8 classes, needs --votes).")] = "fer2013",
+    votes: Annotated[Path | None, typer.Option(help="FERPlus votes file fer2013new.csv.")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs.")] = 60,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD, Nesterov).")] = 0.05,
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 5e-4,
+    schedule: Annotated[str, typer.Option(help="onecycle or cosine.")] = "onecycle",
+    label_smoothing: Annotated[float, typer.Option(help="Label smoothing.")] = 0.1,
+    soft_labels: Annotated[bool, typer.Option(help="FERPlus: train on the vote distribution.")] = True,
+    ema: Annotated[float, typer.Option(help="EMA decay of the weights; 0 disables averaging.")] = 0.999,
+    dropout: Annotated[float, typer.Option(help="Dropout in the FC layers.")] = 0.4,
+    depth: Annotated[int, typer.Option(help="Conv layers (2-7; the paper's model has 6).")] = 6,
+    kernel_size: Annotated[int, typer.Option(help="Conv kernel size (2-5; the paper's model uses 2).")] = 2,
+    erase: Annotated[float, typer.Option(help="Probability of random erasing.")] = 0.5,
+    rotate: Annotated[float, typer.Option(help="Max rotation (degrees).")] = 15.0,
+    shift: Annotated[float, typer.Option(help="Max shift (fraction of the image).")] = 0.12,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same run.")] = 0,
+    limit: Annotated[int | None, typer.Option(help="Train on the first N training images (smoke runs).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    amp: Annotated[bool, typer.Option(help="bf16 autocast (CPU and CUDA).")] = True,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
+    cache: Annotated[bool, typer.Option(help="Use the parsed-data cache.")] = True,
+) -> None:
+    """Train the paper's CNN; keeps best.pt (selected on PublicTest) and last.pt every epoch."""
+    from fer_edge.checkpoint import import_torch
+    from fer_edge.data import load_dataset
+
+    torch = import_torch()
+    if threads:
+        torch.set_num_threads(threads)
+    from fer_edge.train.loop import TrainConfig, Trainer
+
+    if not resume and (out / "last.pt").exists():
+        raise FerEdgeError("already holds a run (last.pt); pass --resume to continue it or choose another --out",
+                           path=out)
+    face_data = load_dataset(data, dataset=dataset, votes=votes, cache=cache)
+    cfg = TrainConfig(
+        data=str(data), dataset=dataset, out=str(out), votes=str(votes) if votes else None, epochs=epochs,
+        batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
+        soft_labels=soft_labels, ema_decay=ema, dropout=dropout, depth=depth, kernel_size=kernel_size, seed=seed,
+        limit=limit, device=device, amp=amp, erase=erase, rotate=rotate, shift=shift,
+    )
+    trainer = Trainer(cfg, face_data)
+    if resume:
+        trainer.resume()
+        if trainer.start_epoch >= epochs:
+            typer.echo(f"{out / 'last.pt'} already finished {trainer.start_epoch} epochs; nothing to do", err=True)
+            metrics = trainer.finish()
+            typer.echo(" ".join(f"{k}={v}" for k, v in metrics.items()))
+            return
+    try:
+        metrics = trainer.fit()
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: {out / 'last.pt'} holds the last finished epoch; continue with --resume", err=True)
+        raise typer.Exit(130) from None
+    typer.echo(" ".join(f"{k}={v}" for k, v in metrics.items()))

@@ -1,0 +1,1 @@
+"""Training (needs torch: ``pip install 'fer-edge[train]'``)."""
