@@ -223,7 +223,7 @@ def test_loop_windows_add_up_and_tracks_count_once(tmp_path: Path) -> None:
         classifier,
         CropRule(1.2),
         log,
-        LoopOptions(window_s=1.0, media_fps=10.0),
+        LoopOptions(window_s=1.0, media_fps=10.0, views=1),
         echo=lambda s: None,
     )
     log.close()
@@ -260,6 +260,33 @@ def test_loop_flushes_the_window_when_stopped(tmp_path: Path) -> None:
     assert stats.stopped_by == "signal" and len(stats.windows) == 1
     assert stats.windows[0].partial and stats.windows[0].frames == 7 and stats.windows[0].faces == 1
     assert stats.windows[0].counts["sad"] == 1
+
+
+def test_all_views_of_all_faces_go_in_one_batch(tmp_path: Path) -> None:
+    from fer_edge.camera.crop import average_views, face_views
+
+    gray = np.random.default_rng(0).integers(0, 255, (200, 300), dtype=np.uint8)
+    boxes = np.array([[10, 10, 60, 70], [150, 50, 80, 90]], dtype=np.float32)
+    batch = face_views(gray, boxes, CropRule(1.0), views=6)
+    assert batch.shape == (12, 48, 48)
+    assert np.array_equal(batch[1], batch[0][:, ::-1])  # each view is followed by its mirror
+    probs = np.zeros((12, 7))
+    probs[:6, 3] = 1.0
+    probs[6:, 4] = 1.0
+    assert np.argmax(average_views(probs, 6), axis=1).tolist() == [3, 4]
+    classifier = FakeClassifier()
+    log = MoodLog(tmp_path / "mood.db", FER2013_LABELS)
+    run_loop(
+        ListSource([np.zeros((200, 300, 3), np.uint8)] * 3),
+        ScriptedDetector([boxes.tolist()] * 3),
+        classifier,
+        CropRule(1.0),
+        log,
+        LoopOptions(media_fps=10.0, views=6),
+        echo=lambda s: None,
+    )
+    log.close()
+    assert classifier.calls == [12, 12, 12]  # one call per frame: 2 faces x 6 views
 
 
 # --- detectors ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fer_edge.camera.crop import CropRule, crop_faces
+from fer_edge.camera.crop import CropRule, average_views, face_views
 from fer_edge.camera.detection import FaceDetector
 from fer_edge.camera.moodlog import MoodLog, WindowSummary, summarize_window
 from fer_edge.camera.sources import import_cv2
@@ -45,6 +45,7 @@ class LoopOptions:
     # For a video file, time is the file's own clock (frame index / fps) from the run's start, so
     # a file gives the same windows however fast it is processed; a live source uses the wall clock.
     media_fps: float | None = None
+    views: int = 6  # crops per face averaged (see crop.face_views)
 
 
 @dataclass
@@ -140,8 +141,9 @@ def run_loop(
             detect_ms = watch.lap()
             if len(detections):
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-                faces = crop_faces(gray, rule.regions(detections.boxes))
-                probs = softmax(classifier.infer(faces))  # one batched call per frame
+                batch = face_views(gray, detections.boxes, rule, options.views)
+                # One batched call per frame: every view of every face.
+                probs = average_views(softmax(classifier.infer(batch)), options.views)
             else:
                 probs = np.zeros((0, len(labels)))
             classify_ms = watch.lap()

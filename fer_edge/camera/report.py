@@ -90,9 +90,22 @@ def load_windows(path: str | Path, since: float | None = None, until: float | No
     finally:
         conn.close()
     return [
-        WindowRow(id=r[0], run_id=r[1], start=r[2], end=r[3], start_ts=r[4], end_ts=r[5], frames=r[6],
-                  faces=r[7], positive=r[8], neutral=r[9], negative=r[10], satisfaction=r[11],
-                  partial=bool(r[12]), counts=counts[r[0]])
+        WindowRow(
+            id=r[0],
+            run_id=r[1],
+            start=r[2],
+            end=r[3],
+            start_ts=r[4],
+            end_ts=r[5],
+            frames=r[6],
+            faces=r[7],
+            positive=r[8],
+            neutral=r[9],
+            negative=r[10],
+            satisfaction=r[11],
+            partial=bool(r[12]),
+            counts=counts[r[0]],
+        )
         for r in rows
     ]
 

@@ -89,6 +89,13 @@ def run(
         ),
     ] = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many frames.", min=1)] = None,
+    views: Annotated[
+        int,
+        typer.Option(
+            help="Crops per face averaged: 1, 2 (+ mirror) or 6 (3 scales x mirror; "
+            "recovers the accuracy a detector's framing costs)."
+        ),
+    ] = 6,
     stats_every: Annotated[float, typer.Option(help="Seconds between FPS / latency lines.")] = 10.0,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
@@ -101,6 +108,8 @@ def run(
     from fer_edge.camera.sources import FrameSource, parse_source
     from fer_edge.weights import shipped_model
 
+    if views not in (1, 2, 6):
+        raise FerEdgeError(f"--views must be 1, 2 or 6, got {views}")
     spec = parse_source(source, width, height, fps)
     model_path = model if model is not None else shipped_model("fer2013", "int8")
     stop = StopFlag()
@@ -137,7 +146,11 @@ def run(
                     rule,
                     mood_log,
                     LoopOptions(
-                        window_s=window, max_frames=max_frames, stats_every_s=stats_every, media_fps=media_fps
+                        window_s=window,
+                        max_frames=max_frames,
+                        stats_every_s=stats_every,
+                        media_fps=media_fps,
+                        views=views,
                     ),
                     should_stop=stop,
                     echo=_echo,
