@@ -1,7 +1,7 @@
 """The faces every row is fed: one file, written once by the parent, read by every child.
 
 With ``--data`` they are the real faces of the requested split (and their labels, for accuracy);
-without, a fixed pseudo-random set (timing of a dense CNN does not depend on pixel values).
+without, a fixed set of generated face-like images.
 """
 
 from __future__ import annotations
@@ -60,10 +60,16 @@ class BenchInputs:
 
 
 def synthetic_inputs(n: int = SYNTHETIC_IMAGES, seed: int = 0) -> BenchInputs:
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 256, size=(n, 48, 48), dtype=np.uint8)
+    """Face-like generated images (smooth blob, gradient, noise: export's parity set).
+
+    Never a flat image: a constant input can drive FP32 activations into subnormal numbers on
+    some CPUs, which would time an input no camera produces.
+    """
+    from fer_edge.export import generated_faces
+
+    images = generated_faces(n, seed=seed)
     return BenchInputs(
-        images=images, labels=None, dataset=None, split=None, source=f"synthetic (seed {seed})"
+        images=images, labels=None, dataset=None, split=None, source=f"generated face-like (seed {seed})"
     )
 
 
