@@ -137,6 +137,8 @@ class Trainer:
         self.cfg = cfg
         self.console = console or Console(stderr=True)
         self.device = pick_device(cfg.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed 48x48 shapes: let cuDNN pick its fastest kernels
         self.out = Path(cfg.out)
         train, val, self.val_name = split_train_val(data, cfg.seed)
         if cfg.limit is not None:
