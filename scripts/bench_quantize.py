@@ -119,11 +119,18 @@ def main() -> None:
     reports = {}
     for target in Target:
         out = args.work_dir / f"model.int8.{target.value}.onnx"
-        job = QuantJob(model=fp32, out=out, calib_images=calib.images, eval_images=public.images,
-                       eval_labels=public.labels, target=target, method=Method(args.method),
-                       max_drop=args.max_drop, measure_latency=False,
-                       calibration_info={"set": set_name, "split": "Training",
-                                         "manifest_sha256": manifest.digest})
+        job = QuantJob(
+            model=fp32,
+            out=out,
+            calib_images=calib.images,
+            eval_images=public.images,
+            eval_labels=public.labels,
+            target=target,
+            method=Method(args.method),
+            max_drop=args.max_drop,
+            measure_latency=False,
+            calibration_info={"set": set_name, "split": "Training", "manifest_sha256": manifest.digest},
+        )
         reports[target.value] = run_quantization(job, progress=lambda m: print("  " + m, file=sys.stderr))
         models[f"int8-{target.value}"] = out
 
@@ -147,8 +154,12 @@ def main() -> None:
     import onnx
     import onnxruntime
 
-    versions = {"python": platform.python_version(), "numpy": np.__version__, "onnx": onnx.__version__,
-                "onnxruntime": onnxruntime.__version__}
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
     try:
         import torch
 
@@ -158,13 +169,25 @@ def main() -> None:
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
-        "machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_before": load_before, "load_average_after": load_after},
+        "machine": {
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+        },
         "versions": versions,
         "source": source,
         "dataset": dataset,
-        "settings": {"threads": args.threads, "batch": 1, "runs": args.runs, "rounds": args.rounds,
-                     "method": args.method, "calibration": set_name, "calibration_images": len(calib)},
+        "settings": {
+            "threads": args.threads,
+            "batch": 1,
+            "runs": args.runs,
+            "rounds": args.rounds,
+            "method": args.method,
+            "calibration": set_name,
+            "calibration_images": len(calib),
+        },
         "rows": rows,
         "quantize_reports": {k: v.to_dict() for k, v in reports.items()},
     }
