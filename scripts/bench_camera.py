@@ -30,6 +30,16 @@ from fer_edge.camera.sources import FrameSource, import_cv2, parse_source
 from fer_edge.errors import FerEdgeError
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def make_video(path: Path, data: Path | None, frames: int, faces: int) -> None:
     if data is not None:
         from fer_edge.data import load_dataset
@@ -47,7 +57,9 @@ def make_video(path: Path, data: Path | None, frames: int, faces: int) -> None:
     write_video(path, out, fps=30.0)
 
 
-def bench_one(video: Path, model: Path, detector: FaceDetector, threads: int | None, repeats: int) -> dict:  # type: ignore[type-arg]
+def bench_one(
+    video: Path, model: Path, detector: FaceDetector, threads: int | None, repeats: int, views: int
+) -> dict:  # type: ignore[type-arg]
     from fer_edge.backends import load_backend
 
     best: dict | None = None  # type: ignore[type-arg]
@@ -61,7 +73,7 @@ def bench_one(video: Path, model: Path, detector: FaceDetector, threads: int | N
                     backend,
                     crop_rule_for(detector.name),
                     log,
-                    LoopOptions(window_s=10.0, media_fps=30.0, stats_every_s=1e9),
+                    LoopOptions(window_s=10.0, media_fps=30.0, stats_every_s=1e9, views=views),
                     echo=lambda s: None,
                 )
             log.close()
@@ -83,6 +95,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/camera"))
+    ap.add_argument("--tag", default="", help="suffix of the result files, e.g. opencv4")
+    ap.add_argument("--views", type=int, default=6)
     args = ap.parse_args()
     cv2 = import_cv2()
 
@@ -101,7 +115,7 @@ def main() -> None:
                 rows.append({"detector": name, "detect_width": width, "skipped": str(exc)})
                 print(f"{name}: skipped ({exc})")
                 continue
-            r = bench_one(video, args.model, detector, args.threads, args.repeats)
+            r = bench_one(video, args.model, detector, args.threads, args.repeats, args.views)
             r.update({"detector": name, "detect_width": width or 640})
             rows.append(r)
             t = r["timing"]
@@ -115,7 +129,7 @@ def main() -> None:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": {
             "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
+            "processor": cpu_model(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "opencv": cv2.__version__,
@@ -129,12 +143,14 @@ def main() -> None:
             "content": "FER2013 PrivateTest faces" if args.data else "generated",
         },
         "model": args.model.name,
+        "views": args.views,
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "rows": rows,
     }
-    write_text_atomic(args.out / "bench_camera.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomic(args.out / "bench_camera.md", markdown(result))
-    print(f"wrote {args.out}/bench_camera.json and .md")
+    stem = "bench_camera" + (f"_{args.tag}" if args.tag else "")
+    write_text_atomic(args.out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
+    write_text_atomic(args.out / f"{stem}.md", markdown(result))
+    print(f"wrote {args.out}/{stem}.json and .md")
 
 
 def markdown(r: dict) -> str:  # type: ignore[type-arg]
@@ -145,7 +161,8 @@ def markdown(r: dict) -> str:  # type: ignore[type-arg]
         "",
         f"Machine: {r['machine']}",
         "",
-        f"Video: {r['video']}; model {r['model']}; {r['when']}",
+        f"Video: {r['video']}; model {r['model']}, {r['views']} views per face in rotation (one crop per "
+        f"face per frame); {r['when']}",
         "",
         "| detector | detect at | fps | capture ms | detect ms | classify ms | other ms | faces/frame | "
         "detect share |",

@@ -274,19 +274,24 @@ def test_all_views_of_all_faces_go_in_one_batch(tmp_path: Path) -> None:
     probs[:6, 3] = 1.0
     probs[6:, 4] = 1.0
     assert np.argmax(average_views(probs, 6), axis=1).tolist() == [3, 4]
-    classifier = FakeClassifier()
-    log = MoodLog(tmp_path / "mood.db", FER2013_LABELS)
-    run_loop(
-        ListSource([np.zeros((200, 300, 3), np.uint8)] * 3),
-        ScriptedDetector([boxes.tolist()] * 3),
-        classifier,
-        CropRule(1.0),
-        log,
-        LoopOptions(media_fps=10.0, views=6),
-        echo=lambda s: None,
-    )
-    log.close()
-    assert classifier.calls == [12, 12, 12]  # one call per frame: 2 faces x 6 views
+    from fer_edge.camera.crop import one_view
+
+    for k in range(6):  # the rotating single view k is view k of the full set
+        assert np.array_equal(one_view(gray, boxes, CropRule(1.0), 6, k), batch.reshape(2, 6, 48, 48)[:, k])
+    for rotate, expected in ((False, [12, 12, 12]), (True, [2, 2, 2])):
+        classifier = FakeClassifier()
+        log = MoodLog(tmp_path / f"mood{rotate}.db", FER2013_LABELS)
+        run_loop(
+            ListSource([np.zeros((200, 300, 3), np.uint8)] * 3),
+            ScriptedDetector([boxes.tolist()] * 3),
+            classifier,
+            CropRule(1.0),
+            log,
+            LoopOptions(media_fps=10.0, views=6, rotate_views=rotate),
+            echo=lambda s: None,
+        )
+        log.close()
+        assert classifier.calls == expected  # one call per frame: 2 faces x (6 views | 1 rotating view)
 
 
 # --- detectors ----------------------------------------------------------------------------------

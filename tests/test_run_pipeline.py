@@ -249,3 +249,29 @@ def test_unwritable_log_path(tmp_path: Path, real_slice_csv: Path, yunet: Path) 
         str(blocker / "mood.db"),
     )
     assert_one_line_error(code, out, "cannot open the mood log", "blocker/mood.db")
+
+
+def test_save_video_only_when_asked(tmp_path: Path, real_slice_csv: Path, yunet: Path) -> None:
+    import cv2
+
+    faces = detectable_faces(real_slice_csv, 1, yunet, side=100)
+    video = face_video(tmp_path / "in.avi", faces, n_frames=8, width=320, height=240, side=100)
+    target = tmp_path / "saved" / "annotated.avi"
+    code, out = cli(
+        "run",
+        "--source",
+        str(video),
+        "--model",
+        str(tiny_fer_model(tmp_path / "t.onnx")),
+        "--detector-model",
+        str(yunet),
+        "--log",
+        str(tmp_path / "m.db"),
+        "--save-video",
+        str(target),
+    )
+    assert code == 0, out
+    cap = cv2.VideoCapture(str(target))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 8
+    cap.release()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["annotated.avi"]  # no partial file left

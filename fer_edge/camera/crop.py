@@ -96,6 +96,23 @@ def face_views(gray: np.ndarray, boxes: np.ndarray, rule: CropRule, views: int =
     return np.ascontiguousarray(np.stack(per_face, axis=1).reshape(-1, FACE_SIZE, FACE_SIZE))
 
 
+def one_view(gray: np.ndarray, boxes: np.ndarray, rule: CropRule, views: int, k: int) -> np.ndarray:
+    """View ``k`` (of ``views``, same order as :func:`face_views`) of every face: uint8 ``[N, 48, 48]``.
+
+    The pipeline cycles ``k`` with the frame number, so a track's smoothed distribution averages
+    all views over a few frames at the cost of one crop per face per frame.
+    """
+    if views not in VIEW_SCALES:
+        raise ValueError(f"views must be one of {sorted(VIEW_SCALES)}, got {views}")
+    k %= views
+    mirrored = views > 1 and k % 2 == 1
+    scale = VIEW_SCALES[views][k // 2 if views > 1 else 0]
+    regions = rule.regions(boxes)
+    regions[:, 2] *= scale
+    crops = crop_faces(gray, regions)
+    return np.ascontiguousarray(crops[:, :, ::-1]) if mirrored else crops
+
+
 def average_views(probs: np.ndarray, views: int) -> np.ndarray:
     """Mean class probabilities per face from the face-major ``[N * views, C]`` output."""
     return probs.reshape(-1, views, probs.shape[-1]).mean(axis=1)

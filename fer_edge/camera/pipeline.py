@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fer_edge.camera.crop import CropRule, average_views, face_views
+from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
 from fer_edge.camera.detection import FaceDetector
 from fer_edge.camera.moodlog import MoodLog, WindowSummary, summarize_window
 from fer_edge.camera.sources import import_cv2
@@ -46,6 +46,7 @@ class LoopOptions:
     # a file gives the same windows however fast it is processed; a live source uses the wall clock.
     media_fps: float | None = None
     views: int = 6  # crops per face averaged (see crop.face_views)
+    rotate_views: bool = True  # one view per face per frame, cycling (cost of a single crop)
 
 
 @dataclass
@@ -141,9 +142,14 @@ def run_loop(
             detect_ms = watch.lap()
             if len(detections):
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-                batch = face_views(gray, detections.boxes, rule, options.views)
-                # One batched call per frame: every view of every face.
-                probs = average_views(softmax(classifier.infer(batch)), options.views)
+                # One batched call per frame. Rotating: one view per face, the view cycling with the
+                # frame number (the track's smoothing averages them); else every view of every face.
+                if options.rotate_views:
+                    batch = one_view(gray, detections.boxes, rule, options.views, frame_index)
+                    probs = softmax(classifier.infer(batch))
+                else:
+                    batch = face_views(gray, detections.boxes, rule, options.views)
+                    probs = average_views(softmax(classifier.infer(batch)), options.views)
             else:
                 probs = np.zeros((0, len(labels)))
             classify_ms = watch.lap()

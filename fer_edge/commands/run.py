@@ -96,6 +96,13 @@ def run(
             "recovers the accuracy a detector's framing costs)."
         ),
     ] = 6,
+    all_views: Annotated[
+        bool,
+        typer.Option(
+            help="Classify every view of every face in every frame, instead "
+            "of one view per frame in rotation (views x slower)."
+        ),
+    ] = False,
     stats_every: Annotated[float, typer.Option(help="Seconds between FPS / latency lines.")] = 10.0,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
@@ -151,6 +158,7 @@ def run(
                         stats_every_s=stats_every,
                         media_fps=media_fps,
                         views=views,
+                        rotate_views=not all_views,
                     ),
                     should_stop=stop,
                     echo=_echo,
