@@ -126,9 +126,13 @@ def print_report(report: object, out: Path) -> None:
                       f"{report.int8_latency_ms:.3f} ms", f"{report.speedup:.2f}x faster")
     console = Console()
     console.print(table)
-    if report.fp32_layers:
-        console.print(f"kept in FP32 to stay within the accuracy bound: {', '.join(report.fp32_layers)}")
-    else:
+    guarded = [s["layer"] for s in report.sensitivity if s["layer"] in report.fp32_layers]
+    first = [name for name in report.fp32_layers if name not in guarded]
+    if first:
+        console.print(f"kept in FP32 (first layer, always): {', '.join(first)}")
+    if guarded:
+        console.print(f"kept in FP32 to stay within the accuracy bound: {', '.join(guarded)}")
+    if not report.fp32_layers:
         console.print("every Conv/Gemm layer is INT8")
     if report.target == "tensorrt":
         console.print("TensorRT Q/DQ rules: all satisfied")
