@@ -64,6 +64,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> FerCNN:
     from fer_edge.model import ModelConfig, build_model
 
     model = build_model(ModelConfig.from_dict(ckpt["model_config"]))
-    state = ckpt.get("ema_state_dict") if use_ema and ckpt.get("ema_state_dict") else ckpt["state_dict"]
+    ema = ckpt.get("ema_state_dict")
+    state = ema if use_ema and ema else ckpt["state_dict"]
     model.load_state_dict(state)
     return model.eval()

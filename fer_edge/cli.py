@@ -36,7 +36,6 @@ app = typer.Typer(
 )
 
 
-
 def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """User errors become one line on stderr and exit code 2; Ctrl-C exits 130. No traceback."""
 
@@ -78,7 +77,9 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=version_callback, is_eager=True, help="Show the version."
+    ),
 ) -> None:
     """fer-edge: train, shrink and deploy a small facial-expression CNN."""
 

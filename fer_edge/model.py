@@ -58,6 +58,8 @@ class FerCNN(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.mean: torch.Tensor
+        self.inv_std: torch.Tensor
         self.register_buffer("mean", torch.tensor(PIXEL_MEAN), persistent=False)
         self.register_buffer("inv_std", torch.tensor(1.0 / PIXEL_STD), persistent=False)
         layers: list[nn.Module] = []

@@ -55,8 +55,15 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], out: str |
     ax.set_ylabel("true")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, f"{100 * norm[i, j]:.0f}%\n{cm[i, j]}", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{100 * norm[i, j]:.0f}%\n{cm[i, j]}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -52,8 +52,9 @@ def write_fer_csv(path: Path, images: np.ndarray, labels: np.ndarray, splits: li
 def make_fer_csv(tmp_path: Path) -> Callable[..., Path]:
     """Factory: ``make_fer_csv(n_train=200, n_public=50, n_private=50, name="fer.csv")``."""
 
-    def make(n_train: int = 200, n_public: int = 50, n_private: int = 50, name: str = "fer2013.csv",
-             seed: int = 0) -> Path:
+    def make(
+        n_train: int = 200, n_public: int = 50, n_private: int = 50, name: str = "fer2013.csv", seed: int = 0
+    ) -> Path:
         n = n_train + n_public + n_private
         images, labels = synthetic_faces(n, len(FER2013_LABELS), seed=seed)
         splits = ["Training"] * n_train + ["PublicTest"] * n_public + ["PrivateTest"] * n_private
@@ -70,7 +71,8 @@ def tiny_fer_csv(make_fer_csv: Callable[..., Path]) -> Path:
 def write_votes_csv(path: Path, votes: np.ndarray, splits: list[str]) -> Path:
     header = "Usage,Image name," + ",".join([*FERPLUS_LABELS, "unknown", "NF"])
     lines = [header] + [
-        f"{s},fer{i:07d}.png," + ",".join(map(str, v.tolist())) for i, (v, s) in enumerate(zip(votes, splits, strict=True))
+        f"{s},fer{i:07d}.png," + ",".join(map(str, v.tolist()))
+        for i, (v, s) in enumerate(zip(votes, splits, strict=True))
     ]
     path.write_text("\n".join(lines) + "\n")
     return path

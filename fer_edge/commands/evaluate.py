@@ -1,10 +1,83 @@
-"""Placeholder: being written."""
+"""``fer-edge evaluate``: accuracy, per-class precision/recall/F1 and a confusion matrix."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from fer_edge.errors import FerEdgeError
 
 
-def evaluate() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+def evaluate(
+    model: Annotated[
+        Path | None, typer.Argument(help="A .pt checkpoint, .onnx or .engine (default: shipped FER2013 INT8).")
+    ] = None,
+    data: Annotated[Path | None, typer.Option(help="fer2013.csv(.gz) or an image-folder tree.")] = None,
+    votes: Annotated[Path | None, typer.Option(help="FERPlus votes (fer2013new.csv), for FERPlus models.")] = None,
+    split: Annotated[str, typer.Option(help="Training, PublicTest or PrivateTest.")] = "PrivateTest",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 256,
+    tta: Annotated[bool, typer.Option(help="Also report flip test-time augmentation (separately).")] = False,
+    confusion: Annotated[Path | None, typer.Option(help="Write the confusion matrix PNG here.")] = None,
+    record: Annotated[bool, typer.Option(help="Store the accuracy in the .pt checkpoint's metrics.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """Evaluate a model on one split: top-1 accuracy, per-class figures, confusion matrix."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from fer_edge.backends import load_backend
+    from fer_edge.data import load_dataset
+    from fer_edge.evaluate import evaluate_model, record_in_checkpoint
+    from fer_edge.weights import shipped_model
+
+    if data is None:
+        raise FerEdgeError("--data is required: the fer2013.csv(.gz) file (or image folders) to evaluate on")
+    model = model or shipped_model("fer2013", "int8")
+    console = Console(stderr=True)
+    with load_backend(model, device=device, threads=threads) as backend:
+        dataset = backend.dataset
+        faces = load_dataset(data, dataset=dataset, votes=votes).split(split)
+        with Progress(console=console, transient=True, disable=as_json) as progress:
+            report = evaluate_model(backend, faces, batch_size=batch_size, tta=tta, progress=progress)
+        report.update(
+            model=str(model),
+            backend=backend.name,
+            precision=backend.precision,
+            dataset=dataset,
+            split=split,
+            data=str(data),
+        )
+    if record:
+        if model.suffix != ".pt":
+            raise FerEdgeError("--record needs a .pt checkpoint", path=model)
+        record_in_checkpoint(model, split, report["accuracy"])
+    if confusion is not None:
+        from fer_edge.plots import plot_confusion_matrix
+
+        plot_confusion_matrix(
+            report["confusion_matrix"],
+            faces.class_names,
+            confusion,
+            title=f"{model.name} on {dataset} {split} ({report['accuracy']:.2f}%)",
+        )
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    table = Table(title=f"{model.name} on {dataset} {split} ({report['n']} images, {backend.name} {backend.precision})")
+    for col in ("class", "precision %", "recall %", "F1 %", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, row in report["per_class"].items():
+        table.add_row(name, f"{row['precision']:.1f}", f"{row['recall']:.1f}", f"{row['f1']:.1f}", str(row["support"]))
+    out = Console()
+    out.print(table)
+    out.print(f"accuracy {report['accuracy']:.2f}%  macro F1 {report['macro_f1']:.2f}%")
+    if tta:
+        out.print(
+            f"accuracy with flip TTA {report['accuracy_flip_tta']:.2f}% (reported separately; headline is single pass)"
+        )

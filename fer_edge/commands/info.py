@@ -1,10 +1,58 @@
-"""Placeholder: being written."""
+"""``fer-edge info``: the environment, or what a model file holds."""
 
 from __future__ import annotations
 
-from fer_edge.errors import FerEdgeError
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
 
 
-def info() -> None:
-    """Not implemented yet."""
-    raise FerEdgeError("this command is not implemented yet")
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    rows: list[tuple[str, str]] = []
+    for key, value in d.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key not in ("model_config",):
+            rows += _flatten(value, name + ".")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            rows += [(f"{name}[{i}]", json.dumps(v)) for i, v in enumerate(value)]
+        else:
+            rows.append((name, value if isinstance(value, str) else json.dumps(value)))
+    return rows
+
+
+def info(
+    model: Annotated[
+        Path | None, typer.Argument(help="A .pt, .onnx or .engine file; omit for the environment.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Environment (versions, CPU/GPU, Jetson, execution providers) or a model's facts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if model is None:
+        from fer_edge.envinfo import environment_report
+
+        report = environment_report()
+        title = "fer-edge environment"
+    else:
+        from fer_edge.model_info import model_info
+
+        report = model_info(model)
+        title = str(model)
+    if as_json:
+        typer.echo(json.dumps(report, default=str))
+        return
+    table = Table(title=title, show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in _flatten(report):
+        if key == "parameters":
+            value = f"{int(value):,}"
+        table.add_row(key, value)
+    console = Console()
+    console.print(table)
+    for warning in report.get("warnings", []) or []:
+        console.print(f"[yellow]warning:[/] {warning}")

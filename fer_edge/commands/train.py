@@ -13,7 +13,9 @@ from fer_edge.errors import FerEdgeError
 def train(
     data: Annotated[Path, typer.Option(help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...).")],
     out: Annotated[Path, typer.Option(help="Run folder: best.pt, last.pt, history.csv/json, learning_curve.png.")],
-    dataset: Annotated[str, typer.Option(help="fer2013 (7 classes) or ferplus (8 classes, needs --votes).")] = "fer2013",
+    dataset: Annotated[
+        str, typer.Option(help="fer2013 (7 classes) or ferplus (8 classes, needs --votes).")
+    ] = "fer2013",
     votes: Annotated[Path | None, typer.Option(help="FERPlus votes file fer2013new.csv.")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs.")] = 60,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 64,
@@ -32,7 +34,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same run.")] = 0,
     limit: Annotated[int | None, typer.Option(help="Train on the first N training images (smoke runs).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    amp: Annotated[bool, typer.Option(help="bf16 autocast (CPU and CUDA).")] = True,
+    amp: Annotated[
+        bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (default: on CUDA and AVX-512 CPUs).")
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     cache: Annotated[bool, typer.Option(help="Use the parsed-data cache.")] = True,
@@ -47,14 +51,33 @@ def train(
     from fer_edge.train.loop import TrainConfig, Trainer
 
     if not resume and (out / "last.pt").exists():
-        raise FerEdgeError("already holds a run (last.pt); pass --resume to continue it or choose another --out",
-                           path=out)
+        raise FerEdgeError(
+            "already holds a run (last.pt); pass --resume to continue it or choose another --out", path=out
+        )
     face_data = load_dataset(data, dataset=dataset, votes=votes, cache=cache)
     cfg = TrainConfig(
-        data=str(data), dataset=dataset, out=str(out), votes=str(votes) if votes else None, epochs=epochs,
-        batch_size=batch_size, lr=lr, weight_decay=weight_decay, schedule=schedule, label_smoothing=label_smoothing,
-        soft_labels=soft_labels, ema_decay=ema, dropout=dropout, depth=depth, kernel_size=kernel_size, seed=seed,
-        limit=limit, device=device, amp=amp, erase=erase, rotate=rotate, shift=shift,
+        data=str(data),
+        dataset=dataset,
+        out=str(out),
+        votes=str(votes) if votes else None,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        label_smoothing=label_smoothing,
+        soft_labels=soft_labels,
+        ema_decay=ema,
+        dropout=dropout,
+        depth=depth,
+        kernel_size=kernel_size,
+        seed=seed,
+        limit=limit,
+        device=device,
+        amp=amp,
+        erase=erase,
+        rotate=rotate,
+        shift=shift,
     )
     trainer = Trainer(cfg, face_data)
     if resume:

@@ -32,9 +32,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fer-edge"
 
 
-def cached_arrays(
-    key: str, build: Callable[[], dict[str, np.ndarray]], enabled: bool = True
-) -> dict[str, np.ndarray]:
+def cached_arrays(key: str, build: Callable[[], dict[str, np.ndarray]], enabled: bool = True) -> dict[str, np.ndarray]:
     """Return the arrays cached under ``key``, building and storing them on a miss.
 
     A cache that cannot be written (read-only home) is skipped silently: it only saves time.
@@ -52,7 +50,7 @@ def cached_arrays(
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
     except OSError:
         pass
     return arrays

@@ -61,9 +61,7 @@ def parse_fer2013_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             raise FerEdgeError("expected 3 fields: emotion,pixels,Usage", path=path, line=i + 2)
         code, usage = line[:first].strip(), line[last + 1 :].strip()
         if not code.isdigit() or int(code) >= len(FER2013_LABELS):
-            raise FerEdgeError(
-                f"label {code!r} out of range (0..{len(FER2013_LABELS) - 1})", path=path, line=i + 2
-            )
+            raise FerEdgeError(f"label {code!r} out of range (0..{len(FER2013_LABELS) - 1})", path=path, line=i + 2)
         if usage not in SPLITS:
             raise FerEdgeError(f"unknown Usage {usage!r}; expected one of {', '.join(SPLITS)}", path=path, line=i + 2)
         labels[i] = int(code)

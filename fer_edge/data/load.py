@@ -78,8 +78,9 @@ def load_ferplus(path: Path, votes: Path, cache: bool = True) -> FaceData:
     )
 
 
-def load_dataset(path: str | Path, dataset: str = "fer2013", votes: str | Path | None = None,
-                 cache: bool = True) -> FaceData:
+def load_dataset(
+    path: str | Path, dataset: str = "fer2013", votes: str | Path | None = None, cache: bool = True
+) -> FaceData:
     """Load ``dataset`` (``fer2013`` or ``ferplus``) from ``path`` (+ the FERPlus ``votes``)."""
     labels_for(dataset)  # unknown dataset: one clear error before any I/O
     if dataset == "ferplus":

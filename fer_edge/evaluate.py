@@ -1,0 +1,62 @@
+"""Score any fer-edge model (``.pt``, ``.onnx``, ``.engine``) on a split of a dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import Progress
+
+from fer_edge.backends import Backend
+from fer_edge.data.core import FaceData
+from fer_edge.errors import FerEdgeError
+from fer_edge.metrics import classification_report
+
+
+def predict(
+    backend: Backend, images: np.ndarray, batch_size: int = 256, flip: bool = False, progress: Progress | None = None
+) -> np.ndarray:
+    """Logits ``[N, C]`` for uint8 faces ``[N, 48, 48]``, one batch at a time."""
+    out = []
+    task = progress.add_task("evaluating", total=len(images)) if progress else None
+    for i in range(0, len(images), batch_size):
+        batch = images[i : i + batch_size]
+        if flip:
+            batch = batch[:, :, ::-1]
+        out.append(backend.infer(np.ascontiguousarray(batch)))
+        if progress is not None and task is not None:
+            progress.advance(task, len(batch))
+    return np.concatenate(out) if out else np.zeros((0, backend.num_classes), np.float32)
+
+
+def evaluate_model(
+    backend: Backend, data: FaceData, batch_size: int = 256, tta: bool = False, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Accuracy and per-class figures on ``data``; with ``tta`` also the flip-averaged accuracy."""
+    if tuple(backend.labels) != tuple(data.class_names):
+        raise FerEdgeError(
+            f"model labels {list(backend.labels)} do not match the {data.dataset} classes {list(data.class_names)}",
+            path=backend.path,
+        )
+    logits = predict(backend, data.images, batch_size, progress=progress)
+    report = classification_report(data.labels, logits.argmax(1), data.class_names)
+    if tta:
+        flipped = predict(backend, data.images, batch_size, flip=True, progress=progress)
+        tta_pred = (_softmax(logits) + _softmax(flipped)).argmax(1)
+        report["accuracy_flip_tta"] = round(float(100 * np.mean(tta_pred == data.labels)), 2)
+    return report
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def record_in_checkpoint(path: Path, split: str, accuracy: float) -> None:
+    """Store a measured accuracy in a checkpoint's ``metrics`` (export carries it into the ONNX)."""
+    from fer_edge.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(path)
+    ckpt.setdefault("metrics", {})[split] = round(accuracy, 2)
+    save_checkpoint(path, {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "fer_edge_version")})

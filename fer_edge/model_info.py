@@ -1,0 +1,99 @@
+"""What a model file is: architecture, dataset, labels, parameters, recorded metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from fer_edge.errors import FerEdgeError
+
+
+def checkpoint_info(path: Path) -> dict[str, Any]:
+    from fer_edge.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    n_params = sum(
+        int(v.numel())
+        for k, v in ckpt["state_dict"].items()
+        if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+    )
+    return {
+        "file": str(path),
+        "format": "pytorch checkpoint",
+        "arch": ckpt.get("arch"),
+        "dataset": ckpt["dataset"],
+        "labels": list(ckpt["labels"]),
+        "parameters": n_params,
+        "epoch": ckpt.get("epoch"),
+        "metrics": ckpt.get("metrics", {}),
+        "model_config": ckpt["model_config"],
+        "train_args": ckpt.get("train_args", {}),
+        "fer_edge_version": ckpt.get("fer_edge_version"),
+        "size_mb": round(path.stat().st_size / 1e6, 2),
+    }
+
+
+def onnx_info(path: Path) -> dict[str, Any]:
+    import numpy as np
+    import onnx.numpy_helper
+
+    from fer_edge.onnx_model import get_metadata, is_quantized, load_onnx
+
+    model = load_onnx(path)
+    meta = get_metadata(model)
+    if "labels" not in meta:
+        raise FerEdgeError("not a fer-edge model: no 'labels' in metadata_props", path=path)
+    # Parameters are counted on float tensors and int8 weights, not on Q/DQ scales and zero points.
+    n_params = 0
+    for init in model.graph.initializer:
+        arr = onnx.numpy_helper.to_array(init)
+        if arr.ndim >= 1 and arr.size > 1 and arr.dtype in (np.float32, np.float16, np.int8):
+            n_params += int(arr.size)
+    info: dict[str, Any] = {
+        "file": str(path),
+        "format": "onnx",
+        "arch": meta.get("arch"),
+        "dataset": meta.get("dataset"),
+        "labels": json.loads(meta["labels"]),
+        "parameters": n_params,
+        "precision": "int8" if is_quantized(model) else meta.get("precision", "fp32"),
+        "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
+        "size_mb": round(path.stat().st_size / 1e6, 2),
+        "fer_edge_version": meta.get("fer_edge_version"),
+    }
+    for key in ("metrics", "calibration"):
+        if key in meta:
+            try:
+                info[key] = json.loads(meta[key])
+            except json.JSONDecodeError:
+                info[key] = meta[key]
+    return info
+
+
+def engine_info(path: Path) -> dict[str, Any]:
+    from fer_edge.trt.sidecar import sidecar_path
+
+    side = sidecar_path(path)
+    if not path.is_file():
+        raise FerEdgeError("file not found", path=path)
+    if not side.is_file():
+        raise FerEdgeError(f"engine without its sidecar {side.name}; rebuild it with fer-edge build-engine", path=path)
+    try:
+        sidecar = json.loads(side.read_text())
+    except json.JSONDecodeError:
+        raise FerEdgeError("sidecar is not valid JSON", path=side) from None
+    return {"file": str(path), "format": "tensorrt engine", "size_mb": round(path.stat().st_size / 1e6, 2), **sidecar}
+
+
+def model_info(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise FerEdgeError("file not found", path=path)
+    suffix = path.suffix.lower()
+    if suffix == ".pt":
+        return checkpoint_info(path)
+    if suffix == ".onnx":
+        return onnx_info(path)
+    if suffix == ".engine":
+        return engine_info(path)
+    raise FerEdgeError("unknown model type; expected .pt, .onnx or .engine", path=path)
