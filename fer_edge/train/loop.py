@@ -149,6 +149,16 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
+def restore_rng_state(state: dict[str, Any] | None) -> None:
+    if not state:
+        return
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, data: FaceData, console: Console | None = None) -> None:
         self.cfg = cfg
@@ -236,6 +246,15 @@ class Trainer:
         ckpt = load_checkpoint(path)
         if ckpt["model_config"] != self.model_config.to_dict():
             raise FerEdgeError("checkpoint has a different architecture than the requested run", path=path)
+        saved_epochs = ckpt.get("train_args", {}).get("epochs", self.cfg.epochs)
+        if saved_epochs != self.cfg.epochs:
+            # The learning-rate schedule was laid out for the original length; stepping it
+            # further fails (one-cycle) or restarts it (cosine), so a resume keeps the length.
+            raise FerEdgeError(
+                f"is a run of {saved_epochs} epochs; resume it with --epochs {saved_epochs} "
+                "(or start a new run in another --out)",
+                path=path,
+            )
         self.model.load_state_dict(ckpt["state_dict"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
@@ -245,6 +264,7 @@ class Trainer:
         self.history = list(ckpt.get("history", []))
         self.best_acc = float(ckpt.get("best_val_acc", -1.0))
         self.start_epoch = int(ckpt["epoch"])
+        restore_rng_state(ckpt.get("rng"))  # dropout draws from it: same masks as an uninterrupted run
         self.console.print(
             f"resuming {path} after epoch {self.start_epoch} (best {self.val_name} {self.best_acc:.2f}%)"
         )
