@@ -13,9 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import Result
 from conftest import synthetic_faces, write_fer_csv
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from fer_edge.cli import app
 from fer_edge.labels import FER2013_LABELS
@@ -39,7 +38,7 @@ def _restore_threads() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def invoke(*args: str | Path) -> Result:
+def invoke(*args: str | Path | int) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 

@@ -339,7 +339,7 @@ class Trainer:
                         self.ema.update(self.model)
                     n = len(idx)
                     seen += n
-                    loss_sum += float(loss) * n
+                    loss_sum += float(loss.detach()) * n
                     correct += int((logits.argmax(1) == self.y_train[idx]).sum())
                     progress.update(
                         task,
