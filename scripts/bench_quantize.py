@@ -93,9 +93,13 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("benchmarks/quantize"))
     ap.add_argument("--name", default=None, help="result file stem (default: from the model's dataset)")
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/fer-edge-bench-quantize"))
+    ap.add_argument("--reuse", action="store_true",
+                    help="re-time the models in --work-dir from an earlier run (pass any --model), no re-quantising")
     args = ap.parse_args()
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    if args.reuse:
+        args.model, args.checkpoint = args.work_dir / "model.onnx", None
     if args.checkpoint is not None:
         fp32 = args.work_dir / "model.onnx"
         export_checkpoint(args.checkpoint, fp32)
@@ -117,7 +121,12 @@ def main() -> None:
 
     models = {"fp32": fp32}
     reports = {}
-    for target in Target:
+    previous = args.work_dir / "quantize_reports.json"
+    for target in Target if args.reuse else ():
+        models[f"int8-{target.value}"] = args.work_dir / f"model.int8.{target.value}.onnx"
+    if args.reuse:
+        reports_json = json.loads(previous.read_text())
+    for target in () if args.reuse else Target:
         out = args.work_dir / f"model.int8.{target.value}.onnx"
         job = QuantJob(
             model=fp32,
@@ -134,6 +143,9 @@ def main() -> None:
         reports[target.value] = run_quantization(job, progress=lambda m: print("  " + m, file=sys.stderr))
         models[f"int8-{target.value}"] = out
 
+    if not args.reuse:
+        reports_json = {k: v.to_dict() for k, v in reports.items()}
+        previous.write_text(json.dumps(reports_json))
     load_before = os.getloadavg()
     lat = measure(list(models.values()), args.runs, args.rounds, args.threads)
     load_after = os.getloadavg()
@@ -189,7 +201,7 @@ def main() -> None:
             "calibration_images": len(calib),
         },
         "rows": rows,
-        "quantize_reports": {k: v.to_dict() for k, v in reports.items()},
+        "quantize_reports": reports_json,
     }
     stem = args.name or f"{dataset}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
