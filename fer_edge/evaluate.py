@@ -53,6 +53,44 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def record_accuracy(path: Path, split: str, accuracy: float) -> None:
+    """Store a measured accuracy in the model file itself (``.pt`` metrics or ONNX metadata)."""
+    if path.suffix == ".pt":
+        record_in_checkpoint(path, split, accuracy)
+    elif path.suffix == ".onnx":
+        record_in_onnx(path, split, accuracy)
+    else:
+        raise FerEdgeError("--record works on .pt and .onnx files", path=path)
+
+
+def record_in_onnx(path: Path, split: str, accuracy: float) -> None:
+    """Update the ``metrics`` metadata of an ONNX model with a figure measured on that very file.
+
+    An INT8 model inherits its FP32 parent's figures at quantisation; recording replaces them
+    with its own, so nobody quotes the FP32 accuracy for the INT8 file.
+    """
+    import json
+
+    import onnx
+
+    from fer_edge.atomic import atomic_path
+    from fer_edge.onnx_model import get_metadata, load_onnx, set_metadata
+
+    model = load_onnx(path)
+    meta = get_metadata(model)
+    try:
+        metrics = json.loads(meta.get("metrics", "{}"))
+    except json.JSONDecodeError:
+        metrics = {}
+    metrics[split] = round(accuracy, 2)
+    metrics.setdefault("measured_on_this_file", [])
+    if split not in metrics["measured_on_this_file"]:
+        metrics["measured_on_this_file"].append(split)
+    set_metadata(model, {"metrics": json.dumps(metrics, separators=(",", ":"))})
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
+
+
 def record_in_checkpoint(path: Path, split: str, accuracy: float) -> None:
     """Store a measured accuracy in a checkpoint's ``metrics`` (export carries it into the ONNX)."""
     from fer_edge.checkpoint import load_checkpoint, save_checkpoint

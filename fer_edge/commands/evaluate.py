@@ -23,7 +23,9 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 256,
     tta: Annotated[bool, typer.Option(help="Also report flip test-time augmentation (separately).")] = False,
     confusion: Annotated[Path | None, typer.Option(help="Write the confusion matrix PNG here.")] = None,
-    record: Annotated[bool, typer.Option(help="Store the accuracy in the .pt checkpoint's metrics.")] = False,
+    record: Annotated[
+        bool, typer.Option(help="Store the accuracy in the model file (.pt metrics or ONNX metadata).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Evaluate a model on one split: top-1 accuracy, per-class figures, confusion matrix."""
@@ -33,7 +35,7 @@ def evaluate(
 
     from fer_edge.backends import load_backend
     from fer_edge.data import load_dataset
-    from fer_edge.evaluate import evaluate_model, record_in_checkpoint
+    from fer_edge.evaluate import evaluate_model, record_accuracy
     from fer_edge.weights import shipped_model
 
     if data is None:
@@ -54,9 +56,7 @@ def evaluate(
             data=str(data),
         )
     if record:
-        if model.suffix != ".pt":
-            raise FerEdgeError("--record needs a .pt checkpoint", path=model)
-        record_in_checkpoint(model, split, report["accuracy"])
+        record_accuracy(model, split, report["accuracy"])
     if confusion is not None:
         from fer_edge.plots import plot_confusion_matrix
 
