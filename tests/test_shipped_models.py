@@ -17,8 +17,14 @@ from fer_edge.weights import WEIGHTS_DIR, shipped_model
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "models"
-SHIPPED = ["fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx",
-           "ferplus.onnx", "ferplus.int8.onnx", "ferplus.int8.cpu.onnx"]
+SHIPPED = [
+    "fer2013.onnx",
+    "fer2013.int8.onnx",
+    "fer2013.int8.cpu.onnx",
+    "ferplus.onnx",
+    "ferplus.int8.onnx",
+    "ferplus.int8.cpu.onnx",
+]
 # The paper's figures, which the shipped models must beat (PrivateTest, single pass).
 PAPER = {"fer2013": 69.32, "ferplus": 85.35}
 
@@ -65,9 +71,10 @@ def test_int8_loses_at_most_half_a_point(dataset: str) -> None:
 @pytest.mark.parametrize("target", ["tensorrt", "cpu"])
 def test_int8_agrees_with_fp32_on_real_faces(real_slice_csv: Path, target: str) -> None:
     faces = load_dataset(real_slice_csv).split("PrivateTest")
-    with load_backend(shipped_model("fer2013", "fp32"), device="cpu", threads=1) as fp32, load_backend(
-        shipped_model("fer2013", "int8", target), device="cpu", threads=1
-    ) as int8:
+    with (
+        load_backend(shipped_model("fer2013", "fp32"), device="cpu", threads=1) as fp32,
+        load_backend(shipped_model("fer2013", "int8", target), device="cpu", threads=1) as int8,
+    ):
         a = fp32.infer(faces.images).argmax(1)
         b = int8.infer(faces.images).argmax(1)
     assert np.mean(a == b) >= 0.97
