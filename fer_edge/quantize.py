@@ -92,6 +92,15 @@ def equal_batch_size(n: int, preferred: int = 50) -> int:
     return 0
 
 
+def fallback_methods(chosen: Method) -> list[Method]:
+    """Calibration methods to try, all layers INT8, when ``chosen`` misses the accuracy bound.
+
+    Percentile first: of the three it clips least of the rare large activations that entropy
+    calibration cuts off, and those matter most for symmetric int8 (half its codes unused after
+    a ReLU)."""
+    return [m for m in (Method.percentile, Method.entropy, Method.minmax) if m is not chosen]
+
+
 def calibration_batch(n: int) -> int:
     return equal_batch_size(n) or min(32, n)
 
@@ -432,7 +441,6 @@ def run_quantization(job: QuantJob, progress: PROGRESS | None = None) -> QuantRe
     with tempfile.TemporaryDirectory(prefix="fer-edge-quant-") as tmpdir:
         tmp = Path(tmpdir)
         prepared = tmp / "prepared.onnx"
-        cache = tmp / "calibration.json"
         say("pre-processing the FP32 graph")
         try:
             prepare_for_quantization(job.model, prepared)
@@ -444,9 +452,11 @@ def run_quantization(job: QuantJob, progress: PROGRESS | None = None) -> QuantRe
         fp32_pred = predict(job.model, job.eval_images)
         fp32_acc = float(np.mean(fp32_pred == job.eval_labels))
 
-        def attempt(exclude: Sequence[str], name: str) -> tuple[Path, float, float]:
+        def attempt(exclude: Sequence[str], name: str, method: Method | None = None) -> tuple[Path, float, float]:
             out = tmp / f"{name}.onnx"
-            quantize_once(prepared, out, job.calib_images, job.target, job.method, cache, exclude)
+            method = method or job.method
+            cache = tmp / f"calibration.{method.value}.json"  # one calibration per method
+            quantize_once(prepared, out, job.calib_images, job.target, method, cache, exclude)
             pred = predict(out, job.eval_images)
             return out, float(np.mean(pred == job.eval_labels)), float(np.mean(pred == fp32_pred))
 
@@ -460,6 +470,19 @@ def run_quantization(job: QuantJob, progress: PROGRESS | None = None) -> QuantRe
         best, int8_acc, agreement = attempt(always_fp32, "int8")
         kept: list[str] = list(always_fp32)
         sensitivity: list[dict[str, Any]] = []
+        method = job.method
+        if 100.0 * (fp32_acc - int8_acc) > job.max_drop:
+            # Another calibration method often passes with every layer in INT8, and a layer kept in
+            # FP32 costs far more time than a different calibration costs accuracy (the FER2013
+            # tensorrt model: entropy missed the bound by 0.001 points and kept two convs in FP32,
+            # 1.38 vs 0.84 ms; percentile passed with all five in INT8). Try them first.
+            for other in fallback_methods(job.method):
+                candidate, acc, agree = attempt(always_fp32, f"int8-{other.value}", other)
+                drop = 100.0 * (fp32_acc - acc)
+                say(f"{other.value} calibration, all layers INT8: accuracy {acc:.2%} ({drop:.2f} points)")
+                if drop <= job.max_drop:
+                    best, int8_acc, agreement, method = candidate, acc, agree, other
+                    break
         if 100.0 * (fp32_acc - int8_acc) > job.max_drop:
             drop = 100 * (fp32_acc - int8_acc)
             say(f"INT8 loses {drop:.2f} points (> {job.max_drop}): per-layer sensitivity analysis")
@@ -483,6 +506,7 @@ def run_quantization(job: QuantJob, progress: PROGRESS | None = None) -> QuantRe
                     f"INT8 stays more than {job.max_drop} points below FP32 even with every layer in FP32; "
                     "nothing written", path=job.out)
         actually_fp32 = fp32_weighted_nodes(load_onnx(best))
+        job.method = method  # the method the written model was calibrated with
         violations = finish_model(best, fp32_meta, job, actually_fp32)
         if violations:  # our own tensorrt layout broke a rule: a bug, never write it
             raise FerEdgeError(f"INT8 model breaks {len(violations)} TensorRT rule(s): {violations[0]}",

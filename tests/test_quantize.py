@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from fer_edge.cli import app
 from fer_edge.onnx_model import read_model_metadata
 from fer_edge.onnx_rules import tensorrt_violations
-from fer_edge.quantize import Target, fp32_weighted_nodes, weighted_nodes
+from fer_edge.quantize import Method, Target, fallback_methods, fp32_weighted_nodes, weighted_nodes
 
 pytest.importorskip("torch")
 runner = CliRunner()
@@ -166,3 +166,9 @@ def test_accuracy_guard_keeps_the_most_harmful_layers_in_fp32(fp32_model: Path, 
     assert json.loads(read_model_metadata(out)["calibration"])["fp32_layers"] == report["fp32_layers"]
     assert tensorrt_violations(proto) == []  # partly-FP32 graphs still follow TensorRT's rules
     assert Target.tensorrt.value == report["target"]
+
+
+def test_other_calibration_methods_are_tried_before_fp32_layers() -> None:
+    assert fallback_methods(Method.entropy) == [Method.percentile, Method.minmax]
+    assert fallback_methods(Method.minmax) == [Method.percentile, Method.entropy]
+    assert Method.percentile not in fallback_methods(Method.percentile)
