@@ -12,10 +12,10 @@ import importlib.util
 import os
 import platform
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
+
+from fer_edge.nvidia_smi import query_nvidia_smi
 
 NV_TEGRA_RELEASE = Path("/etc/nv_tegra_release")
 DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
@@ -111,13 +111,9 @@ def environment_warnings(report: dict[str, Any]) -> list[str]:
             "opencv-python-headless' in the venv (created with --system-site-packages), see docs/jetson.md"
         )
     if jetson and not report.get("tensorrt"):
-        warnings.append(
-            "TensorRT is not importable: create the venv with --system-site-packages (docs/jetson.md)"
-        )
+        warnings.append("TensorRT is not importable: create the venv with --system-site-packages (docs/jetson.md)")
     if report.get("tensorrt") and not report.get("cuda_binding"):
-        warnings.append(
-            "TensorRT is here but no CUDA binding: pip install cuda-python (or pycuda) to run engines"
-        )
+        warnings.append("TensorRT is here but no CUDA binding: pip install cuda-python (or pycuda) to run engines")
     if opencv is None:
         warnings.append("OpenCV is not installed: the camera pipeline (fer-edge run) needs it")
     return warnings
@@ -154,21 +150,10 @@ def _torch_version() -> str | None:
 
 
 def _gpus() -> list[dict[str, str]]:
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        try:
-            out = subprocess.run(
-                [smi, "--query-gpu=name,compute_cap,driver_version,memory.total", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            ).stdout
-            gpus = parse_nvidia_smi(out)
-            if gpus:
-                return gpus
-        except (OSError, subprocess.SubprocessError):
-            pass
+    out = query_nvidia_smi("--query-gpu=name,compute_cap,driver_version,memory.total", "--format=csv,noheader")
+    gpus = parse_nvidia_smi(out) if out else []
+    if gpus:
+        return gpus
     from fer_edge.trt.cuda_mem import cuda_device_count, import_cudart
 
     cudart = import_cudart()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import platform
 import shlex
-import shutil
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from fer_edge.nvidia_smi import query_nvidia_smi
 
 PACKAGES = ("fer-edge", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt", "cuda-python")
 
@@ -52,19 +52,9 @@ def jetson_model() -> str | None:
 
 def gpu_names() -> list[str]:
     names: list[str] = []
-    exe = shutil.which("nvidia-smi")
-    if exe:
-        try:
-            out = subprocess.run(
-                [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=False,
-            ).stdout
-            names += [ln.strip() for ln in out.splitlines() if ln.strip()]
-        except (OSError, subprocess.SubprocessError):
-            pass
+    out = query_nvidia_smi("--query-gpu=name,driver_version", "--format=csv,noheader")
+    if out:
+        names += [ln.strip() for ln in out.splitlines() if ln.strip()]
     board = jetson_model()
     if board and not names:
         names.append(f"{board} (integrated GPU)")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import resource
-import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from fer_edge.nvidia_smi import query_nvidia_smi
 
 _STATUS = Path("/proc/self/status")
 
@@ -45,20 +45,10 @@ def gpu_memory_mb(pid: int | None = None) -> float | None:
 
     Jetsons have no per-process figure here (CPU and GPU share one memory): their rows report RSS.
     """
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
+    out = query_nvidia_smi("--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits")
+    if out is None:
         return None
     pid = os.getpid() if pid is None else pid
-    try:
-        out = subprocess.run(
-            [exe, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
     total = 0.0
     found = False
     for line in out.splitlines():
