@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.atomic import write_text_atomic
+from fer_edge.bench.machine import cpu_model  # noqa: E402
 from fer_edge.camera.crop import crop_rule_for
 from fer_edge.camera.detection import FaceDetector, make_detector
 from fer_edge.camera.moodlog import MoodLog
@@ -28,16 +29,6 @@ from fer_edge.camera.pipeline import LoopOptions, run_loop
 from fer_edge.camera.scenes import moving_faces_frames, write_video
 from fer_edge.camera.sources import FrameSource, import_cv2, parse_source
 from fer_edge.errors import FerEdgeError
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_video(path: Path, data: Path | None, frames: int, faces: int) -> None:

@@ -28,21 +28,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_edge.atomic import write_text_atomic  # noqa: E402
+from fer_edge.bench.machine import cpu_model as cpu_name  # noqa: E402
 from fer_edge.calibration import content_sha256, draw_manifest, load_manifest, select_manifest_images  # noqa: E402
 from fer_edge.data import load_dataset  # noqa: E402
 from fer_edge.export import export_checkpoint  # noqa: E402
 from fer_edge.onnx_model import read_model_metadata  # noqa: E402
 from fer_edge.quantize import Method, QuantJob, Target, predict, run_quantization, session  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def measure(paths: list[Path], runs: int, rounds: int, threads: int) -> list[dict[str, float]]:

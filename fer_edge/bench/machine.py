@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from fer_edge.envinfo import parse_cpu_model
 from fer_edge.nvidia_smi import query_nvidia_smi
 
 PACKAGES = ("fer-edge", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt", "cuda-python")
@@ -17,12 +18,10 @@ PACKAGES = ("fer-edge", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "torc
 
 def cpu_model() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                return line.split(":", 1)[1].strip()
+        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        cpuinfo = ""
+    return parse_cpu_model(cpuinfo) or platform.processor() or platform.machine()
 
 
 # The instruction sets that decide INT8 and FP32 speed on x86 (VNNI: int8 dot products) and Arm.
