@@ -11,7 +11,7 @@ from rich.progress import Progress
 from fer_edge.backends import Backend
 from fer_edge.data.core import FaceData
 from fer_edge.errors import FerEdgeError
-from fer_edge.metrics import classification_report
+from fer_edge.metrics import classification_report, softmax
 
 
 def predict(
@@ -43,14 +43,9 @@ def evaluate_model(
     report = classification_report(data.labels, logits.argmax(1), data.class_names)
     if tta:
         flipped = predict(backend, data.images, batch_size, flip=True, progress=progress)
-        tta_pred = (_softmax(logits) + _softmax(flipped)).argmax(1)
+        tta_pred = (softmax(logits) + softmax(flipped)).argmax(1)
         report["accuracy_flip_tta"] = round(float(100 * np.mean(tta_pred == data.labels)), 2)
     return report
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def record_accuracy(path: Path, split: str, accuracy: float) -> None:

@@ -7,6 +7,14 @@ from typing import Any
 import numpy as np
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits ``[..., C]`` (float64, numerically stable)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def confusion_matrix(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted classes."""
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)

@@ -21,7 +21,3 @@ def shipped_model(dataset: str = "fer2013", precision: str = "int8", target: str
     if not path.exists():
         raise FerEdgeError(f"shipped model {name} is not in this installation ({WEIGHTS_DIR})")
     return path
-
-
-def shipped_models() -> list[Path]:
-    return sorted(WEIGHTS_DIR.glob("*.onnx"))

@@ -203,7 +203,7 @@ def main() -> None:
             ):
                 accs[name] = float(np.mean(classify(backend, sel_frames, sel_boxes, r) == labels))
             from fer_edge.camera.crop import average_views, face_views
-            from fer_edge.camera.tracking import softmax
+            from fer_edge.metrics import softmax
 
             for views in (2, 6):
                 batch = np.concatenate(

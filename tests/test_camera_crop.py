@@ -19,7 +19,7 @@ from test_camera_helpers import YUNET_NAME
 from fer_edge.camera.crop import average_views, crop_rule_for, face_views
 from fer_edge.camera.detection import FaceDetector, HaarDetector, make_detector
 from fer_edge.camera.pipeline import LoopOptions
-from fer_edge.camera.tracking import softmax
+from fer_edge.metrics import softmax
 
 REPO = Path(__file__).resolve().parents[1]
 cv2 = pytest.importorskip("cv2")

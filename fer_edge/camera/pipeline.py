@@ -18,7 +18,8 @@ from fer_edge.camera.detection import FaceDetector
 from fer_edge.camera.moodlog import MoodLog, WindowSummary, summarize_window
 from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
-from fer_edge.camera.tracking import IouTracker, Track, softmax
+from fer_edge.camera.tracking import IouTracker, Track
+from fer_edge.metrics import softmax
 
 
 class FrameReader(Protocol):

@@ -25,6 +25,7 @@ from fer_edge.atomic import write_text_atomic
 from fer_edge.checkpoint import load_checkpoint, save_checkpoint
 from fer_edge.data.core import FaceData
 from fer_edge.errors import FerEdgeError
+from fer_edge.metrics import accuracy
 from fer_edge.model import FerCNN, ModelConfig, build_model, count_parameters
 from fer_edge.train.augment import AugmentConfig, augment
 
@@ -407,7 +408,7 @@ class Trainer:
                 part = self.full.split(split)
                 # Reported figures come from a full-precision pass, as export and evaluate do.
                 logits = predict_logits(model, part.images, self.device, amp=False)
-                metrics[split] = round(float((logits.argmax(1).numpy() == part.labels).mean() * 100), 2)
+                metrics[split] = round(accuracy(part.labels, logits.argmax(1).numpy()), 2)
         ckpt["metrics"] = metrics
         ckpt["history"] = self.history
         save_checkpoint(self.out / "best.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version")})
