@@ -2,7 +2,7 @@
 
 A fake model file is JSON describing the behaviour: ``sleep_ms`` per call, ``alloc_mb`` held
 while loaded, ``fail`` (a reason: load raises FerEdgeError), ``crash`` (the process dies),
-``precision``, ``metrics`` (recorded accuracy).
+``precision``, ``metrics`` (recorded accuracy), ``gpu_ms`` (what CUDA events would report per call).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class FakeBackend:
         self.dataset = "fer2013"
         self.metadata = {"metrics": json.dumps(behaviour["metrics"])} if "metrics" in behaviour else {}
         self.last_latency_ms: float | None = None
+        self.last_gpu_ms: float | None = None
         self._held: np.ndarray | None = None
 
     def __enter__(self) -> FakeBackend:
@@ -42,6 +43,8 @@ class FakeBackend:
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         time.sleep(float(self.behaviour.get("sleep_ms", 0)) / 1000.0)
+        if "gpu_ms" in self.behaviour:
+            self.last_gpu_ms = float(self.behaviour["gpu_ms"])
         n = len(batch)
         logits = np.zeros((n, len(self.labels)), dtype=np.float32)
         # Predict the class of the mean pixel so accuracy is not trivially 0 or 100.

@@ -178,11 +178,27 @@ def test_pytorch_and_onnxruntime_agree_on_cpu(small_models: tuple[Path, Path]) -
         b = np.concatenate([ort.infer(faces[i:i + 256]) for i in range(0, len(faces), 256)])
         assert pt.last_latency_ms is not None and pt.last_latency_ms > 0
         assert ort.last_latency_ms is not None and ort.last_latency_ms > 0
+        assert pt.last_gpu_ms is None and ort.last_gpu_ms is None  # no CUDA events on the CPU
     assert a.shape == b.shape == (2000, 7)
     assert a.dtype == b.dtype == np.float32
     agreement = float(np.mean(a.argmax(1) == b.argmax(1)))
     assert agreement >= 0.999
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+def test_torch_cuda_backend_times_the_device_with_events(small_models: tuple[Path, Path]) -> None:
+    ckpt, _ = small_models
+    faces = np.random.default_rng(1).integers(0, 256, size=(64, 48, 48), dtype=np.uint8)
+    with load_backend(ckpt, device="cpu") as cpu, load_backend(ckpt, device="cuda") as gpu:
+        assert gpu.name == "torch-cuda"
+        expected = cpu.infer(faces)
+        got = gpu.infer(faces)
+        assert gpu.last_gpu_ms is not None and gpu.last_latency_ms is not None
+        # the events bracket work the wall clock also saw, so device time cannot exceed it
+        assert 0 < gpu.last_gpu_ms <= gpu.last_latency_ms + 0.05
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3)
 
 
 def test_backend_lifecycle(small_models: tuple[Path, Path]) -> None:

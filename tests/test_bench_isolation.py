@@ -54,6 +54,18 @@ def test_child_memory_is_its_own_and_the_parent_is_untouched(tmp_path: Path, inp
     assert parent_rss_before is not None and rss_after is not None and rss_after - parent_rss_before < 50
 
 
+def test_gpu_event_times_are_kept_beside_the_wall_clock(tmp_path: Path, inputs_file: Path) -> None:
+    gpu = write_fake(tmp_path / "gpu.fake", sleep_ms=2, gpu_ms=0.25, name="fake-cuda")
+    cpu = write_fake(tmp_path / "cpu.fake", sleep_ms=0)
+    row_gpu = run_isolated(spec_for(gpu, inputs_file), extra_pythonpath=[TESTS])
+    row_cpu = run_isolated(spec_for(cpu, inputs_file), extra_pythonpath=[TESTS])
+    assert row_gpu.ok and row_cpu.ok, (row_gpu.reason, row_cpu.reason)
+    assert row_gpu.gpu_latency_ms_p50 == pytest.approx(0.25)
+    assert row_gpu.gpu_latency_ms_p99 == pytest.approx(0.25)
+    assert row_gpu.latency_ms_p50 is not None and row_gpu.latency_ms_p50 >= 2.0  # the wall clock saw the sleep
+    assert row_cpu.gpu_latency_ms_p50 is None and row_cpu.gpu_latency_ms_p99 is None
+
+
 def test_failing_and_crashing_rows_do_not_stop_the_others(tmp_path: Path) -> None:
     models = [
         write_fake(tmp_path / "a.fake", sleep_ms=1, precision="fp32", metrics={"PrivateTest": 69.5}),

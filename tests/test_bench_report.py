@@ -143,6 +143,17 @@ def test_markdown_table(report: BenchReport, tmp_path: Path) -> None:
     assert (tmp_path / "r.md").read_text() == text
 
 
+def test_gpu_time_column_appears_only_with_gpu_rows(report: BenchReport) -> None:
+    assert "GPU p50/p99" not in to_markdown(report)
+    report.results[1].gpu_latency_ms_p50, report.results[1].gpu_latency_ms_p99 = 0.412, 0.5
+    text = to_markdown(report)
+    table = [ln for ln in text.splitlines() if ln.startswith("|")]
+    assert "GPU p50/p99 (ms)" in table[0]
+    assert "0.412/0.500" in table[3]
+    assert len({ln.replace("\\|", "").count("|") for ln in table}) == 1  # failed rows get the column too
+    assert "CUDA events" in text
+
+
 def test_recorded_accuracy_is_marked(report: BenchReport) -> None:
     report.results[2].accuracy_recorded = True
     text = to_markdown(report)

@@ -160,6 +160,8 @@ def test_runner_moves_data_through_the_gpu(
         logits = backend.infer(faces)
         again = backend.infer(faces[:1])
         assert backend.last_latency_ms is not None and backend.last_latency_ms > 0
+        # CUDA events bracket the copies and the execution on the runner's stream
+        assert backend.last_gpu_ms is not None and 0 < backend.last_gpu_ms <= backend.last_latency_ms
     assert not backend.is_active
     expected = faces.reshape(n, -1)[:, : len(LABELS)].astype(np.float32)
     np.testing.assert_array_equal(logits, expected)

@@ -83,6 +83,9 @@ class Backend(abc.ABC):
         self.metadata = dict(metadata)
         self.precision = precision
         self.last_latency_ms: float | None = None
+        # GPU backends: device time of the last call from CUDA events on its stream (copies
+        # included). Wall time at batch 1 is mostly launch overhead on a big GPU; this is not.
+        self.last_gpu_ms: float | None = None
         self.is_active = False
 
     # -- what a backend implements -------------------------------------------------------

@@ -58,6 +58,7 @@ class TorchBackend(Backend):
         self.threads = threads
         self._checkpoint = checkpoint
         self._model: Any = None
+        self._events: tuple[Any, Any] | None = None
 
     def activate_impl(self) -> None:
         from fer_edge.checkpoint import model_from_checkpoint
@@ -65,16 +66,27 @@ class TorchBackend(Backend):
         if self.threads is not None:
             self._torch.set_num_threads(self.threads)
         self._model = model_from_checkpoint(self._checkpoint).to(self.device)
+        if self.device == "cuda":
+            cuda = self._torch.cuda
+            self._events = (cuda.Event(enable_timing=True), cuda.Event(enable_timing=True))
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
+            if self._events is not None:
+                self._events[0].record()
             x = torch.from_numpy(batch).to(self.device, non_blocking=True)
             logits = self._model(x).float().cpu()  # .cpu() waits for the GPU, so latency is real
+            if self._events is not None:
+                begin, end = self._events
+                end.record()
+                end.synchronize()
+                self.last_gpu_ms = float(begin.elapsed_time(end))
         return np.asarray(logits.numpy(), dtype=np.float32)
 
     def deactivate_impl(self) -> None:
         self._model = None
+        self._events = None
         if self.device == "cuda":
             self._torch.cuda.empty_cache()
 

@@ -44,6 +44,7 @@ class TensorRTBackend(Backend):
         self._stream: Any = None
         self._input: Any = None
         self._output: Any = None
+        self._events: tuple[Any, Any] | None = None
         self._input_name = sidecar.input_name
         self._output_name = sidecar.output_name
 
@@ -64,6 +65,7 @@ class TensorRTBackend(Backend):
             self._input = HostDeviceMem(cuda, rows * 48 * 48, in_dtype)
             self._output = HostDeviceMem(cuda, rows * self.num_classes, out_dtype)
             self._stream = cuda.stream_create()
+            self._events = (cuda.event_create(), cuda.event_create())
             # Device pointers never move, so the addresses are set once.
             tensorrt_api.set_tensor_address(loaded.context, self._input_name, self._input.device)
             tensorrt_api.set_tensor_address(loaded.context, self._output_name, self._output.device)
@@ -77,6 +79,9 @@ class TensorRTBackend(Backend):
         cuda, context = self._cuda, self._loaded.context
         pixels = 48 * 48
         logits = np.empty((batch.shape[0], self.num_classes), dtype=np.float32)
+        assert self._events is not None
+        begin, end = self._events
+        cuda.event_record(begin, self._stream)
         for start, stop, rows in chunks_for(batch.shape[0], self.profile):
             n = stop - start
             host_in = self._input.host
@@ -89,6 +94,8 @@ class TensorRTBackend(Backend):
             self._output.to_host_async(self._stream, rows * self.num_classes)
             cuda.stream_sync(self._stream)
             logits[start:stop] = self._output.host[: n * self.num_classes].reshape(n, self.num_classes)
+        cuda.event_record(end, self._stream)
+        self.last_gpu_ms = cuda.event_elapsed_ms(begin, end)
         return logits
 
     def deactivate_impl(self) -> None:
@@ -96,6 +103,10 @@ class TensorRTBackend(Backend):
         for buffer in (self._input, self._output):
             if buffer is not None:
                 buffer.free()
+        if cuda is not None and self._events is not None:
+            for event in self._events:
+                cuda.event_destroy(event)
+        self._events = None
         if cuda is not None and self._stream is not None:
             cuda.stream_destroy(self._stream)
         self._input = self._output = self._stream = None

@@ -74,7 +74,11 @@ def _memory(row: RowResult) -> str:
     return text
 
 
-def columns(batches: list[int]) -> list[str]:
+def has_gpu_time(rows: list[RowResult]) -> bool:
+    return any(r.gpu_latency_ms_p50 is not None for r in rows)
+
+
+def columns(batches: list[int], gpu_time: bool = False) -> list[str]:
     return [
         "",
         "Backend",
@@ -86,6 +90,7 @@ def columns(batches: list[int]) -> list[str]:
         "p50 (ms)",
         "p90 (ms)",
         "p99 (ms)",
+        *(["GPU p50/p99 (ms)"] if gpu_time else []),
         *[f"img/s @{b}" for b in batches],
         "Speedup",
         "Peak mem (MB)",
@@ -93,12 +98,22 @@ def columns(batches: list[int]) -> list[str]:
     ]
 
 
+def _gpu_time(row: RowResult) -> str:
+    if row.gpu_latency_ms_p50 is None:
+        return "–"
+    return f"{row.gpu_latency_ms_p50:.3f}/{_num(row.gpu_latency_ms_p99, 3)}"
+
+
 def cells(
-    row: RowResult, batches: list[int], reason_inline: bool = True, split: str | None = None
+    row: RowResult,
+    batches: list[int],
+    reason_inline: bool = True,
+    split: str | None = None,
+    gpu_time: bool = False,
 ) -> list[str]:
     name = Path(row.model).name
     if not row.ok:
-        blank = ["–"] * (len(columns(batches)) - 5)
+        blank = ["–"] * (len(columns(batches, gpu_time)) - 5)
         return [
             FAILED,
             row.backend,
@@ -118,6 +133,7 @@ def cells(
         _num(row.latency_ms_p50, 3),
         _num(row.latency_ms_p90, 3),
         _num(row.latency_ms_p99, 3),
+        *([_gpu_time(row)] if gpu_time else []),
         *[_throughput(row, b) for b in batches],
         _speedup(row),
         _memory(row),
@@ -132,6 +148,11 @@ def notes(report: BenchReport) -> list[str]:
         "latency: batch 1, one image per call, wall clock around infer(); throughput: images/s of "
         "back-to-back calls at each batch size; peak memory: the row's own process (VmHWM)",
     ]
+    if has_gpu_time(report.results):
+        out.append(
+            "GPU p50/p99: the same batch-1 calls timed by CUDA events on the backend's stream "
+            "(host-to-device copy, kernels, device-to-host copy); the rest of p50 is host-side launch overhead"
+        )
     if any(r.accuracy_recorded and not r.accuracy_inherited for r in report.results):
         out.append(
             f"{RECORDED_MARK} accuracy recorded in the model's metadata at export/quantise time "
@@ -152,10 +173,12 @@ def _md_escape(text: str) -> str:
 def to_markdown(report: BenchReport) -> str:
     batches = report.batches
     split = report.settings.get("split")
-    head = columns(batches)
+    gpu_time = has_gpu_time(report.results)
+    head = columns(batches, gpu_time)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in report.results:
-        lines.append("| " + " | ".join(_md_escape(c) for c in cells(row, batches, split=split)) + " |")
+        row_cells = cells(row, batches, split=split, gpu_time=gpu_time)
+        lines.append("| " + " | ".join(_md_escape(c) for c in row_cells) + " |")
     m = report.machine
     gpu = ", ".join(m.get("gpu") or []) or "none"
     packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
@@ -191,9 +214,11 @@ def rich_table(report: BenchReport) -> Any:
     batches = report.batches
     split = report.settings.get("split")
     caption = "\n".join([*failure_lines(report), *notes(report)])
+    gpu_time = has_gpu_time(report.results)
     table = Table(title="fer-edge bench", caption=caption, caption_justify="left")
-    for i, name in enumerate(columns(batches)):
+    for i, name in enumerate(columns(batches, gpu_time)):
         table.add_column(name, justify="left" if i < 4 else "right", overflow="fold")
     for row in report.results:
-        table.add_row(*cells(row, batches, reason_inline=False, split=split), style=None if row.ok else "red")
+        row_cells = cells(row, batches, reason_inline=False, split=split, gpu_time=gpu_time)
+        table.add_row(*row_cells, style=None if row.ok else "red")
     return table

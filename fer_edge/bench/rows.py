@@ -58,6 +58,9 @@ class RowResult:
     latency_ms_p99: float | None = None
     latency_ms_mean: float | None = None
     latency_iterations: int | None = None
+    # GPU rows: device time per batch-1 call from CUDA events (H2D copy + kernels + D2H copy)
+    gpu_latency_ms_p50: float | None = None
+    gpu_latency_ms_p99: float | None = None
     throughput: dict[str, float] = field(default_factory=dict)  # batch size (as text) -> images/s
     speedup: float | None = None
     baseline: bool = False

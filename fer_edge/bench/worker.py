@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from fer_edge.atomic import write_text_atomic
-from fer_edge.bench.harness import MeasureConfig, measure_latency, measure_throughput
+from fer_edge.bench.harness import MeasureConfig, latency_stats, measure_latency, measure_throughput
 from fer_edge.bench.inputs import BenchInputs
 from fer_edge.bench.memory import current_rss_mb, gpu_memory_mb, peak_rss_mb
 from fer_edge.bench.recorded import recorded_accuracy
@@ -73,6 +73,19 @@ def cycle(batches: list[np.ndarray], infer: Callable[[np.ndarray], Any]) -> Call
         return infer(b)
 
     return call
+
+
+def recording_gpu_time(backend: Any, sink: list[float]) -> Callable[[np.ndarray], Any]:
+    """``backend.infer`` that also keeps each call's CUDA-event time, where the backend has one."""
+
+    def infer(batch: np.ndarray) -> Any:
+        out = backend.infer(batch)
+        gpu_ms = getattr(backend, "last_gpu_ms", None)
+        if gpu_ms is not None:
+            sink.append(float(gpu_ms))
+        return out
+
+    return infer
 
 
 def measure_accuracy(backend: Any, inputs: BenchInputs, batch: int) -> tuple[float, int]:
@@ -145,9 +158,13 @@ def run_row(spec: RowSpec) -> RowResult:
         timing = inputs.timing_images()
         singles = batches_of(timing, 1, len(timing))
         with TegraStats() as tegra:  # Jetson only: board RAM and power while timing
-            lat = measure_latency(cycle(singles, backend.infer), config, sync)
+            gpu_ms: list[float] = []
+            lat = measure_latency(cycle(singles, recording_gpu_time(backend, gpu_ms)), config, sync)
             row.latency_ms_p50, row.latency_ms_p90, row.latency_ms_p99 = lat.p50_ms, lat.p90_ms, lat.p99_ms
             row.latency_ms_mean, row.latency_iterations = lat.mean_ms, lat.iterations
+            if len(gpu_ms) >= lat.iterations:  # the timed calls are the last ones; warm-up came first
+                gpu = latency_stats(gpu_ms[-lat.iterations :])
+                row.gpu_latency_ms_p50, row.gpu_latency_ms_p99 = gpu.p50_ms, gpu.p99_ms
 
             for batch in spec.batches:
                 count = max(1, min(8, len(timing) // batch))

@@ -80,6 +80,20 @@ class CudaApi:
         """``(name, "major.minor")`` of the current device."""
         raise NotImplementedError
 
+    # CUDA events time the work queued on a stream as the GPU saw it, not as Python waited for it.
+    def event_create(self) -> Any:
+        raise NotImplementedError
+
+    def event_record(self, event: Any, stream: Any) -> None:
+        raise NotImplementedError
+
+    def event_elapsed_ms(self, start: Any, end: Any) -> float:
+        """Milliseconds between two recorded events; waits for ``end`` to complete first."""
+        raise NotImplementedError
+
+    def event_destroy(self, event: Any) -> None:
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the context this API created (if any)."""
 
@@ -148,6 +162,19 @@ class CudaPythonApi(CudaApi):
             name = bytes(name).split(b"\0", 1)[0].decode("utf-8", "replace")
         return str(name).strip(), f"{props.major}.{props.minor}"
 
+    def event_create(self) -> Any:
+        return check_cuda(self.cudart.cudaEventCreate(), "cudaEventCreate")
+
+    def event_record(self, event: Any, stream: Any) -> None:
+        check_cuda(self.cudart.cudaEventRecord(event, stream), "cudaEventRecord")
+
+    def event_elapsed_ms(self, start: Any, end: Any) -> float:
+        check_cuda(self.cudart.cudaEventSynchronize(end), "cudaEventSynchronize")
+        return float(check_cuda(self.cudart.cudaEventElapsedTime(start, end), "cudaEventElapsedTime"))
+
+    def event_destroy(self, event: Any) -> None:
+        check_cuda(self.cudart.cudaEventDestroy(event), "cudaEventDestroy")
+
 
 class PyCudaApi(CudaApi):
     """pycuda, with a context created here explicitly (never ``import pycuda.autoinit``)."""
@@ -197,6 +224,19 @@ class PyCudaApi(CudaApi):
     def device_info(self) -> tuple[str, str]:
         major, minor = self._device.compute_capability()
         return str(self._device.name()), f"{major}.{minor}"
+
+    def event_create(self) -> Any:
+        return self.driver.Event()
+
+    def event_record(self, event: Any, stream: Any) -> None:
+        event.record(stream)
+
+    def event_elapsed_ms(self, start: Any, end: Any) -> float:
+        end.synchronize()
+        return float(end.time_since(start))
+
+    def event_destroy(self, event: Any) -> None:
+        del event  # pycuda destroys an event when it is garbage-collected
 
     def close(self) -> None:
         if self._context is not None:
