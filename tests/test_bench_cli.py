@@ -16,7 +16,8 @@ from fer_edge.labels import FER2013_LABELS
 
 torch = pytest.importorskip("torch")
 
-QUICK = ["--min-time", "0.05", "--min-iters", "5", "--threads", "1", "--batch", "1,4"]
+# --device cpu: the expected rows are the CPU ones, also on a machine with a GPU (auto would add CUDA rows)
+QUICK = ["--min-time", "0.05", "--min-iters", "5", "--threads", "1", "--batch", "1,4", "--device", "cpu"]
 
 
 def _export(model: torch.nn.Module, out: Path, meta: dict[str, str]) -> Path:
