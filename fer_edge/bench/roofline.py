@@ -3,8 +3,10 @@
 A layer cannot finish faster than ``max(2 * MACs / peak ops, bytes / memory bandwidth)``; the
 model's bound is the sum over layers. Only Conv and Gemm/MatMul are counted: BatchNorm, ReLU
 and pooling are fused into them by TensorRT (or are negligible), so the bound stays a lower bound.
-Bytes = weights (1 byte per value in INT8, 2 in FP16; bias 4 bytes) + input and output activations
-(same element size), each read or written once from DRAM: the best any implementation can do.
+Bytes = weights (1 byte per value in INT8, 2 in FP16, 4 in FP32; bias 4 bytes) + input and output
+activations (same element size), each read or written once from DRAM: the best any implementation
+can do. The device is anything with the :class:`PeakDevice` fields: a Jetson's published peaks
+(:mod:`fer_edge.bench.jetson_specs`) or this machine's measured ones (:mod:`fer_edge.bench.host_peak`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from fer_edge.bench.jetson_specs import JetsonSpec
 from fer_edge.errors import FerEdgeError
 
-ELEMENT_BYTES = {"int8": 1, "fp16": 2}
+ELEMENT_BYTES = {"int8": 1, "fp16": 2, "fp32": 4}
 BIAS_BYTES = 4
 
 
@@ -51,6 +52,28 @@ class LayerBound:
     @property
     def limit(self) -> str:
         return "compute" if self.compute_s >= self.memory_s else "memory"
+
+
+class PeakDevice(Protocol):
+    """What the roofline needs of a device: its peak rates, and how to describe them."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def memory_bandwidth_gbs(self) -> float: ...
+    @property
+    def precisions(self) -> tuple[str, str]:
+        """The two precisions the table compares, low first: ("int8", "fp16") on a Jetson."""
+        ...
+
+    @property
+    def caption(self) -> str:
+        """Where the peak figures come from, and what the bound leaves out."""
+        ...
+
+    def dense_tops(self, precision: str) -> float:
+        """Peak dense operations (2 per multiply-add) per second, in units of 10^12."""
+        ...
 
 
 class ConfigLike(Protocol):
@@ -176,10 +199,10 @@ def layers_from_onnx(path: str | Path) -> list[LayerCost]:
 
 
 def layer_bounds(
-    layers: list[LayerCost], device: JetsonSpec, precision: str, batch: int = 1
+    layers: list[LayerCost], device: PeakDevice, precision: str, batch: int = 1
 ) -> list[LayerBound]:
     if precision not in ELEMENT_BYTES:
-        raise FerEdgeError(f"roofline precision must be int8 or fp16, got {precision!r}")
+        raise FerEdgeError(f"roofline precision must be one of {', '.join(ELEMENT_BYTES)}, got {precision!r}")
     ops_per_s = device.dense_tops(precision) * 1e12
     bytes_per_s = device.memory_bandwidth_gbs * 1e9
     out = []
@@ -204,36 +227,36 @@ def total_bound_s(bounds: list[LayerBound]) -> float:
     return sum(b.bound_s for b in bounds)
 
 
-def estimate_table(layers: list[LayerCost], device: JetsonSpec, batch: int = 1) -> Any:
-    """A rich table: one row a layer, INT8 and FP16 bounds side by side, totals at the bottom."""
+def total_compute_s(bounds: list[LayerBound]) -> float:
+    """The compute term alone, summed: the floor if every byte came from cache."""
+    return sum(b.compute_s for b in bounds)
+
+
+def estimate_table(layers: list[LayerCost], device: PeakDevice, batch: int = 1) -> Any:
+    """A rich table: one row a layer, the device's two precisions side by side, totals at the bottom."""
     from rich.table import Table
 
-    int8 = layer_bounds(layers, device, "int8", 1)
-    fp16 = layer_bounds(layers, device, "fp16", 1)
-    caption = (
-        f"{device.name}: {device.int8_dense_tops:g} dense INT8 TOPS, {device.fp16_dense_tflops:g} dense FP16 "
-        f"TFLOPS (GPU; {device.gpu_int8_sparse_tops:g} sparse INT8 TOPS published), "
-        f"{device.memory_bandwidth_gbs:g} GB/s. Source: NVIDIA, {device.source}.\n"
-        "Lower bound: each layer max(compute, memory), summed; BN/ReLU/pool assumed fused; "
-        "no launch overhead (real TensorRT adds ~5-20 µs per kernel)."
-    )
+    low_p, high_p = device.precisions
+    low = layer_bounds(layers, device, low_p, 1)
+    high = layer_bounds(layers, device, high_p, 1)
     table = Table(
-        title=f"roofline lower bound, batch 1, {device.name}", caption=caption, caption_justify="left"
+        title=f"roofline lower bound, batch 1, {device.name}", caption=device.caption, caption_justify="left"
     )
+    lo, hi = low_p.upper(), high_p.upper()
     for col in (
         "layer",
         "output",
         "MACs (M)",
         "weights",
-        "INT8 MB",
-        "INT8 µs",
+        f"{lo} MB",
+        f"{lo} µs",
         "limit",
-        "FP16 MB",
-        "FP16 µs",
+        f"{hi} MB",
+        f"{hi} µs",
         "limit",
     ):
         table.add_column(col, justify="left" if col in ("layer", "output", "limit") else "right")
-    for a, b in zip(int8, fp16, strict=True):
+    for a, b in zip(low, high, strict=True):
         table.add_row(
             a.layer.name,
             "x".join(map(str, a.layer.output_shape)),
@@ -252,26 +275,26 @@ def estimate_table(layers: list[LayerCost], device: JetsonSpec, batch: int = 1) 
         "",
         f"{total_macs(layers) / 1e6:.2f}",
         f"{sum(x.weights for x in layers):,}",
-        f"{sum(x.bytes for x in int8) / 1e6:.3f}",
-        f"{total_bound_s(int8) * 1e6:.1f}",
+        f"{sum(x.bytes for x in low) / 1e6:.3f}",
+        f"{total_bound_s(low) * 1e6:.1f}",
         "",
-        f"{sum(x.bytes for x in fp16) / 1e6:.3f}",
-        f"{total_bound_s(fp16) * 1e6:.1f}",
+        f"{sum(x.bytes for x in high) / 1e6:.3f}",
+        f"{total_bound_s(high) * 1e6:.1f}",
         "",
     )
     if batch > 1:
-        i8 = total_bound_s(layer_bounds(layers, device, "int8", batch))
-        f16 = total_bound_s(layer_bounds(layers, device, "fp16", batch))
+        per_low = total_bound_s(layer_bounds(layers, device, low_p, batch))
+        per_high = total_bound_s(layer_bounds(layers, device, high_p, batch))
         table.add_row(
             f"batch {batch}",
             "per image",
             "",
             "",
             "",
-            f"{i8 / batch * 1e6:.1f}",
+            f"{per_low / batch * 1e6:.1f}",
             "",
             "",
-            f"{f16 / batch * 1e6:.1f}",
+            f"{per_high / batch * 1e6:.1f}",
             "",
         )
     return table

@@ -64,8 +64,9 @@ def bench(
     estimate: Annotated[
         str | None,
         typer.Option(
-            help="Print the roofline lower bound for a Jetson instead "
-            "of measuring: orin-nano, orin-nano-super, orin-nx, agx-orin.",
+            help="Print the roofline lower bound instead of benchmarking: for a Jetson (orin-nano, "
+            "orin-nano-super, orin-nx, agx-orin; published peaks) or for this machine (host: peak rates "
+            "measured here with --threads; --json/--markdown write it).",
             show_default=False,
         ),
     ] = None,
@@ -87,7 +88,7 @@ def bench(
         raise FerEdgeError(f"--threads must be at least 1, got {threads}")
 
     if estimate is not None:
-        _print_estimate(console, estimate, all_models, max(batches))
+        _print_estimate(console, estimate, all_models, max(batches), threads, json_out, markdown_out)
         return
 
     from fer_edge.bench.runner import BenchOptions
@@ -167,12 +168,43 @@ def _run_with_progress(console: Console, options: BenchOptions) -> BenchReport:
     return report
 
 
-def _print_estimate(console: Console, key: str, models: list[Path], batch: int) -> None:
+def _print_estimate(
+    console: Console,
+    key: str,
+    models: list[Path],
+    batch: int,
+    threads: int = 2,
+    json_out: Path | None = None,
+    markdown_out: Path | None = None,
+) -> None:
     from fer_edge.bench.estimate import estimate_layers
-    from fer_edge.bench.jetson_specs import jetson_spec
     from fer_edge.bench.roofline import estimate_table
 
-    spec = jetson_spec(key)
+    if key != "host":
+        from fer_edge.bench.jetson_specs import jetson_spec
+
+        spec = jetson_spec(key)
+        layers, source = estimate_layers(models)
+        console.print(f"layers of {source}")
+        console.print(estimate_table(layers, spec, batch))
+        return
+
+    from fer_edge.bench import host_peak
+    from fer_edge.bench.estimate import host_report, summary_lines, write_host_json, write_host_markdown
+
     layers, source = estimate_layers(models)
+    with console.status("measuring this machine's peak rates") as status:
+        peaks = host_peak.measure_host_peaks(
+            threads, on_stage=lambda text: status.update(f"measuring this machine's peak rates: {text}")
+        )
     console.print(f"layers of {source}")
-    console.print(estimate_table(layers, spec, batch))
+    console.print(estimate_table(layers, peaks, batch))
+    report = host_report(layers, source, peaks, batch)
+    for line in summary_lines(report):
+        console.print(line, markup=False)
+    if json_out:
+        write_host_json(report, json_out)
+        console.print(f"wrote {json_out}")
+    if markdown_out:
+        write_host_markdown(report, markdown_out)
+        console.print(f"wrote {markdown_out}")
