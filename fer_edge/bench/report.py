@@ -55,7 +55,11 @@ def _delta(row: RowResult) -> str:
 def _speedup(row: RowResult) -> str:
     if row.baseline:
         return "1.00x"
-    return "–" if row.speedup is None else f"{row.speedup:.2f}x"
+    if row.speedup is None:
+        return "–"
+    if len(row.speedup_rounds) > 1:
+        return f"{row.speedup:.2f}x ({min(row.speedup_rounds):.2f}-{max(row.speedup_rounds):.2f})"
+    return f"{row.speedup:.2f}x"
 
 
 def _throughput(row: RowResult, batch: int) -> str:
@@ -148,6 +152,13 @@ def notes(report: BenchReport) -> list[str]:
         "latency: batch 1, one image per call, wall clock around infer(); throughput: images/s of "
         "back-to-back calls at each batch size; peak memory: the row's own process (VmHWM)",
     ]
+    rounds = int(report.settings.get("rounds") or 1)
+    if rounds > 1:
+        out.append(
+            f"{rounds} rounds: the rows ran round-robin {rounds} times, each time in a fresh process; "
+            "latency, throughput and load time are the medians of the rounds, peak memory the highest; "
+            "speedup is the median of each round's own ratio to the baseline (its range in brackets)"
+        )
     if has_gpu_time(report.results):
         out.append(
             "GPU p50/p99: the same batch-1 calls timed by CUDA events on the backend's stream "

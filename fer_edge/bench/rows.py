@@ -22,6 +22,7 @@ class RowSpec:
     loader: str = DEFAULT_LOADER  # "module:function" with load_backend's signature (tests use fakes)
     backend_hint: str = ""  # what the row expects to be, shown if it fails before loading
     precision_hint: str = ""
+    accuracy: bool = True  # False in the later rounds of --rounds: the faces and the model are the same
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -63,6 +64,8 @@ class RowResult:
     gpu_latency_ms_p99: float | None = None
     throughput: dict[str, float] = field(default_factory=dict)  # batch size (as text) -> images/s
     speedup: float | None = None
+    speedup_rounds: list[float] = field(default_factory=list)  # --rounds: each round's own ratio
+    rounds: int = 1  # how many rounds the timings are the median of
     baseline: bool = False
     peak_memory_mb: float | None = None
     rss_before_load_mb: float | None = None

@@ -5,16 +5,17 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fer_edge.bench.compare import apply_baseline, baseline_note, choose_baseline
+from fer_edge.bench.compare import baseline_note
 from fer_edge.bench.harness import MeasureConfig
 from fer_edge.bench.inputs import BenchInputs, dataset_inputs, synthetic_inputs
 from fer_edge.bench.isolation import DEFAULT_TIMEOUT_S, run_isolated
 from fer_edge.bench.machine import machine_info
 from fer_edge.bench.plan import plan_rows, shipped_fer2013_models
+from fer_edge.bench.rounds import MAX_ROUNDS, merge_rounds
 from fer_edge.bench.rows import DEFAULT_LOADER, RowResult, RowSpec
 from fer_edge.errors import FerEdgeError
 
@@ -29,6 +30,7 @@ class BenchOptions:
     threads: int | None = 2
     device: str = "auto"
     measure: MeasureConfig = field(default_factory=MeasureConfig)
+    rounds: int = 1
     loader: str = DEFAULT_LOADER
     row_timeout_s: float = DEFAULT_TIMEOUT_S
     extra_pythonpath: list[str] = field(default_factory=list)
@@ -43,6 +45,7 @@ class BenchOptions:
             "threads": self.threads,
             "device": self.device,
             "measure": self.measure.to_dict(),
+            "rounds": self.rounds,
         }
 
 
@@ -82,7 +85,13 @@ def run_bench(
     on_done: Callable[[int, RowResult], None] | None = None,
     argv: list[str] | None = None,
 ) -> BenchReport:
-    """Every row, each in a fresh process; a failed row is recorded and the others go on."""
+    """Every row, each in a fresh process; a failed row is recorded and the others go on.
+
+    With ``options.rounds`` > 1 the rows run round-robin that many times (accuracy only in the
+    first round; a row that failed is not retried) and :func:`merge_rounds` makes one row of each.
+    """
+    if not 1 <= options.rounds <= MAX_ROUNDS:
+        raise FerEdgeError(f"--rounds must be between 1 and {MAX_ROUNDS}, got {options.rounds}")
     t0 = time.perf_counter()
     machine = machine_info(argv)  # before the rows run: its load average describes the idle machine
     models = list(options.models) or shipped_fer2013_models()
@@ -100,17 +109,26 @@ def run_bench(
             options.loader,
         )
         if on_plan:
-            on_plan(specs)
-        results: list[RowResult] = []
-        for i, spec in enumerate(specs):
-            if on_start:
-                on_start(i, spec)
-            row = preflight(spec) or run_isolated(spec, options.row_timeout_s, options.extra_pythonpath)
-            results.append(row)
-            if on_done:
-                on_done(i, row)
-    baseline = choose_baseline(results)
-    apply_baseline(results, baseline)
+            on_plan(specs * options.rounds)
+        rounds: list[list[RowResult]] = []
+        step = 0
+        for r in range(options.rounds):
+            results: list[RowResult] = []
+            for i, spec in enumerate(specs):
+                if r > 0 and not rounds[0][i].ok:
+                    results.append(rounds[0][i])
+                    step += 1
+                    continue
+                spec_r = spec if r == 0 else replace(spec, accuracy=False)
+                if on_start:
+                    on_start(step, spec_r)
+                row = preflight(spec_r) or run_isolated(spec_r, options.row_timeout_s, options.extra_pythonpath)
+                results.append(row)
+                if on_done:
+                    on_done(step, row)
+                step += 1
+            rounds.append(results)
+    results, baseline = merge_rounds(rounds)
     n = len(inputs.images)
     if inputs.has_labels:
         described = f"{n} {inputs.split} faces from {inputs.source} ({inputs.dataset})"

@@ -150,6 +150,7 @@ def run_row(spec: RowSpec) -> RowResult:
 
         if inputs.has_labels:
             check_dataset(backend, inputs)
+        if inputs.has_labels and spec.accuracy:
             row.accuracy, row.accuracy_images = measure_accuracy(
                 backend, inputs, min(max(spec.batches), ACCURACY_BATCH_CAP)
             )
@@ -180,7 +181,7 @@ def run_row(spec: RowSpec) -> RowResult:
         row.gpu_memory_mb = gpu_memory_mb() if spec.device in ("cuda", "tensorrt") else None
         metadata = dict(getattr(backend, "metadata", {}) or {})
     row.peak_memory_mb = peak_rss_mb()
-    if not inputs.has_labels:
+    if not inputs.has_labels and spec.accuracy:
         # After the peak is read: a checkpoint's metrics may need a second read of the file.
         row.accuracy, row.accuracy_split = recorded_accuracy(
             metadata_with_metrics(metadata, path), spec.split

@@ -53,6 +53,13 @@ def bench(
     device: Annotated[
         str, typer.Option(help="auto (everything this machine has), cpu, cuda or tensorrt.")
     ] = "auto",
+    rounds: Annotated[
+        int,
+        typer.Option(
+            help="Run the rows round-robin this many times and report medians, and the speedup as the "
+            "median of per-round ratios: steadier figures on a shared machine."
+        ),
+    ] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")] = None,
     markdown_out: Annotated[
         Path | None, typer.Option("--markdown", help="Write the table as Markdown.")
@@ -102,6 +109,7 @@ def bench(
         threads=threads,
         device=device,
         measure=MeasureConfig(min_iters=min_iters, min_time_s=min_time),
+        rounds=rounds,
     )
     report = _run_with_progress(console, options)
 
