@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -113,20 +114,11 @@ def bench(
     )
     report = _run_with_progress(console, options)
 
+    from fer_edge.bench.plot import write_plot
     from fer_edge.bench.report import rich_table, write_json, write_markdown
 
     console.print(rich_table(report))
-    if json_out:
-        write_json(report, json_out)
-        console.print(f"wrote {json_out}")
-    if markdown_out:
-        write_markdown(report, markdown_out)
-        console.print(f"wrote {markdown_out}")
-    if plot_out:
-        from fer_edge.bench.plot import write_plot
-
-        write_plot(report, plot_out)
-        console.print(f"wrote {plot_out}")
+    _write_outputs(console, report, [(json_out, write_json), (markdown_out, write_markdown), (plot_out, write_plot)])
     if not any(r.ok for r in report.results):
         first = report.results[0].reason if report.results else "no rows"
         raise FerEdgeError(f"no backend could run ({first})")
@@ -210,9 +202,14 @@ def _print_estimate(
     report = host_report(layers, source, peaks, batch)
     for line in summary_lines(report):
         console.print(line, markup=False)
-    if json_out:
-        write_host_json(report, json_out)
-        console.print(f"wrote {json_out}")
-    if markdown_out:
-        write_host_markdown(report, markdown_out)
-        console.print(f"wrote {markdown_out}")
+    _write_outputs(console, report, [(json_out, write_host_json), (markdown_out, write_host_markdown)])
+
+
+def _write_outputs(
+    console: Console, report: Any, outputs: list[tuple[Path | None, Callable[[Any, Path], None]]]
+) -> None:
+    """Each requested output file (atomically, by its writer), then a line saying where it went."""
+    for path, write in outputs:
+        if path is not None:
+            write(report, path)
+            console.print(f"wrote {path}")
