@@ -107,3 +107,19 @@ def test_bad_rounds_is_one_line() -> None:
     assert result.exit_code == 2
     assert "--rounds must be between 1 and 20, got 0" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_rounds_on_the_shipped_models(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "r.json"
+    args = ["bench", "--rounds", "2", "--device", "cpu", "--batch", "1", "--threads", "1",
+            "--min-time", "0.02", "--min-iters", "5", "--json", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "[round 1/2]" in result.output and "[round 2/2]" in result.output
+    data = json.loads(out.read_text())
+    assert data["settings"]["rounds"] == 2
+    rows = [r for r in data["results"] if r["status"] == "ok"]
+    assert len(rows) == 3 and all(r["rounds"] == 2 for r in rows)
+    assert all(len(r["speedup_rounds"]) == 2 for r in rows)

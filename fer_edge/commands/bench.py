@@ -147,15 +147,22 @@ def _run_with_progress(console: Console, options: BenchOptions) -> BenchReport:
         transient=False,
     ) as progress:
         task = progress.add_task("preparing inputs", total=None)
+        rows_per_round = [0]
 
         def on_plan(specs: list[RowSpec]) -> None:
+            rows_per_round[0] = max(1, len(specs) // options.rounds)
             progress.update(task, total=len(specs), description=f"{len(specs)} rows")
+
+        def round_tag(i: int) -> str:
+            if options.rounds == 1:
+                return ""
+            return f"[round {i // rows_per_round[0] + 1}/{options.rounds}] "
 
         def on_start(i: int, spec: RowSpec) -> None:
             progress.update(task, description=f"{Path(spec.model).name} on {spec.device}")
 
         def on_done(i: int, row: RowResult) -> None:
-            what = f"{row.backend} {row.precision} {Path(row.model).name}"
+            what = f"{round_tag(i)}{row.backend} {row.precision} {Path(row.model).name}"
             if row.ok:
                 p50 = f": p50 {row.latency_ms_p50:.3f} ms" if row.latency_ms_p50 else ""
                 progress.console.print(f"✅ {what}{p50}", markup=False)
