@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from fer_edge.bench import host_peak
 from fer_edge.bench.estimate import host_markdown, host_report, write_host_json, write_host_markdown
-from fer_edge.bench.host_peak import HostPeaks, gemm_gmacs, measure_host_peaks
+from fer_edge.bench.host_peak import HostPeaks, measure_host_peaks, peak_gmacs
 from fer_edge.bench.jetson_specs import jetson_spec
 from fer_edge.bench.roofline import LayerCost, estimate_table, layer_bounds, total_bound_s
 from fer_edge.cli import app
@@ -119,7 +119,7 @@ def test_small_real_measurement() -> None:
     assert peaks.fp32_gmacs > 0 and peaks.int8_gmacs > 0 and peaks.memory_gbs > 0
     assert peaks.threads == 1 and "M=K=N=64" in peaks.method and peaks.cpu
     with pytest.raises(FerEdgeError, match="fp32 or int8"):
-        gemm_gmacs("fp16", 1, size=8)
+        peak_gmacs(("fp16",), 1, size=8)
     with pytest.raises(FerEdgeError, match="at least 1"):
         measure_host_peaks(0)
 

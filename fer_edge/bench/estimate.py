@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fer_edge.atomic import atomic_path
+from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.machine import machine_info
 from fer_edge.bench.roofline import (
     LayerBound,
@@ -132,8 +132,7 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
 
 
 def write_host_json(report: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
 
 
 def host_markdown(report: dict[str, Any]) -> str:
@@ -184,5 +183,4 @@ def host_markdown(report: dict[str, Any]) -> str:
 
 
 def write_host_markdown(report: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(host_markdown(report), encoding="utf-8")
+    write_text_atomic(path, host_markdown(report))

@@ -156,25 +156,22 @@ def _gemm(precision: str, size: int) -> tuple[Any, dict[str, np.ndarray]]:
     raise FerEdgeError(f"gemm precision must be fp32 or int8, got {precision!r}")
 
 
-def peak_gmacs(
-    precisions: tuple[str, ...], threads: int, size: int = 1024, repeats: int = 30, rounds: int = ROUNDS
-) -> dict[str, float]:
+def runs_per_round(repeats: int) -> int:
+    """``repeats`` timed runs in all, spread over the ``ROUNDS`` rounds (at least one each)."""
+    return max(1, -(-repeats // ROUNDS))
+
+
+def peak_gmacs(precisions: tuple[str, ...], threads: int, size: int = 1024, repeats: int = 30) -> dict[str, float]:
     """Best-round multiply-adds per second (10^9) of a size³ GEMM per precision, rounds interleaved."""
     runs = {p: (_session(model, threads), feed) for p in precisions for model, feed in [_gemm(p, size)]}
     for session, feed in runs.values():
         for _ in range(WARMUP_RUNS):
             session.run(None, feed)
-    per_round = max(1, -(-repeats // rounds))
     best = dict.fromkeys(precisions, float("inf"))
-    for _ in range(rounds):
+    for _ in range(ROUNDS):
         for p, (session, feed) in runs.items():
-            best[p] = min(best[p], _median_run_s(session, feed, per_round))
+            best[p] = min(best[p], _median_run_s(session, feed, runs_per_round(repeats)))
     return {p: size**3 / seconds / 1e9 for p, seconds in best.items()}
-
-
-def gemm_gmacs(precision: str, threads: int, size: int = 1024, repeats: int = 30) -> float:
-    """Multiply-adds per second (10^9) of one size x size x size GEMM in ONNX Runtime."""
-    return peak_gmacs((precision,), threads, size, repeats)[precision]
 
 
 def copy_bandwidth_gbs(megabytes: int = 256, repeats: int = COPY_REPEATS) -> float:
@@ -201,7 +198,7 @@ def method_note(size: int, repeats: int, copy_mb: int) -> str:
     return (
         f"onnxruntime CPU, M=K=N={size}: fp32 MatMul A float x W float initializer; int8 MatMulInteger "
         f"A uint8 (zero point 128) x W int8 initializer (zero point 0) -> int32; {WARMUP_RUNS} warm-up runs, "
-        f"then {ROUNDS} rounds alternating fp32 and int8, {max(1, -(-repeats // ROUNDS))} timed runs each; "
+        f"then {ROUNDS} rounds alternating fp32 and int8, {runs_per_round(repeats)} timed runs each; "
         f"the best round's median; GMAC/s = M*K*N / time. Memory: numpy copy of {copy_mb} MB, "
         f"median of {COPY_REPEATS}, (read + written bytes) / time."
     )

@@ -26,8 +26,6 @@ def round_speedups(rounds: list[list[RowResult]], baseline_index: int) -> list[l
     """Per row, the speed-up over the baseline measured within each round (rounds it ran in)."""
     out: list[list[float]] = [[] for _ in rounds[0]]
     for rows in rounds:
-        if baseline_index >= len(rows):
-            continue
         base = rows[baseline_index]
         if not (base.ok and base.latency_ms_p50):
             continue
@@ -70,7 +68,8 @@ def merge_rounds(rounds: list[list[RowResult]]) -> tuple[list[RowResult], RowRes
     the median of the per-round ratios and ``speedup_rounds`` keeps them all."""
     if not rounds:
         return [], None
-    merged = [merge_row([rows[i] for rows in rounds if i < len(rows)]) for i in range(len(rounds[0]))]
+    # Every round has one row per spec (a row that failed in round 1 is carried, not retried).
+    merged = [merge_row([rows[i] for rows in rounds]) for i in range(len(rounds[0]))]
     baseline = choose_baseline(merged)
     apply_baseline(merged, baseline)
     if baseline is None or len(rounds) == 1:

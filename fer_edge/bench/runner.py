@@ -111,14 +111,13 @@ def run_bench(
         if on_plan:
             on_plan(specs * options.rounds)
         rounds: list[list[RowResult]] = []
-        step = 0
         for r in range(options.rounds):
             results: list[RowResult] = []
             for i, spec in enumerate(specs):
                 if r > 0 and not rounds[0][i].ok:
                     results.append(rounds[0][i])
-                    step += 1
                     continue
+                step = r * len(specs) + i
                 spec_r = spec if r == 0 else replace(spec, accuracy=False)
                 if on_start:
                     on_start(step, spec_r)
@@ -126,7 +125,6 @@ def run_bench(
                 results.append(row)
                 if on_done:
                     on_done(step, row)
-                step += 1
             rounds.append(results)
     results, baseline = merge_rounds(rounds)
     n = len(inputs.images)
