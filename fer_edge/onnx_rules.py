@@ -15,7 +15,7 @@ follows them all. Pure: it reads the model proto only (no ONNX Runtime, no Tenso
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def tensorrt_violations(model: Any) -> list[str]:
     return problems
 
 
-Consumers = dict[str, list[tuple[Any, int]]]
+Consumers = Dict[str, List[Tuple[Any, int]]]
 
 
 def _qdq_problems(node: Any, consts: dict[str, np.ndarray], consumers: Consumers) -> list[str]:

@@ -97,7 +97,7 @@ def host_report(
             "int8": _bound_dict(a),
             "fp32": _bound_dict(b),
         }
-        for a, b in zip(int8, fp32, strict=True)
+        for a, b in zip(int8, fp32)
     ]
     totals: dict[str, Any] = {"macs": total_macs(layers), **_floors(layers, peaks, 1)}
     totals["fp32_over_int8"] = round(totals["fp32_floor_ms"] / totals["int8_floor_ms"], 3)

@@ -256,7 +256,7 @@ def estimate_table(layers: list[LayerCost], device: PeakDevice, batch: int = 1) 
         "limit",
     ):
         table.add_column(col, justify="left" if col in ("layer", "output", "limit") else "right")
-    for a, b in zip(low, high, strict=True):
+    for a, b in zip(low, high):
         table.add_row(
             a.layer.name,
             "x".join(map(str, a.layer.output_shape)),

@@ -75,7 +75,7 @@ def merge_rounds(rounds: list[list[RowResult]]) -> tuple[list[RowResult], RowRes
     if baseline is None or len(rounds) == 1:
         return merged, baseline
     per_row = round_speedups(rounds, merged.index(baseline))
-    for row, ratios in zip(merged, per_row, strict=True):
+    for row, ratios in zip(merged, per_row):
         if row.ok and ratios:
             row.speedup = 1.0 if row.baseline else statistics.median(ratios)
             row.speedup_rounds = [round(r, 4) for r in ratios]

@@ -240,7 +240,7 @@ class MoodLog:
                         t.hits,
                         self.labels[t.emotion],
                         json.dumps(
-                            {k: round(float(p), 4) for k, p in zip(self.labels, t.probs, strict=True)}
+                            {k: round(float(p), 4) for k, p in zip(self.labels, t.probs)}
                         ),
                     )
                     for t in tracks

@@ -188,7 +188,7 @@ def write_plot(rows: list[WindowRow], target: str | Path) -> Path:
     times = [datetime.fromtimestamp(r.start_ts) for r in rows]
     emotions = emotions_in(rows)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=[1, 1.3])
-    sat_t = [t for t, r in zip(times, rows, strict=True) if r.satisfaction is not None]
+    sat_t = [t for t, r in zip(times, rows) if r.satisfaction is not None]
     sat_v = [r.satisfaction for r in rows if r.satisfaction is not None]
     ax1.axhline(0, color="0.7", lw=0.8)
     ax1.plot(sat_t, sat_v, marker="o", ms=3, lw=1.2, color="tab:blue")

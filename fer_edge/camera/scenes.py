@@ -53,7 +53,7 @@ def scene_with_faces(
     frame = background(width, height, rng) if bg is None else bg.copy()
     placed: list[PlacedFace] = []
     slot_w = width // max(len(faces), 1)
-    for k, (face, side) in enumerate(zip(faces, sides, strict=True)):
+    for k, (face, side) in enumerate(zip(faces, sides)):
         side = min(side, slot_w - 2, height - 2)
         x = k * slot_w + int(rng.integers(0, max(slot_w - side, 1)))
         y = int(rng.integers(0, max(height - side, 1)))
@@ -84,7 +84,7 @@ def moving_faces_frames(
     for i in range(n_frames):
         frame = bg.copy()
         placed = []
-        for k, (face, (x0, y0)) in enumerate(zip(faces, starts, strict=True)):
+        for k, (face, (x0, y0)) in enumerate(zip(faces, starts)):
             # Bounce inside the column so a face never leaves its slot or the frame.
             span_x, span_y = max(slot_w - side, 1), max(height - side, 1)
             x = k * slot_w + _bounce(x0 - k * slot_w + step * i, span_x)

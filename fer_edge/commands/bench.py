@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any, List, Optional
 
 import typer
+from typing_extensions import Annotated
 
 from fer_edge.errors import FerEdgeError
 
@@ -20,7 +21,7 @@ SPLIT_CHOICES = ("Training", "PublicTest", "PrivateTest")
 
 def bench(
     extra_models: Annotated[
-        list[Path] | None,
+        Optional[List[Path]],
         typer.Argument(
             metavar="MODELS",
             help="Model files, as with --models (so `--models a.onnx b.onnx` lists several).",
@@ -28,7 +29,7 @@ def bench(
         ),
     ] = None,
     models: Annotated[
-        list[Path] | None,
+        Optional[List[Path]],
         typer.Option(
             "--models",
             help="Model files: .pt (PyTorch), .onnx (ONNX Runtime), .engine (TensorRT). "
@@ -37,10 +38,10 @@ def bench(
         ),
     ] = None,
     data: Annotated[
-        Path | None, typer.Option(help="fer2013.csv(.gz): measure accuracy on real faces (and time them).")
+        Optional[Path], typer.Option(help="fer2013.csv(.gz): measure accuracy on real faces (and time them).")
     ] = None,
     votes: Annotated[
-        Path | None, typer.Option(help="fer2013new.csv: FERPlus labels (for FERPlus models).")
+        Optional[Path], typer.Option(help="fer2013new.csv: FERPlus labels (for FERPlus models).")
     ] = None,
     split: Annotated[str, typer.Option(help="Split to measure accuracy on.")] = "PrivateTest",
     batch: Annotated[
@@ -61,16 +62,16 @@ def bench(
             "median of per-round ratios: steadier figures on a shared machine."
         ),
     ] = 1,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON.")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
     markdown_out: Annotated[
-        Path | None, typer.Option("--markdown", help="Write the table as Markdown.")
+        Optional[Path], typer.Option("--markdown", help="Write the table as Markdown.")
     ] = None,
     plot_out: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option("--plot", help="Write latency-vs-accuracy and throughput-vs-batch plots (PNG)."),
     ] = None,
     estimate: Annotated[
-        str | None,
+        Optional[str],
         typer.Option(
             help="Print the roofline lower bound instead of benchmarking: for a Jetson (orin-nano, "
             "orin-nano-super, orin-nx, agx-orin; published peaks) or for this machine (host: peak rates "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 
 class Precision(str, Enum):
@@ -26,13 +27,13 @@ def build_engine(
     ] = "1:8:32",
     workspace: Annotated[int, typer.Option(help="Builder workspace memory limit, MiB.")] = 256,
     timing_cache: Annotated[
-        Path | None, typer.Option(help="Timing cache to reuse and update; makes rebuilds much faster.")
+        Optional[Path], typer.Option(help="Timing cache to reuse and update; makes rebuilds much faster.")
     ] = None,
     dla: Annotated[
-        int | None, typer.Option(help="DLA core to run on (Orin AGX/NX), GPU fallback on; static --batch.")
+        Optional[int], typer.Option(help="DLA core to run on (Orin AGX/NX), GPU fallback on; static --batch.")
     ] = None,
     opt_level: Annotated[
-        int | None, typer.Option(help="Builder optimisation level 0-5 (TensorRT's default: 3).")
+        Optional[int], typer.Option(help="Builder optimisation level 0-5 (TensorRT's default: 3).")
     ] = None,
     print_trtexec: Annotated[
         bool, typer.Option(help="Only print the equivalent trtexec command (works without TensorRT).")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
 
 import typer
+from typing_extensions import Annotated
 
 
 class Rules(str, Enum):

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 from fer_edge.errors import FerEdgeError
 
 
 def evaluate(
     model: Annotated[
-        Path | None, typer.Argument(help="A .pt checkpoint, .onnx or .engine (default: shipped FER2013 INT8).")
+        Optional[Path], typer.Argument(help="A .pt checkpoint, .onnx or .engine (default: shipped FER2013 INT8).")
     ] = None,
-    data: Annotated[Path | None, typer.Option(help="fer2013.csv(.gz) or an image-folder tree.")] = None,
-    votes: Annotated[Path | None, typer.Option(help="FERPlus votes (fer2013new.csv), for FERPlus models.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="fer2013.csv(.gz) or an image-folder tree.")] = None,
+    votes: Annotated[Optional[Path], typer.Option(help="FERPlus votes (fer2013new.csv), for FERPlus models.")] = None,
     split: Annotated[str, typer.Option(help="Training, PublicTest or PrivateTest.")] = "PrivateTest",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 256,
     tta: Annotated[bool, typer.Option(help="Also report flip test-time augmentation (separately).")] = False,
-    confusion: Annotated[Path | None, typer.Option(help="Write the confusion matrix PNG here.")] = None,
+    confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix PNG here.")] = None,
     record: Annotated[
         bool, typer.Option(help="Store the accuracy in the model file (.pt metrics or ONNX metadata).")
     ] = False,

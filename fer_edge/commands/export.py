@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A fer-edge checkpoint (.pt), e.g. runs/x/best.pt.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the ONNX model.")],
     data: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option(help="fer2013.csv(.gz): check parity (and accuracy) on its PublicTest faces "
                      "instead of generated inputs."),
     ] = None,
-    votes: Annotated[Path | None, typer.Option(help="fer2013new.csv, for FERPlus with --data.")] = None,
+    votes: Annotated[Optional[Path], typer.Option(help="fer2013new.csv, for FERPlus with --data.")] = None,
     parity_images: Annotated[int, typer.Option(help="At most this many images for the parity check.")] = 2000,
     ema: Annotated[bool, typer.Option(help="Use the averaged (EMA) weights where saved.")] = True,
 ) -> None:

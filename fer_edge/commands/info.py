@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any, Optional
 
 import typer
+from typing_extensions import Annotated
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -24,7 +25,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
 
 def info(
     model: Annotated[
-        Path | None, typer.Argument(help="A .pt, .onnx or .engine file; omit for the environment.")
+        Optional[Path], typer.Argument(help="A .pt, .onnx or .engine file; omit for the environment.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

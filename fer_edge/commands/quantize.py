@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 from fer_edge.quantize import DEFAULT_MAX_DROP, Method, Target
 
@@ -14,7 +15,7 @@ def quantize(
     model: Annotated[Path, typer.Argument(help="The FP32 ONNX model from `fer-edge export`.")],
     data: Annotated[Path, typer.Option(help="fer2013.csv(.gz): Training calibrates, PublicTest guards.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the INT8 ONNX model.")],
-    votes: Annotated[Path | None, typer.Option(help="fer2013new.csv, for a FERPlus model.")] = None,
+    votes: Annotated[Optional[Path], typer.Option(help="fer2013new.csv, for a FERPlus model.")] = None,
     target: Annotated[
         Target, typer.Option(help="tensorrt: TensorRT's Q/DQ rules; cpu: fastest on ONNX Runtime CPUs.")
     ] = Target.tensorrt,
@@ -22,14 +23,14 @@ def quantize(
     calib_size: Annotated[int, typer.Option(help="Training images to calibrate on (no --manifest).")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the stratified draw (without --manifest).")] = 0,
     manifest: Annotated[
-        Path | None, typer.Option(help="Calibrate on the images a manifest lists (calibration/fer2013.json).")
+        Optional[Path], typer.Option(help="Calibrate on the images a manifest lists (calibration/fer2013.json).")
     ] = None,
-    save_manifest: Annotated[Path | None, typer.Option(help="Write the calibration manifest used.")] = None,
+    save_manifest: Annotated[Optional[Path], typer.Option(help="Write the calibration manifest used.")] = None,
     max_drop: Annotated[
         float, typer.Option(help="Most PublicTest accuracy points INT8 may lose; beyond it layers stay FP32.")
     ] = DEFAULT_MAX_DROP,
     latency: Annotated[bool, typer.Option(help="Measure the CPU latency ratio (batch 1, 2 threads).")] = True,
-    report_json: Annotated[Path | None, typer.Option(help="Also write the report as JSON here.")] = None,
+    report_json: Annotated[Optional[Path], typer.Option(help="Also write the report as JSON here.")] = None,
 ) -> None:
     """Quantise MODEL to INT8 with explicit Q/DQ nodes and report what it costs."""
     import json

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 
 def report(
     log: Annotated[Path, typer.Argument(help="Mood log written by 'fer-edge run' (SQLite).")],
     since: Annotated[
-        str | None,
+        Optional[str],
         typer.Option(
             help="Only windows starting at/after this date or time (YYYY-MM-DD or ISO date-time; local time)."
         ),
     ] = None,
-    until: Annotated[str | None, typer.Option(help="Only windows starting before this date or time.")] = None,
-    plot: Annotated[Path | None, typer.Option(help="Write a PNG chart of mood over time here.")] = None,
-    csv: Annotated[Path | None, typer.Option(help="Write one CSV line per window here (CRM import).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Only windows starting before this date or time.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG chart of mood over time here.")] = None,
+    csv: Annotated[Optional[Path], typer.Option(help="Write one CSV line per window here (CRM import).")] = None,
 ) -> None:
     """Summarise the mood log: faces per emotion, satisfaction index; optional chart and CSV."""
     from rich.console import Console

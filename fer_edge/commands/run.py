@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any, Optional
 
 import typer
+from typing_extensions import Annotated
 
 from fer_edge.errors import FerEdgeError
 
@@ -52,43 +53,43 @@ def run(
         str, typer.Option(help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file.")
     ],
     model: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option(help="fer-edge model (.onnx or .engine); default: the shipped FER2013 INT8 model."),
     ] = None,
     log: Annotated[Path, typer.Option(help="Mood log (SQLite); windows are appended.")] = Path("mood.db"),
     window: Annotated[float, typer.Option(help="Seconds per mood-log window.", min=0.1)] = 60.0,
     detector_model: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option(help="YuNet ONNX (face_detection_yunet_2023mar.onnx); default: OpenCV's Haar cascade."),
     ] = None,
     min_face: Annotated[int, typer.Option(help="Smallest face to classify, in pixels.", min=8)] = 40,
     detect_width: Annotated[
-        int | None,
+        Optional[int],
         typer.Option(
             help="Shrink frames to this width for detection only (faster; faces must stay >= min-face)."
         ),
     ] = None,
     width: Annotated[
-        int | None, typer.Option(help="Capture width (camera sources; CSI default 1280).")
+        Optional[int], typer.Option(help="Capture width (camera sources; CSI default 1280).")
     ] = None,
     height: Annotated[
-        int | None, typer.Option(help="Capture height (camera sources; CSI default 720).")
+        Optional[int], typer.Option(help="Capture height (camera sources; CSI default 720).")
     ] = None,
     fps: Annotated[
-        float | None, typer.Option(help="Capture frame rate (camera sources; CSI default 30).")
+        Optional[float], typer.Option(help="Capture frame rate (camera sources; CSI default 30).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads for inference.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for inference.")] = None,
     display: Annotated[
         bool, typer.Option(help="Show frames with boxes and labels (needs a GUI OpenCV).")
     ] = False,
     save_video: Annotated[
-        Path | None,
+        Optional[Path],
         typer.Option(
             help="Write annotated video here. Off by default: nothing visual is stored unless asked."
         ),
     ] = None,
-    max_frames: Annotated[int | None, typer.Option(help="Stop after this many frames.", min=1)] = None,
+    max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.", min=1)] = None,
     views: Annotated[
         int,
         typer.Option(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Optional
 
 import typer
+from typing_extensions import Annotated
 
 from fer_edge.errors import FerEdgeError
 
@@ -16,7 +17,7 @@ def train(
     dataset: Annotated[
         str, typer.Option(help="fer2013 (7 classes) or ferplus (8 classes, needs --votes).")
     ] = "fer2013",
-    votes: Annotated[Path | None, typer.Option(help="FERPlus votes file fer2013new.csv.")] = None,
+    votes: Annotated[Optional[Path], typer.Option(help="FERPlus votes file fer2013new.csv.")] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs.")] = 60,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Peak learning rate (SGD, Nesterov).")] = 0.05,
@@ -32,12 +33,12 @@ def train(
     rotate: Annotated[float, typer.Option(help="Max rotation (degrees).")] = 15.0,
     shift: Annotated[float, typer.Option(help="Max shift (fraction of the image).")] = 0.12,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same run.")] = 0,
-    limit: Annotated[int | None, typer.Option(help="Train on the first N training images (smoke runs).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Train on the first N training images (smoke runs).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     amp: Annotated[
-        bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (default: on CUDA and AVX-512 CPUs).")
+        Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on CUDA and AVX-512 CPUs).")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: all cores).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     cache: Annotated[bool, typer.Option(help="Use the parsed-data cache.")] = True,
 ) -> None:

@@ -70,4 +70,4 @@ class FaceData:
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.labels, minlength=self.num_classes)
-        return {name: int(c) for name, c in zip(self.class_names, counts, strict=True)}
+        return {name: int(c) for name, c in zip(self.class_names, counts)}
