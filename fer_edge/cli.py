@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from typing_extensions import get_type_hints
 
 from fer_edge import __version__
 from fer_edge.commands import (
@@ -26,6 +27,7 @@ from fer_edge.commands import (
     train,
 )
 from fer_edge.errors import FerEdgeError
+from fer_edge.host_python import HOST_COMMANDS, require_host_python
 
 app = typer.Typer(
     name="fer-edge",
@@ -36,12 +38,17 @@ app = typer.Typer(
 )
 
 
-def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """User errors become one line on stderr and exit code 2; Ctrl-C exits 130. No traceback."""
+def one_line_errors(func: Callable[..., Any], host_only: str | None = None) -> Callable[..., Any]:
+    """User errors become one line on stderr and exit code 2; Ctrl-C exits 130. No traceback.
+
+    ``host_only`` names a command that needs the workstation's Python (train, export, quantize).
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if host_only:
+                require_host_python(host_only)
             return func(*args, **kwargs)
         except FerEdgeError as exc:
             typer.echo(f"error: {exc}", err=True)
@@ -65,8 +72,22 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "run": run.run,
     "report": report.report,
 }
+
+
+def resolve_annotations(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Evaluate a command's string annotations (PEP 563) with their ``Annotated`` metadata.
+
+    Typer on Python < 3.10 reads ``inspect.signature`` without evaluating strings, so with
+    ``from __future__ import annotations`` every ``typer.Option`` in ``Annotated`` would be lost
+    there (options turned into arguments, help texts gone): JetPack 5 runs Python 3.8.
+    """
+    func.__annotations__ = get_type_hints(func, include_extras=True)
+    return func
+
+
 for _name, _func in COMMANDS.items():
-    app.command(_name)(one_line_errors(_func))
+    resolve_annotations(_func)
+    app.command(_name)(one_line_errors(_func, host_only=_name if _name in HOST_COMMANDS else None))
 
 
 def version_callback(value: bool) -> None:

@@ -87,7 +87,9 @@ def ckpt_metrics_json(ckpt: dict[str, Any]) -> str | None:
 
 def onnx_logits(model_path: str | Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """Run an ONNX model on uint8 ``[N,48,48]`` images with ONNX Runtime (CPU)."""
-    import onnxruntime as ort
+    from fer_edge.ort import import_onnxruntime
+
+    ort = import_onnxruntime()
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

@@ -36,6 +36,7 @@ from fer_edge.onnx_model import (
     load_onnx,
     set_metadata,
 )
+from fer_edge.ort import import_onnxruntime
 
 DEFAULT_MAX_DROP = 0.5  # accuracy points
 WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
@@ -232,7 +233,7 @@ def input_range_overrides(prepared: Path) -> dict[str, list[dict[str, np.ndarray
     for t in firsts:
         if t not in graph_outputs and t != INPUT_NAME:
             model.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -272,7 +273,7 @@ def fp32_weighted_nodes(model: Any) -> list[str]:
 
 
 def session(path: str | Path, threads: int | None = None) -> Any:
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -426,6 +427,7 @@ def finish_model(candidate: Path, fp32_meta: dict[str, str], job: QuantJob,
 def run_quantization(job: QuantJob, progress: PROGRESS | None = None) -> QuantReport:
     """Quantise ``job.model`` into ``job.out``, keeping layers in FP32 until within ``max_drop``."""
     say = progress or (lambda _msg: None)
+    import_onnxruntime()  # before any work: one line naming the extra when it is missing
     fp32 = check_fp32_input(job.model)
     fp32_meta = get_metadata(fp32)
     if len(job.calib_images) == 0:

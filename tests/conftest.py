@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,12 @@ from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FER_EDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+# train, export and quantize refuse Python < 3.10 before doing anything (test_host_python.py checks
+# that refusal); tests of what they do past that point run on the host's Python only.
+host_python = pytest.mark.skipif(
+    sys.version_info < (3, 10), reason="train/export/quantize need Python >= 3.10 (the host side)"
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -38,7 +45,8 @@ def synthetic_faces(n: int, num_classes: int, seed: int = 0) -> tuple[np.ndarray
 
 def write_fer_csv(path: Path, images: np.ndarray, labels: np.ndarray, splits: list[str]) -> Path:
     lines = ["emotion,pixels,Usage"]
-    for img, lab, split in zip(images, labels, splits, strict=True):
+    assert len(images) == len(labels) == len(splits)
+    for img, lab, split in zip(images, labels, splits):
         lines.append(f"{int(lab)},{' '.join(map(str, img.reshape(-1).tolist()))},{split}")
     text = "\n".join(lines) + "\n"
     if path.suffix == ".gz":
@@ -69,10 +77,11 @@ def tiny_fer_csv(make_fer_csv: Callable[..., Path]) -> Path:
 
 
 def write_votes_csv(path: Path, votes: np.ndarray, splits: list[str]) -> Path:
+    assert len(votes) == len(splits)
     header = "Usage,Image name," + ",".join([*FERPLUS_LABELS, "unknown", "NF"])
     lines = [header] + [
         f"{s},fer{i:07d}.png," + ",".join(map(str, v.tolist()))
-        for i, (v, s) in enumerate(zip(votes, splits, strict=True))
+        for i, (v, s) in enumerate(zip(votes, splits))
     ]
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -44,7 +44,7 @@ def three_rounds() -> list[list[RowResult]]:
                        status="failed", reason="no TensorRT")
     return [
         [timed("m.pt", "torch-cpu", "fp32", b, 300.0 + i), timed("m.int8.onnx", "onnxruntime-cpu", "int8", q), failed]
-        for i, (b, q) in enumerate(zip(base, int8, strict=True))
+        for i, (b, q) in enumerate(zip(base, int8))
     ]
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Callable, List, Union
 
 import numpy as np
 import pytest
@@ -179,7 +180,7 @@ def test_evaluate_on_an_empty_split(checkpoint: Path, tmp_path: Path) -> None:
     assert "unknown split 'Validation'" in line
 
 
-BadEvaluate = Callable[[Path, Path, Path], list[str | Path]]
+BadEvaluate = Callable[[Path, Path, Path], List[Union[str, Path]]]
 
 EVALUATE_BAD: dict[str, tuple[BadEvaluate, list[str]]] = {
     "no --data": (lambda ckpt, data, tmp: [ckpt], ["--data is required"]),

@@ -87,7 +87,7 @@ def test_soft_labels_sum_to_one_for_every_kept_image() -> None:
 # ---- the real files (skipped without ../shared/data) -------------------------------------------
 
 
-@functools.cache
+@functools.lru_cache(maxsize=None)
 def load_real(data_dir: Path, dataset: str) -> FaceData:
     """Parse the full real file once per session (the first parse takes seconds)."""
     votes = data_dir / "fer2013new.csv" if dataset == "ferplus" else None

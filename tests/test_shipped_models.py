@@ -52,7 +52,7 @@ def test_recorded_metrics_match_the_measured_results(name: str) -> None:
     """The accuracy in each file's metadata is the one measured on that file (benchmarks/models/)."""
     meta = read_model_metadata(WEIGHTS_DIR / name)
     metrics = json.loads(meta["metrics"])
-    stem = name.removesuffix(".onnx")
+    stem = name[: -len(".onnx")]
     result_name = f"{stem}.fp32" if stem.count(".") == 0 else stem
     measured = json.loads((RESULTS / f"{result_name}.PrivateTest.json").read_text())
     assert metrics["PrivateTest"] == pytest.approx(measured["accuracy"], abs=0.005)

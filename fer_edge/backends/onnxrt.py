@@ -10,6 +10,7 @@ import numpy as np
 from fer_edge.backends.base import Backend
 from fer_edge.backends.precision import graph_precision
 from fer_edge.errors import FerEdgeError
+from fer_edge.ort import import_onnxruntime
 
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -76,7 +77,7 @@ class OnnxRuntimeBackend(Backend):
         self._output_name = "logits"
 
     def activate_impl(self) -> None:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # warnings about unused initializers are noise to a user
@@ -115,7 +116,7 @@ class OnnxRuntimeBackend(Backend):
 
 
 def _available_providers() -> list[str]:
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     return list(ort.get_available_providers())
 

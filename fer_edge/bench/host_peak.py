@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.ort import import_onnxruntime
 
 WARMUP_RUNS = 5
 OPSET = 17
@@ -125,7 +126,7 @@ def _model(graph: Any) -> Any:
 
 
 def _session(model: Any, threads: int) -> Any:
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -212,7 +213,7 @@ def measure_host_peaks(
     on_stage: Callable[[str], None] | None = None,
 ) -> HostPeaks:
     """Measure this machine's FP32 and INT8 GEMM rates and its memory copy bandwidth."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     from fer_edge.bench.machine import cpu_model
 

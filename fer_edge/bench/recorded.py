@@ -14,7 +14,7 @@ def _as_percent(value: Any) -> float | None:
             if key in value:
                 return _as_percent(value[key])
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     # Percent is the contract (e.g. 69.5); a fraction (0.695) is accepted and converted.
     return float(value) * 100.0 if 0.0 <= value <= 1.0 else float(value)
