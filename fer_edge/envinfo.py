@@ -2,7 +2,9 @@
 
 :func:`environment_report` gathers everything as a plain dict for ``fer-edge info``. The
 parsing of Jetson and NVIDIA files is done by pure functions over file contents, so tests feed
-them sample strings. Reporting never imports torch or creates a CUDA context just to look.
+them sample strings. Reporting never imports torch. Where a CUDA binding and an NVIDIA GPU are
+both here it creates (and releases) a CUDA context for real: a binding that does not match the
+device's CUDA imports fine and fails only there, so looking is the only way to know.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fer_edge.errors import FerEdgeError
 from fer_edge.nvidia_smi import query_nvidia_smi
 
 NV_TEGRA_RELEASE = Path("/etc/nv_tegra_release")
@@ -216,6 +219,35 @@ def _cuda_binding() -> str | None:
     return None
 
 
+def _cuda(gpu_expected: bool) -> dict[str, Any]:
+    """CUDA toolkit and driver versions, and whether a context can really be created here."""
+    from fer_edge.trt.cuda_mem import device_cuda_version, load_cuda_api
+    from fer_edge.trt.cuda_version import toolkit_cuda_version
+
+    info: dict[str, Any] = {"toolkit": toolkit_cuda_version(), "driver": device_cuda_version()}
+    if _cuda_binding() is None or not gpu_expected:
+        info["context"] = "not tried (no CUDA binding)" if gpu_expected else "not tried (no NVIDIA GPU)"
+        return info
+    try:
+        api = load_cuda_api()
+    except FerEdgeError as exc:
+        info["context"] = "failed"
+        info["error"] = str(exc)
+        return info
+    try:
+        name, capability = api.device_info()
+    finally:
+        api.close()
+    info["context"] = f"ok ({api.name} on {name}, compute capability {capability})"
+    return info
+
+
+def _nvidia_gpu_present() -> bool:
+    from fer_edge.bench.plan import nvidia_gpu_present
+
+    return nvidia_gpu_present()
+
+
 def _jetson() -> dict[str, Any] | None:
     release = _read(NV_TEGRA_RELEASE)
     model_raw = _read(DEVICE_TREE_MODEL)
@@ -254,5 +286,6 @@ def environment_report() -> dict[str, Any]:
         "jetson": _jetson(),
         "opencv": _opencv(),
     }
+    report["cuda"] = _cuda(bool(report["jetson"] or report["gpus"] or _nvidia_gpu_present()))
     report["warnings"] = environment_warnings(report)
     return report

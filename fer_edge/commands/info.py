@@ -45,6 +45,8 @@ def info(
         title = str(model)
     if as_json:
         typer.echo(json.dumps(report, default=str))
+        if model is None:
+            _fail_on_cuda_error(report)
         return
     table = Table(title=title, show_header=False)
     table.add_column("key", style="bold")
@@ -57,3 +59,14 @@ def info(
     console.print(table)
     for warning in report.get("warnings", []) or []:
         console.print(f"[yellow]warning:[/] {warning}")
+    if model is None:
+        _fail_on_cuda_error(report)
+
+
+def _fail_on_cuda_error(report: dict[str, Any]) -> None:
+    """A GPU here that no binding can open is an error (exit 2), not a warning."""
+    error = (report.get("cuda") or {}).get("error")
+    if error:
+        from fer_edge.errors import FerEdgeError
+
+        raise FerEdgeError(error)

@@ -112,6 +112,9 @@ class CudaPythonApi(CudaApi):
         self.cudart = cudart
         self.device = device
         check_cuda(cudart.cudaSetDevice(device), "cudaSetDevice")
+        # CUDA 11 creates the primary context lazily; cudaFree(0) makes it now, so a binding
+        # that does not fit the driver fails here rather than at the first copy.
+        check_cuda(cudart.cudaFree(0), "cudaFree(0) (creating the CUDA context)")
 
     def pinned_empty(self, count: int, dtype: np.dtype[Any]) -> tuple[np.ndarray, Any]:
         dtype = np.dtype(dtype)
@@ -265,22 +268,72 @@ def import_pycuda_driver() -> Any | None:
     return driver
 
 
-def load_cuda_api(device: int = 0, binding: str = "auto") -> CudaApi:
-    """Open ``device`` through cuda-python, else pycuda; ``binding`` forces one."""
-    if binding not in ("auto", "cuda-python", "pycuda"):
-        raise FerEdgeError(f"unknown CUDA binding {binding!r}")
-    if binding in ("auto", "cuda-python"):
+BINDINGS = ("cuda-python", "pycuda")
+
+
+def _open_binding(name: str, device: int) -> CudaApi | None:
+    """``name``'s API on ``device`` (None when that binding is not installed); raises when the
+    binding is there but cannot create a context."""
+    if name == "cuda-python":
         cudart = import_cudart()
-        if cudart is not None:
-            return CudaPythonApi(cudart, device)
-    if binding in ("auto", "pycuda"):
-        driver = import_pycuda_driver()
-        if driver is not None:
-            try:
-                return PyCudaApi(driver, device)
-            except driver.Error as exc:
-                raise CudaError(f"pycuda could not open CUDA device {device}: {exc}") from None
-    raise FerEdgeError(f"running a TensorRT engine needs a CUDA binding; install one: {INSTALL_HINT}")
+        return None if cudart is None else CudaPythonApi(cudart, device)
+    driver = import_pycuda_driver()
+    if driver is None:
+        return None
+    try:
+        return PyCudaApi(driver, device)
+    except driver.Error as exc:
+        raise CudaError(f"pycuda could not open CUDA device {device}: {exc}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_cuda_api(device: int = 0, binding: str = "auto") -> CudaApi:
+    """Open ``device`` through cuda-python, else pycuda; ``binding`` forces one.
+
+    With ``auto``, a binding that is installed but cannot create a context (built for a newer
+    CUDA than the device's, say) is skipped for the other one; when none can, the one-line error
+    names each binding's failure and the one to install.
+    """
+    if binding not in ("auto", *BINDINGS):
+        raise FerEdgeError(f"unknown CUDA binding {binding!r}")
+    from fer_edge.trt.cuda_version import binding_version
+
+    failures: list[str] = []
+    for name in BINDINGS if binding == "auto" else (binding,):
+        try:
+            api = _open_binding(name, device)
+        except (CudaError, RuntimeError, OSError) as exc:  # cuda-python raises RuntimeError without libcuda
+            failures.append(f"{name} {binding_version(name)}".strip() + f": {_first_line(exc)}")
+            continue
+        if api is not None:
+            return api
+    if not failures:
+        raise FerEdgeError(f"running a TensorRT engine needs a CUDA binding; install one: {INSTALL_HINT}")
+    from fer_edge.trt.cuda_version import explain_context_failure, toolkit_cuda_version
+
+    device_cuda = device_cuda_version() or toolkit_cuda_version()
+    raise CudaError(
+        f"no CUDA binding could create a context on device {device} ({'; '.join(failures)}): "
+        + explain_context_failure(" ".join(failures), device_cuda)
+    )
+
+
+def device_cuda_version() -> str | None:
+    """The CUDA version the driver supports (``cudaDriverGetVersion``, no context needed)."""
+    from fer_edge.trt.cuda_version import driver_version_string
+
+    cudart = import_cudart()
+    if cudart is None:
+        return None
+    try:
+        code = check_cuda(cudart.cudaDriverGetVersion(), "cudaDriverGetVersion")
+    except (CudaError, RuntimeError):
+        return None
+    return driver_version_string(int(code)) if code else None
 
 
 def cuda_device_count() -> int:
