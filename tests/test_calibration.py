@@ -109,6 +109,7 @@ def test_shipped_manifests_are_indices_only(name: str, dataset: str, classes: in
     assert (REPO / "calibration" / name).stat().st_size < 20_000  # indices, no pixels
 
 
+@pytest.mark.slow  # real-data accuracy: the host run checks it; device runs skip it
 def test_shipped_fer2013_manifest_matches_the_reference_data(shared_data: Path) -> None:
     csv = shared_data / "fer2013.csv.gz"
     manifest = load_manifest(REPO / "calibration" / "fer2013.json")

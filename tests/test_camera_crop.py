@@ -78,6 +78,7 @@ def accuracy_gap(detector: FaceDetector, faces: np.ndarray, labels: np.ndarray) 
     return own, detected, len(hit) / len(faces)
 
 
+@pytest.mark.slow  # real-data accuracy: the host run checks it; device runs skip it
 def test_yunet_crop_rule_keeps_accuracy(private_test: tuple[np.ndarray, np.ndarray]) -> None:
     yunet = SHARED_DATA / YUNET_NAME
     if not yunet.is_file():
@@ -89,6 +90,7 @@ def test_yunet_crop_rule_keeps_accuracy(private_test: tuple[np.ndarray, np.ndarr
     assert detected >= own - 0.03, f"dataset crops {own:.3f} vs detected crops {detected:.3f}"
 
 
+@pytest.mark.slow  # real-data accuracy: the host run checks it; device runs skip it
 def test_haar_crop_rule_keeps_accuracy(private_test: tuple[np.ndarray, np.ndarray]) -> None:
     if not hasattr(cv2, "CascadeClassifier"):
         pytest.skip(f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5)")

@@ -68,6 +68,7 @@ def test_int8_loses_at_most_half_a_point(dataset: str) -> None:
         assert fp32 - int8 <= 0.5, stem
 
 
+@pytest.mark.slow  # real-data accuracy: the host run checks it; device runs skip it
 @pytest.mark.parametrize("target", ["tensorrt", "cpu"])
 def test_int8_agrees_with_fp32_on_real_faces(real_slice_csv: Path, target: str) -> None:
     faces = load_dataset(real_slice_csv).split("PrivateTest")
