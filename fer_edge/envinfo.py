@@ -19,6 +19,7 @@ from typing import Any
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.nvidia_smi import query_nvidia_smi
+from fer_edge.ort import MISSING
 
 NV_TEGRA_RELEASE = Path("/etc/nv_tegra_release")
 DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
@@ -116,9 +117,17 @@ def environment_warnings(report: dict[str, Any]) -> list[str]:
     if jetson and not report.get("tensorrt"):
         warnings.append("TensorRT is not importable: create the venv with --system-site-packages (docs/jetson.md)")
     if report.get("tensorrt") and not report.get("cuda_binding"):
-        warnings.append("TensorRT is here but no CUDA binding: pip install cuda-python (or pycuda) to run engines")
+        from fer_edge.trt.cuda_version import binding_for_cuda
+
+        cuda = (report.get("cuda") or {}).get("driver") or (report.get("cuda") or {}).get("toolkit")
+        warnings.append(f"TensorRT is here but no CUDA binding to run engines: {binding_for_cuda(cuda)}")
     if opencv is None:
         warnings.append("OpenCV is not installed: the camera pipeline (fer-edge run) needs it")
+    ort = report.get("onnxruntime", {})
+    if ort is None:
+        warnings.append(f"{MISSING} (.onnx models and the YuNet detector need it)")
+    elif ort.get("error"):
+        warnings.append(ort["error"])
     return warnings
 
 
@@ -206,8 +215,12 @@ def _opencv() -> dict[str, Any] | None:
 def _onnxruntime() -> dict[str, Any] | None:
     if not _installed("onnxruntime"):
         return None
-    import onnxruntime as ort
+    from fer_edge.ort import import_onnxruntime
 
+    try:
+        ort = import_onnxruntime()
+    except FerEdgeError as exc:  # installed but broken: say so in the report, do not stop it
+        return {"error": str(exc)}
     return {"version": ort.__version__, "providers": list(ort.get_available_providers())}
 
 

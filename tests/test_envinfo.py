@@ -127,3 +127,19 @@ def test_report_on_this_machine_does_not_import_torch() -> None:
     assert isinstance(report["warnings"], list)
     if not had_torch:
         assert "torch" not in sys.modules
+
+
+def test_warnings_name_the_missing_onnxruntime_and_the_matching_binding() -> None:
+    report = {
+        "jetson": {"model": "x"},
+        "opencv": {"version": "4.8.0", "gstreamer": True},
+        "tensorrt": {"version": "10.3.0.30"},
+        "cuda_binding": None,
+        "cuda": {"toolkit": "12.6", "driver": "12.6"},
+        "onnxruntime": None,
+    }
+    warnings = environment_warnings(report)
+    assert any("ONNX Runtime is not installed" in w and "fer-edge[cpu]" in w for w in warnings)
+    assert any("no CUDA binding" in w and "cuda-python>=12.6,<12.7" in w for w in warnings)
+    report["onnxruntime"] = {"error": "ONNX Runtime is installed but does not import (libcudart.so.12)"}
+    assert any("does not import" in w for w in environment_warnings(report))
