@@ -99,16 +99,16 @@ def opset_version(model: Any) -> int:
     return 0
 
 
-def tensorrt_violations(model: Any, trt_version: tuple[int, int] = DEFAULT_TRT_TARGET) -> list[str]:
+def tensorrt_violations(model: Any, trt_version: tuple[int, int] | None = DEFAULT_TRT_TARGET) -> list[str]:
     """Every TensorRT explicit-quantisation rule ``model`` breaks, one message each, for a build
-    with TensorRT ``trt_version`` (it decides the newest opset allowed)."""
+    with TensorRT ``trt_version`` (it decides the newest opset allowed; None: not checked)."""
     graph = model.graph
     problems: list[str] = []
     opset = opset_version(model)
     if opset < MIN_OPSET:
         problems.append(f"opset {opset} is older than {MIN_OPSET} (per-channel Q/DQ needs it)")
-    newest = max_parser_opset(trt_version)
-    if opset > newest:
+    newest = max_parser_opset(trt_version) if trt_version is not None else opset
+    if trt_version is not None and opset > newest:
         problems.append(f"opset {opset} is newer than TensorRT {trt_version[0]}.{trt_version[1]}'s ONNX parser "
                         f"takes ({newest}); re-export with opset {newest} or target a newer TensorRT")
 
