@@ -93,6 +93,11 @@ def test_dla_flags_and_refusals(version: tuple[int, int]) -> None:
         plan_precision(version, "int8", "int8", dla=True)
 
 
+def test_no_dla_on_tensorrt_11() -> None:
+    with pytest.raises(FerEdgeError, match="no DLA support.*10.7"):
+        plan_precision(TRT11, "fp16", "fp16", dla=True)
+
+
 def test_old_tensorrt_is_refused_and_opt_level_support() -> None:
     with pytest.raises(FerEdgeError, match="8.5 or newer"):
         plan_precision((8, 2), "fp32", "fp32")

@@ -202,9 +202,9 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
         fer_edge_version=__version__,
         layers=built.layers,
     )
-    note = dla_fallback_note(built.layers)
-    if note:
-        warn(f"{options.out}: {note}")
+    fallback = dla_fallback_note(built.layers)
+    if fallback:
+        warn(f"{options.out}: {fallback}")
     if built.timing_cache is not None and options.timing_cache is not None:
         write_bytes_atomic(options.timing_cache, built.timing_cache)
     # Sidecar first, engine last: an interrupted write leaves at worst a sidecar whose hash

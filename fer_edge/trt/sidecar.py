@@ -112,7 +112,8 @@ def read_sidecar(engine: str | Path) -> Sidecar:
         raise FerEdgeError(
             f"no sidecar {path.name} beside this engine; fer-edge needs the one build-engine writes "
             "(rebuild with: fer-edge build-engine MODEL.onnx --precision ... --out "
-            f"{engine})", path=engine,
+            f"{engine}; for an engine built with trtexec, add --print-trtexec to write the sidecar only)",
+            path=engine,
         )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))

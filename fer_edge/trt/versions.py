@@ -98,6 +98,11 @@ def plan_precision(
         )
 
     strongly_typed = is_strongly_typed_only(version)
+    if dla and strongly_typed:
+        raise FerEdgeError(
+            f"--dla: TensorRT {version[0]}.{version[1]} has no DLA support (10.7 was the last release "
+            "with it; JetPack 6 ships 10.3); build without --dla"
+        )
     convert = False
     flags: tuple[str, ...] = ()
     if strongly_typed:
@@ -113,8 +118,8 @@ def plan_precision(
         flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8", "FP16")}[precision]
         network_flags = ("EXPLICIT_BATCH",) if version[0] < 10 else ()
     if dla:
-        if "FP16" not in flags:  # strongly typed: the FP16 ONNX carries it; the flag is gone
-            flags = (*flags, "FP16") if not strongly_typed else flags
+        if "FP16" not in flags:
+            flags = (*flags, "FP16")
         flags = (*flags, "GPU_FALLBACK")
     return PrecisionPlan(
         precision=precision,
