@@ -61,16 +61,39 @@ def parse_device_tree_model(raw: bytes | str) -> str | None:
     return text or None
 
 
-def jetson_dla_cores(model: str | None) -> int | None:
-    """DLA cores by Jetson model (AGX/NX Orin and Xavier: 2; Nano: 0); None when unknown."""
+def jetson_dla_cores(model: str | None, mem_total_bytes: int | None = None) -> int | None:
+    """DLA cores by Jetson model; None when unknown.
+
+    AGX Orin, Orin NX 16GB and the Xaviers have 2, Orin NX 8GB has 1 (Jetson Orin NX Series
+    datasheet), Orin Nano none. The device tree does not always name the Orin NX's memory, so
+    the total memory tells the 8 GB module from the 16 GB one.
+    """
     if not model:
         return None
     lowered = model.lower()
     if "nano" in lowered:
         return 0
-    if any(name in lowered for name in ("agx orin", "orin nx", "xavier")):
+    if "orin nx" in lowered:
+        compact = lowered.replace(" ", "")
+        if "8gb" in compact and "16gb" not in compact:
+            return 1
+        if "16gb" in compact:
+            return 2
+        if mem_total_bytes is None:
+            return None
+        return 1 if mem_total_bytes < (12 << 30) else 2
+    if any(name in lowered for name in ("agx orin", "xavier")):
         return 2
     return None
+
+
+def mem_total_bytes(meminfo: bytes | str | None) -> int | None:
+    """``MemTotal`` of /proc/meminfo, in bytes."""
+    if not meminfo:
+        return None
+    text = meminfo.decode("utf-8", "replace") if isinstance(meminfo, bytes) else meminfo
+    match = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else None
 
 
 def parse_nvidia_smi(text: str) -> list[dict[str, str]]:
@@ -269,7 +292,7 @@ def _jetson() -> dict[str, Any] | None:
     if parsed is None and not (model and "jetson" in model.lower()):
         return None
     info: dict[str, Any] = {"model": model, **(parsed or {})}
-    info["dla_cores_expected"] = jetson_dla_cores(model)
+    info["dla_cores_expected"] = jetson_dla_cores(model, mem_total_bytes(_read(Path("/proc/meminfo"))))
     return info
 
 

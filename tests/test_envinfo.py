@@ -8,6 +8,7 @@ from fer_edge.envinfo import (
     environment_report,
     environment_warnings,
     jetson_dla_cores,
+    mem_total_bytes,
     opencv_has_gstreamer,
     parse_cpu_model,
     parse_device_tree_model,
@@ -49,7 +50,12 @@ def test_parse_device_tree_model() -> None:
 
 def test_jetson_dla_cores() -> None:
     assert jetson_dla_cores("NVIDIA Jetson AGX Orin Developer Kit") == 2
-    assert jetson_dla_cores("NVIDIA Jetson Orin NX Engineering Reference Developer Kit") == 2
+    # Orin NX: 16 GB has two DLA cores, 8 GB one; the device tree may not say which module.
+    nx = "NVIDIA Jetson Orin NX Engineering Reference Developer Kit"
+    assert jetson_dla_cores(nx, mem_total_bytes("MemTotal:       15622232 kB\n")) == 2
+    assert jetson_dla_cores(nx, mem_total_bytes("MemTotal:        7620284 kB\n")) == 1
+    assert jetson_dla_cores(nx) is None
+    assert jetson_dla_cores("NVIDIA Jetson Orin NX (8GB ram)") == 1
     assert jetson_dla_cores("NVIDIA Jetson Orin Nano Developer Kit") == 0
     assert jetson_dla_cores("Raspberry Pi 5") is None
     assert jetson_dla_cores(None) is None

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from fer_edge.cli import app
 from fer_edge.onnx_model import contract_violations
-from fer_edge.onnx_rules import tensorrt_violations
+from fer_edge.onnx_rules import max_parser_opset, placement_warnings, tensorrt_violations
 
 META = {"labels": json.dumps(["a", "b", "c"]), "dataset": "fer2013", "arch": "test", "fer_edge_version": "0"}
 
@@ -105,11 +105,98 @@ def test_each_planted_violation_is_caught(planted: dict[str, object], expected: 
     assert any(expected in p for p in problems), problems
 
 
-def test_uint8_activation_is_caught_without_a_zero_point() -> None:
+@pytest.mark.parametrize("node", ["q_in", "dq_in", "dq_w"])
+def test_a_missing_zero_point_is_a_violation(node: str) -> None:
     model = qdq_conv_graph()
-    q = next(n for n in model.graph.node if n.name == "q_in")
-    del q.input[2]  # QuantizeLinear without a zero point outputs uint8
-    assert any("uint8" in p for p in tensorrt_violations(model))
+    qdq = next(n for n in model.graph.node if n.name == node)
+    del qdq.input[2]  # optional in ONNX; TensorRT's rules want zero point 0 given explicitly
+    problems = tensorrt_violations(model)
+    assert any(f"'{node}': no explicit zero point" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("name", "value"), [("a_scale", 0.0), ("a_scale", -0.5), ("w_scale", -0.01),
+                                             ("a_scale", float("nan"))])
+def test_a_non_positive_scale_is_a_violation(name: str, value: float) -> None:
+    model = qdq_conv_graph()
+    tensor = next(t for t in model.graph.initializer if t.name == name)
+    array = numpy_helper.to_array(tensor).copy()
+    array.reshape(-1)[0] = value
+    tensor.CopyFrom(numpy_helper.from_array(array, name))
+    problems = tensorrt_violations(model)
+    assert any(f"scale '{name}' has non-positive or non-finite values" in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("opset", "target", "ok"), [
+    (17, (8, 5), True), (18, (8, 5), False), (17, (8, 6), True), (19, (9, 0), True),
+    (20, (10, 3), True), (21, (10, 3), False), (25, (11, 0), True),
+])
+def test_opset_above_the_target_parser_is_a_violation(opset: int, target: tuple[int, int], ok: bool) -> None:
+    problems = [p for p in tensorrt_violations(qdq_conv_graph(opset=opset), target) if "opset" in p]
+    assert (problems == []) is ok, problems
+    if not ok:
+        assert f"opset {opset} is newer than TensorRT {target[0]}.{target[1]}" in problems[0]
+
+
+def test_max_parser_opset_table() -> None:
+    assert max_parser_opset((8, 5)) == 17 and max_parser_opset((10, 3)) == 20
+    with pytest.raises(ValueError, match="older"):
+        max_parser_opset((8, 4))
+
+
+def badly_placed_graph() -> onnx.ModelProto:
+    """input → Conv → Q/DQ → Relu → Flatten → Q/DQ → logits: the old shipped placement in small."""
+    weight = np.full((3, 1, 48, 48), 0.01, dtype=np.float32)
+    inits = [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.float32(0.5), "s"),
+             numpy_helper.from_array(np.int8(0), "zp")]
+    nodes = [
+        helper.make_node("Conv", ["input", "w"], ["conv"], name="conv"),
+        helper.make_node("QuantizeLinear", ["conv", "s", "zp"], ["conv_q"], name="q_conv"),
+        helper.make_node("DequantizeLinear", ["conv_q", "s", "zp"], ["conv_dq"], name="dq_conv"),
+        helper.make_node("Relu", ["conv_dq"], ["relu"], name="relu"),
+        helper.make_node("Flatten", ["relu"], ["flat"], name="flatten"),
+        helper.make_node("QuantizeLinear", ["flat", "s", "zp"], ["flat_q"], name="q_out"),
+        helper.make_node("DequantizeLinear", ["flat_q", "s", "zp"], ["logits"], name="dq_out"),
+    ]
+    graph = helper.make_graph(
+        nodes, "misplaced",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 48, 48])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    for k, v in {**META, "calibration": "{}"}.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    return model
+
+
+def test_placement_warnings() -> None:
+    model = badly_placed_graph()
+    assert tensorrt_violations(model) == []  # it builds ...
+    warnings = placement_warnings(model)  # ... but against NVIDIA's guidance
+    assert len(warnings) == 2
+    assert "Q/DQ between Conv 'conv' and its activation Relu 'relu'" in warnings[0]
+    assert "graph output 'logits' is quantised (DequantizeLinear 'dq_out')" in warnings[1]
+    assert placement_warnings(qdq_conv_graph()) == []
+
+
+def test_check_onnx_cli_warns_on_placement_and_takes_a_trt_version(tmp_path: Path) -> None:
+    runner = CliRunner()
+    path = tmp_path / "misplaced.onnx"
+    onnx.save(badly_placed_graph(), str(path))
+    result = runner.invoke(app, ["check-onnx", str(path)])
+    assert result.exit_code == 0, result.output  # warnings do not fail
+    warned = [line for line in result.output.splitlines() if "warning: tensorrt placement" in line]
+    assert len(warned) == 2 and "2 placement warning(s)" in result.output
+
+    model = badly_placed_graph()
+    model.opset_import[0].version = 18
+    newer = tmp_path / "opset18.onnx"
+    onnx.save(model, str(newer))
+    result = runner.invoke(app, ["check-onnx", str(newer)])
+    assert result.exit_code == 1 and "opset 18 is newer than TensorRT 8.5" in result.output
+    result = runner.invoke(app, ["check-onnx", str(newer), "--trt-version", "10.3"])
+    assert result.exit_code == 0 and "TensorRT 10.3 Q/DQ rules" in result.output
+    result = runner.invoke(app, ["check-onnx", str(newer), "--trt-version", "ten"])
+    assert result.exit_code == 2 and "--trt-version" in result.output and "Traceback" not in result.output
 
 
 def test_check_onnx_cli_lists_each_violation(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from fer_edge.cli import app
 from fer_edge.onnx_model import read_model_metadata
-from fer_edge.onnx_rules import tensorrt_violations
+from fer_edge.onnx_rules import placement_warnings, tensorrt_violations
 from fer_edge.quantize import Method, Target, fallback_methods, fp32_weighted_nodes, weighted_nodes
 
 pytest.importorskip("torch")
@@ -57,6 +57,22 @@ def test_tensorrt_target_follows_every_rule(fp32_model: Path, faces_csv: Path, t
     assert not ops & {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "DynamicQuantizeLinear"}
     first_conv = next(n.name for n in proto.graph.node if n.op_type == "Conv")
     assert fp32_weighted_nodes(proto) == [first_conv]  # every other Conv/Gemm is INT8
+    # NVIDIA's placement: Q/DQ feed only Conv/Gemm (activation input or weight); nothing on a
+    # Conv/Gemm output, after a ReLU or MaxPool, or on the logits.
+    assert placement_warnings(proto) == []
+    consumers: dict[str, list[str]] = {}
+    for n in proto.graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n.op_type)
+    producers = {out: n.op_type for n in proto.graph.node for out in n.output}
+    for n in proto.graph.node:
+        if n.op_type == "DequantizeLinear":
+            assert set(consumers[n.output[0]]) <= {"Conv", "Gemm"}, n.name
+        if n.op_type == "QuantizeLinear":
+            assert producers.get(n.input[0]) not in ("Conv", "Gemm"), n.name
+    assert producers["logits"] == "Gemm"
+    zero_points = [n.input[2] for n in proto.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert all(zero_points)  # every zero point explicit
 
     fp32_meta, meta = read_model_metadata(fp32_model), read_model_metadata(out)
     for key in ("labels", "dataset", "arch", "fer_edge_version", "metrics"):

@@ -36,10 +36,12 @@ TRT86, TRT10, TRT11 = (8, 6), (10, 3), (11, 0)
 @pytest.mark.parametrize(
     ("version", "precision", "graph", "flags", "net_flags", "strong"),
     [
-        (TRT86, "int8", "int8", ("INT8",), ("EXPLICIT_BATCH",), False),
+        # INT8 also sets FP16: the float layers of a Q/DQ graph run in FP16, not FP32.
+        ((8, 5), "int8", "int8", ("INT8", "FP16"), ("EXPLICIT_BATCH",), False),
+        (TRT86, "int8", "int8", ("INT8", "FP16"), ("EXPLICIT_BATCH",), False),
         (TRT86, "fp16", "fp32", ("FP16",), ("EXPLICIT_BATCH",), False),
         (TRT86, "fp32", "fp32", (), ("EXPLICIT_BATCH",), False),
-        (TRT10, "int8", "int8", ("INT8",), (), False),
+        (TRT10, "int8", "int8", ("INT8", "FP16"), (), False),
         (TRT10, "fp16", "fp32", ("FP16",), (), False),
         (TRT10, "fp16", "fp16", ("FP16",), (), False),
         (TRT11, "int8", "int8", (), ("STRONGLY_TYPED",), True),
@@ -80,11 +82,20 @@ def test_qdq_graph_needs_int8(precision: str) -> None:
         plan_precision(TRT10, precision, "int8")
 
 
-def test_dla_flags_and_refusals() -> None:
-    plan = plan_precision(TRT10, "int8", "int8", dla=True)
-    assert plan.builder_flags == ("INT8", "GPU_FALLBACK")
+@pytest.mark.parametrize("version", [(8, 5), TRT86, TRT10])
+def test_dla_flags_and_refusals(version: tuple[int, int]) -> None:
+    plan = plan_precision(version, "fp16", "fp32", dla=True)
+    assert plan.builder_flags == ("FP16", "GPU_FALLBACK")
     with pytest.raises(FerEdgeError, match="DLA runs FP16 or INT8"):
-        plan_precision(TRT10, "fp32", "fp32", dla=True)
+        plan_precision(version, "fp32", "fp32", dla=True)
+    # The DLA runs only implicitly quantised INT8: a Q/DQ graph would silently run on the GPU.
+    with pytest.raises(FerEdgeError, match="Q/DQ.*DLA runs only implicitly quantised INT8.*without --dla"):
+        plan_precision(version, "int8", "int8", dla=True)
+
+
+def test_no_dla_on_tensorrt_11() -> None:
+    with pytest.raises(FerEdgeError, match="no DLA support.*10.7"):
+        plan_precision(TRT11, "fp16", "fp16", dla=True)
 
 
 def test_old_tensorrt_is_refused_and_opt_level_support() -> None:
@@ -179,7 +190,7 @@ def test_trtexec_int8_on_trt10(tmp_path: Path) -> None:
     assert "--minShapes=input:1x1x48x48" in args
     assert "--optShapes=input:8x1x48x48" in args
     assert "--maxShapes=input:32x1x48x48" in args
-    assert "--int8" in args and "--fp16" not in args and "--stronglyTyped" not in args
+    assert "--int8" in args and "--fp16" in args and "--stronglyTyped" not in args
     assert "--memPoolSize=workspace:256M" in args
     assert "--timingCacheFile=trt.cache" in args
     assert "--builderOptimizationLevel=3" in args
@@ -417,10 +428,18 @@ def test_print_trtexec_works_without_tensorrt(fer_onnx: Path, tmp_path: Path) ->
         str(fer_onnx), "--precision", "fp16", "--out", str(out), "--batch", "2:4:16", "--print-trtexec"
     )
     assert code == 0, output
-    args = shlex.split(output.strip())
+    line = next(x for x in output.splitlines() if x.startswith("trtexec"))
+    args = shlex.split(line)
     assert (
         args[0] == "trtexec"
         and "--minShapes=input:2x1x48x48" in args
         and "--maxShapes=input:16x1x48x48" in args
     )
     assert not out.exists()
+    # The sidecar fields known before trtexec runs, so fer-edge can load trtexec's engine.
+    ahead = read_sidecar(out)
+    assert ahead.written_ahead and ahead.built_by == "trtexec"
+    assert ahead.engine_sha256 == "" and ahead.gpu_name == "unknown"
+    assert ahead.precision == "fp16" and ahead.profile == BatchProfile(2, 4, 16).shapes()
+    assert ahead.labels == list("abcdefg") and ahead.source_onnx_sha256 == sha256_file(fer_onnx)
+    assert ahead.build_command == line

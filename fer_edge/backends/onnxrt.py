@@ -41,12 +41,41 @@ def choose_providers(device: str, available: list[str]) -> list[str]:
     return [p for p in (TRT_EP, CUDA_EP, CPU_EP) if p == wanted or (p in available and p != TRT_EP)]
 
 
+# The TensorRT EP's optimisation profile: one engine covers every batch fer-edge sends (the
+# camera's few faces, bench's 1/8/64, evaluate's 256); larger batches are run in chunks.
+TRT_EP_BATCH = (1, 8, 256)
+
+
+def _trt_shape(batch: int) -> str:
+    return f"input:{batch}x1x48x48"
+
+
+def trt_ep_cache_dir() -> Path:
+    """Where the TensorRT EP keeps its engines and timing cache: fer-edge's cache directory
+    ($FER_EDGE_CACHE_DIR, else $XDG_CACHE_HOME/fer-edge or ~/.cache/fer-edge)."""
+    from fer_edge.data.cache import cache_dir
+
+    return cache_dir() / "ort-tensorrt"
+
+
 def provider_options(provider: str, precision: str) -> dict[str, str]:
-    """Options per provider: the TensorRT EP needs the precision flags TensorRT < 11 needs."""
+    """Options per provider. The TensorRT EP gets the precision flags TensorRT < 11 needs (INT8
+    also enables FP16, for the layers a Q/DQ graph leaves in float, as build-engine does), an
+    engine and timing cache in fer-edge's cache directory, and explicit profile shapes, so a
+    bench row or a camera start reuses the engine instead of rebuilding it every time."""
     if provider == TRT_EP:
+        cache = str(trt_ep_cache_dir())
+        low, opt, high = TRT_EP_BATCH
         return {
             "trt_int8_enable": "True" if precision == "int8" else "False",
-            "trt_fp16_enable": "True" if precision == "fp16" else "False",
+            "trt_fp16_enable": "True" if precision in ("fp16", "int8") else "False",
+            "trt_engine_cache_enable": "True",
+            "trt_engine_cache_path": cache,
+            "trt_timing_cache_enable": "True",
+            "trt_timing_cache_path": cache,
+            "trt_profile_min_shapes": _trt_shape(low),
+            "trt_profile_opt_shapes": _trt_shape(opt),
+            "trt_profile_max_shapes": _trt_shape(high),
         }
     return {}
 
@@ -85,6 +114,13 @@ class OnnxRuntimeBackend(Backend):
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
         providers = [(p, provider_options(p, self.precision)) for p in self.providers]
+        if self.providers[0] == TRT_EP:
+            try:
+                trt_ep_cache_dir().mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise FerEdgeError(f"cannot create the TensorRT EP's engine cache ({exc.strerror}); "
+                                   "set FER_EDGE_CACHE_DIR to a writable directory",
+                                   path=trt_ep_cache_dir()) from None
         try:
             session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for bad graphs
@@ -107,9 +143,14 @@ class OnnxRuntimeBackend(Backend):
         self._session = session
 
     def infer_impl(self, batch: np.ndarray) -> np.ndarray:
-        feed = {self._input_name: batch.astype(self._input_dtype, copy=False)}
-        (logits,) = self._session.run([self._output_name], feed)
-        return np.asarray(logits, dtype=np.float32)
+        # The TensorRT EP's engine takes at most its profile's max batch.
+        step = TRT_EP_BATCH[2] if self.providers[0] == TRT_EP else max(len(batch), 1)
+        parts = []
+        for start in range(0, max(len(batch), 1), step):
+            feed = {self._input_name: batch[start:start + step].astype(self._input_dtype, copy=False)}
+            (logits,) = self._session.run([self._output_name], feed)
+            parts.append(np.asarray(logits, dtype=np.float32))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def deactivate_impl(self) -> None:
         self._session = None

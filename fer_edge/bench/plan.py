@@ -57,12 +57,19 @@ def nvidia_gpu_present() -> bool:
     return Path("/dev/nvidia0").exists() or Path("/dev/nvhost-ctrl-gpu").exists()
 
 
-def devices_for(kind: str, device: str) -> list[str]:
-    """The devices a model file is benchmarked on; ``auto`` means every one this machine has."""
+def devices_for(kind: str, device: str, cpu_layout: bool = False) -> list[str]:
+    """The devices a model file is benchmarked on; ``auto`` means every one this machine has.
+
+    ``cpu_layout``: the CPU-layout INT8 ONNX (uint8, int32 biases) is no TensorRT graph; on the
+    GPU providers ONNX Runtime would run most of it on the CPU anyway, under a GPU label, so
+    ``auto`` benchmarks it on the CPU only.
+    """
     if device != "auto":
         return [device]
     if kind == "engine":
         return ["tensorrt"]
+    if kind == "onnx" and cpu_layout:
+        return ["cpu"]
     if kind == "onnx":
         providers = onnxruntime_providers()
         found = ["cpu"]
@@ -93,6 +100,18 @@ def precision_hint(path: Path, kind: str) -> str:
             return "?"
         return get_metadata(model).get("precision") or ("int8" if is_quantized(model) else "fp32")
     return "?"
+
+
+def is_cpu_layout(path: Path, kind: str) -> bool:
+    """An INT8 ONNX quantised with ``--target cpu`` (its metadata says so)."""
+    if kind != "onnx" or not path.is_file():
+        return False
+    try:
+        from fer_edge.onnx_model import get_metadata, load_onnx
+
+        return get_metadata(load_onnx(path, load_external_data=False)).get("quant_target") == "cpu"
+    except FerEdgeError:
+        return False
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -131,7 +150,11 @@ def plan_rows(
     for model in models:
         kind = model_kind(model)
         precision = precision_hint(model, kind)
-        for dev in devices_for(kind, device):
+        cpu_layout = is_cpu_layout(model, kind)
+        if cpu_layout and device == "tensorrt":
+            raise FerEdgeError("is the CPU-layout INT8 model, which TensorRT cannot build; bench it with "
+                               "--device cpu, or the TensorRT INT8 model (NAME.int8.onnx) on tensorrt", path=model)
+        for dev in devices_for(kind, device, cpu_layout):
             rows.append(
                 RowSpec(
                     model=str(model),

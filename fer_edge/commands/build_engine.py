@@ -36,7 +36,8 @@ def build_engine(
         Optional[int], typer.Option(help="Builder optimisation level 0-5 (TensorRT's default: 3).")
     ] = None,
     print_trtexec: Annotated[
-        bool, typer.Option(help="Only print the equivalent trtexec command (works without TensorRT).")
+        bool, typer.Option(help="Print the equivalent trtexec command instead (works without TensorRT) and "
+                           "write the sidecar fields known ahead beside --out, so fer-edge loads trtexec's engine.")
     ] = False,
 ) -> None:
     """Build a TensorRT engine for THIS device (engines are tied to a TensorRT version and GPU)."""
@@ -53,7 +54,13 @@ def build_engine(
         timing_cache=timing_cache, dla_core=dla, opt_level=opt_level,
     )
     if print_trtexec:
-        typer.echo(trtexec_command(options))
+        from fer_edge.trt.sidecar import write_sidecar
+
+        line, ahead = trtexec_command(options)
+        written = write_sidecar(out, ahead)
+        typer.echo(line)
+        typer.echo(f"wrote {written} (fields known before the build; loading checks the TensorRT version, "
+                   "not the engine's bytes or GPU)", err=True)
         return
     console = Console(stderr=True)
     sidecar = run_build(options, console)

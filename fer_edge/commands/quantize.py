@@ -136,5 +136,6 @@ def print_report(report: object, out: Path) -> None:
     if not report.fp32_layers:
         console.print("every Conv/Gemm layer is INT8")
     if report.target == "tensorrt":
-        console.print("TensorRT Q/DQ rules: all satisfied")
+        console.print("TensorRT Q/DQ rules: all satisfied; placement: Q/DQ on Conv/Gemm inputs only "
+                      "(NVIDIA's guidance, docs/quantization.md)")
     console.print(f"wrote {out}")

@@ -6,30 +6,81 @@ import datetime as dt
 import json
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from fer_edge.atomic import write_bytes_atomic
 from fer_edge.errors import FerEdgeError
+from fer_edge.trt.layers import dla_fallback_note
 from fer_edge.trt.options import BuildOptions
-from fer_edge.trt.sidecar import Sidecar, sha256_file, write_sidecar
+from fer_edge.trt.sidecar import BUILT_BY_TRTEXEC, Sidecar, sha256_file, write_sidecar
 from fer_edge.trt.versions import PrecisionPlan, parse_trt_version, plan_precision
 
 JETPACK6_TRT = (10, 3)  # what --print-trtexec assumes where TensorRT is not installed here
 
 
-def inspect_onnx(path: Path) -> tuple[str, tuple[str, ...], str, dict[str, str]]:
-    """``(graph precision, labels, dataset, metadata)`` of a fer-edge ONNX; refuses other files."""
+CPU_LAYOUT_HINT = (
+    "this is the CPU-layout INT8 model (uint8 activations, int32 biases: ONNX Runtime's integer "
+    "kernels), which TensorRT cannot build; pass the TensorRT INT8 model instead (NAME.int8.onnx, "
+    "made by: fer-edge quantize MODEL.onnx --target tensorrt)"
+)
+
+
+@dataclass(frozen=True)
+class SourceOnnx:
+    """What build-engine needs to know about the ONNX it builds."""
+
+    model: Any  # the ModelProto, weights not loaded
+    precision: str  # graph precision: fp32 | fp16 | int8
+    labels: tuple[str, ...]
+    dataset: str
+    meta: dict[str, str]
+
+
+def inspect_onnx(path: Path) -> SourceOnnx:
+    """Read a fer-edge ONNX and refuse what TensorRT cannot build, whatever its version: the
+    CPU-layout INT8 file and any Q/DQ graph that breaks TensorRT's rules (one line each)."""
     from fer_edge.backends.precision import graph_precision
     from fer_edge.onnx_model import labels_from_metadata, load_onnx
+    from fer_edge.onnx_rules import tensorrt_violations
 
     if path.suffix.lower() != ".onnx":
         raise FerEdgeError("build-engine takes an .onnx model", path=path)
     model = load_onnx(path, load_external_data=False)
     meta = {p.key: p.value for p in model.metadata_props}
     labels = labels_from_metadata(meta, path=path)
-    return graph_precision(model), labels, meta.get("dataset") or "unknown", meta
+    precision = graph_precision(model)
+    if precision == "int8":
+        if meta.get("quant_target") == "cpu":
+            raise FerEdgeError(CPU_LAYOUT_HINT, path=path)
+        problems = tensorrt_violations(model, trt_version=None)
+        if problems:
+            raise FerEdgeError(
+                f"breaks TensorRT's Q/DQ rules ({len(problems)}; first: {problems[0]}); list them with "
+                "fer-edge check-onnx --rules tensorrt, re-quantise with fer-edge quantize --target tensorrt",
+                path=path)
+    return SourceOnnx(model, precision, labels, meta.get("dataset") or "unknown", meta)
+
+
+def check_parser_opset(source: SourceOnnx, path: Path, version: tuple[int, int]) -> None:
+    """Refuse an opset the ONNX parser of TensorRT ``version`` cannot parse (one line)."""
+    from fer_edge.onnx_rules import max_parser_opset, opset_version
+
+    opset, newest = opset_version(source.model), max_parser_opset(version)
+    if opset > newest:
+        raise FerEdgeError(
+            f"ONNX opset {opset} is newer than TensorRT {version[0]}.{version[1]}'s parser takes ({newest}); "
+            f"re-export with opset {newest} or lower (fer-edge export writes 17), or build with a newer TensorRT",
+            path=path)
+
+
+def placement_notes(source: SourceOnnx) -> list[str]:
+    from fer_edge.onnx_rules import placement_warnings
+
+    return placement_warnings(source.model) if source.precision == "int8" else []
 
 
 def plan_for(options: BuildOptions, trt_version: tuple[int, int], graph: str) -> PrecisionPlan:
@@ -39,16 +90,50 @@ def plan_for(options: BuildOptions, trt_version: tuple[int, int], graph: str) ->
                           dla=options.dla_core is not None)
 
 
-def trtexec_command(options: BuildOptions) -> str:
-    """The trtexec line for this build, for the installed TensorRT (or JetPack 6's 10.3)."""
-    from fer_edge.trt.tensorrt_api import tensorrt_version
-    from fer_edge.trt.trtexec import render_trtexec
+def trtexec_command(options: BuildOptions) -> tuple[str, Sidecar]:
+    """The trtexec line for this build, for the installed TensorRT (or JetPack 6's 10.3), and the
+    sidecar fields known before trtexec runs (no engine hash, no GPU: ``built_by="trtexec"``).
 
-    graph, _, _, _ = inspect_onnx(options.onnx)
+    On TensorRT 11 an FP16 build from an FP32 ONNX starts with the FP16 conversion (networks
+    are strongly typed: trtexec alone would build FP32)."""
+    from fer_edge import __version__
+    from fer_edge.trt.tensorrt_api import tensorrt_version
+    from fer_edge.trt.trtexec import fp16_conversion_command, fp16_onnx_path, render_trtexec
+
+    source = inspect_onnx(options.onnx)
     installed = tensorrt_version()
     version = parse_trt_version(installed) if installed else JETPACK6_TRT
-    plan_precision(version, options.precision, graph, can_convert_fp16=True, dla=options.dla_core is not None)
-    return render_trtexec(options, version)
+    check_parser_opset(source, options.onnx, version)
+    plan = plan_precision(version, options.precision, source.precision, can_convert_fp16=True,
+                          dla=options.dla_core is not None)
+    if plan.convert_to_fp16:
+        converted = fp16_onnx_path(options)
+        build = render_trtexec(options, version, onnx=converted)
+        line = f"{fp16_conversion_command(options.onnx, converted)} && {build}"
+    else:
+        line = render_trtexec(options, version)
+    sidecar = Sidecar(
+        tensorrt_version=installed or f"{version[0]}.{version[1]}",
+        gpu_name="unknown",
+        compute_capability="unknown",
+        precision=options.precision,
+        profile=options.batch.shapes(),
+        source_onnx=options.onnx.name,
+        source_onnx_sha256=sha256_file(options.onnx),
+        labels=list(source.labels),
+        dataset=source.dataset,
+        engine_sha256="",
+        engine_bytes=0,
+        build_command=line,
+        built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        build_seconds=0.0,
+        strongly_typed=plan.strongly_typed,
+        dla_core=options.dla_core,
+        metadata=source.meta,
+        fer_edge_version=__version__,
+        built_by=BUILT_BY_TRTEXEC,
+    )
+    return line, sidecar
 
 
 def build_engine(options: BuildOptions, console: Console | None = None) -> Sidecar:
@@ -57,25 +142,33 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
     from fer_edge.trt import tensorrt_api
 
     console = console or Console(stderr=True)
-    graph, labels, dataset, meta = inspect_onnx(options.onnx)
+
+    def warn(message: str) -> None:
+        console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+
+    source = inspect_onnx(options.onnx)
+    graph, labels, dataset, meta = source.precision, source.labels, source.dataset, source.meta
     # Refusals that hold on every TensorRT version come before "TensorRT is not installed".
     dla = options.dla_core is not None
     plan_precision(JETPACK6_TRT, options.precision, graph, can_convert_fp16=True, dla=dla)
     trt_version = tensorrt_api.require_tensorrt()
+    check_parser_opset(source, options.onnx, parse_trt_version(trt_version))
     plan = plan_for(options, parse_trt_version(trt_version), graph)
+    for note in placement_notes(source):
+        warn(f"{options.onnx}: {note}")
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fer-edge-build-") as tmp:
-        source = options.onnx
+        onnx_file = options.onnx
         if plan.convert_to_fp16:
             from fer_edge.trt.fp16 import convert_to_fp16
 
             console.print(f"TensorRT {trt_version} is strongly typed: converting the ONNX to FP16 first")
-            source = convert_to_fp16(options.onnx, Path(tmp) / "model.fp16.onnx")
+            onnx_file = convert_to_fp16(options.onnx, Path(tmp) / "model.fp16.onnx")
         status = (f"Building {options.precision.upper()} engine with TensorRT {trt_version} "
                   f"(batch {options.batch})")
         with console.status(status, spinner="dots"):
-            built = tensorrt_api.build_serialized(options, plan, source)
+            built = tensorrt_api.build_serialized(options, plan, onnx_file, warn)
     seconds = time.perf_counter() - start
     if built.num_classes != len(labels):
         raise FerEdgeError(
@@ -107,7 +200,11 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
         output_name=built.output_name,
         metadata=meta,
         fer_edge_version=__version__,
+        layers=built.layers,
     )
+    fallback = dla_fallback_note(built.layers)
+    if fallback:
+        warn(f"{options.out}: {fallback}")
     if built.timing_cache is not None and options.timing_cache is not None:
         write_bytes_atomic(options.timing_cache, built.timing_cache)
     # Sidecar first, engine last: an interrupted write leaves at worst a sidecar whose hash

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from fer_edge.errors import FerEdgeError
 
 FORMAT = "fer-edge-engine"
 FORMAT_VERSION = 1
+BUILT_BY_FER_EDGE = "fer-edge"
+BUILT_BY_TRTEXEC = "trtexec"
 
 
 def sidecar_path(engine: str | Path) -> Path:
@@ -74,8 +77,18 @@ class Sidecar:
     output_name: str = "logits"
     metadata: dict[str, str] = field(default_factory=dict)
     fer_edge_version: str = ""
+    # "fer-edge", or "trtexec" for a sidecar written ahead by --print-trtexec (no engine hash or
+    # GPU yet: loading such an engine checks less and says so).
+    built_by: str = BUILT_BY_FER_EDGE
+    # Where the engine's layers run, from TensorRT's engine inspector / can_run_on_DLA (or None).
+    layers: dict[str, Any] | None = None
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
+
+    @property
+    def written_ahead(self) -> bool:
+        """Written by ``--print-trtexec`` before trtexec built the engine: no hash, no GPU."""
+        return self.built_by == BUILT_BY_TRTEXEC
 
     @property
     def built_on(self) -> DeviceInfo:
@@ -99,7 +112,8 @@ def read_sidecar(engine: str | Path) -> Sidecar:
         raise FerEdgeError(
             f"no sidecar {path.name} beside this engine; fer-edge needs the one build-engine writes "
             "(rebuild with: fer-edge build-engine MODEL.onnx --precision ... --out "
-            f"{engine})", path=engine,
+            f"{engine}; for an engine built with trtexec, add --print-trtexec to write the sidecar only)",
+            path=engine,
         )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -121,11 +135,25 @@ def read_sidecar(engine: str | Path) -> Sidecar:
     return sidecar
 
 
+def warn(message: str) -> None:
+    """One ``warning:`` line on stderr (the CLI's errors are ``error:`` lines)."""
+    sys.stderr.write(f"warning: {message}\n")
+
+
 def check_engine_file(engine: str | Path, sidecar: Sidecar) -> None:
-    """The engine is the very file the sidecar describes: not truncated, not swapped."""
+    """The engine is the very file the sidecar describes: not truncated, not swapped.
+
+    A sidecar written ahead by ``--print-trtexec`` has no hash to check against: the engine is
+    accepted with a one-line warning.
+    """
     engine = Path(engine)
     if not engine.is_file():
         raise FerEdgeError("file not found", path=engine)
+    if sidecar.written_ahead:
+        warn(f"{engine}: built by trtexec, its sidecar written ahead by --print-trtexec: the engine's bytes "
+             "and GPU are not checked, only the TensorRT version; for full checks build it with "
+             "fer-edge build-engine (same options, without --print-trtexec)")
+        return
     size = engine.stat().st_size
     if size != sidecar.engine_bytes or sha256_file(engine) != sidecar.engine_sha256:
         what = "truncated" if size < sidecar.engine_bytes else "replaced or corrupt"
@@ -135,13 +163,22 @@ def check_engine_file(engine: str | Path, sidecar: Sidecar) -> None:
         )
 
 
+def same_tensorrt(built: str, here: str) -> bool:
+    """Equal versions; a shorter recorded version (``10.3``, written ahead of a trtexec build)
+    matches every release that starts with it (``10.3.0.30``)."""
+    a, b = built.strip().split("."), here.strip().split(".")
+    if len(a) < len(b):
+        return a == b[: len(a)]
+    return a == b
+
+
 def device_mismatch(built: DeviceInfo, here: DeviceInfo) -> str | None:
     """Why an engine built on ``built`` cannot run ``here`` (None: it can).
 
     TensorRT versions must be equal; GPU name and compute capability must be equal where both
     are known (engines hold kernels tuned for one GPU).
     """
-    problems = built.tensorrt_version != here.tensorrt_version
+    problems = not same_tensorrt(built.tensorrt_version, here.tensorrt_version)
     for a, b in ((built.gpu_name, here.gpu_name), (built.compute_capability, here.compute_capability)):
         if "unknown" not in (a, b) and a != b:
             problems = True

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.trt.options import BuildOptions
@@ -19,6 +19,8 @@ from fer_edge.trt.versions import PrecisionPlan
 
 if TYPE_CHECKING:
     import tensorrt as trt
+
+Warn = Callable[[str], None]
 
 NOT_INSTALLED = (
     "TensorRT is not installed (no Python module 'tensorrt'): on a Jetson it ships with JetPack, "
@@ -104,6 +106,7 @@ class BuiltEngine:
     input_name: str
     output_name: str
     num_classes: int
+    layers: dict[str, Any] | None = None  # where the layers run (fer_edge.trt.layers)
 
 
 def _network_flags(plan: PrecisionPlan) -> int:
@@ -115,8 +118,66 @@ def _network_flags(plan: PrecisionPlan) -> int:
     return flags
 
 
-def build_serialized(options: BuildOptions, plan: PrecisionPlan, onnx_path: Path) -> BuiltEngine:
-    """Parse ``onnx_path`` and build a serialized engine as ``plan`` and ``options`` say."""
+def _attach_timing_cache(config: Any, path: Path, warn: Warn) -> bool:
+    """Give the builder the timing cache in ``path``, or a fresh one; True when one is attached.
+
+    ``create_timing_cache`` can return None and ``set_timing_cache`` returns False for a cache
+    from another GPU or TensorRT version (with ``ignore_mismatch=False``); neither stops a build.
+    """
+    previous = path.read_bytes() if path.is_file() else b""
+    cache = config.create_timing_cache(previous)
+    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+        return True
+    fresh = config.create_timing_cache(b"") if previous else None
+    if fresh is not None and config.set_timing_cache(fresh, ignore_mismatch=False):
+        warn(f"{path}: timing cache is from another GPU or TensorRT version (or unreadable); "
+             "building with a fresh one, which replaces it")
+        return True
+    warn(f"{path}: TensorRT gave no usable timing cache; building without one ({path.name} is left as it is)")
+    return False
+
+
+def _serialized_timing_cache(config: Any, path: Path, warn: Warn) -> bytes | None:
+    cache = config.get_timing_cache()
+    data = cache.serialize() if cache is not None else None
+    if data is None:
+        warn(f"{path}: TensorRT returned no timing cache after the build; {path.name} is not updated")
+        return None
+    return bytes(memoryview(data))
+
+
+def _dla_placement(config: Any, network: Any) -> dict[str, list[str]]:
+    """Which network layers the DLA can take (``IBuilderConfig.can_run_on_DLA``), before the build."""
+    placement: dict[str, list[str]] = {"dla": [], "gpu": []}
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        placement["dla" if config.can_run_on_DLA(layer) else "gpu"].append(str(layer.name))
+    return placement
+
+
+def _engine_layers(runtime: Any, serialized: bytes) -> str | None:
+    """The engine inspector's JSON (TensorRT 8.2+), or None where it cannot be had."""
+    import tensorrt as trt
+
+    try:
+        engine = runtime.deserialize_cuda_engine(serialized)
+        inspector = engine.create_engine_inspector() if engine is not None else None
+        if inspector is None:
+            return None
+        return str(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+    except (AttributeError, RuntimeError, TypeError):  # an older binding, or no GPU memory left
+        return None
+
+
+def build_serialized(options: BuildOptions, plan: PrecisionPlan, onnx_path: Path,
+                     warn: Warn | None = None) -> BuiltEngine:
+    """Parse ``onnx_path`` and build a serialized engine as ``plan`` and ``options`` say.
+
+    ``warn`` gets one line for each thing that does not stop the build (a stale timing cache).
+    """
+    from fer_edge.trt.layers import summarise_layers
+
+    warn = warn or (lambda _message: None)
     require_tensorrt()
     import tensorrt as trt
 
@@ -151,9 +212,13 @@ def build_serialized(options: BuildOptions, plan: PrecisionPlan, onnx_path: Path
         config.set_flag(getattr(trt.BuilderFlag, flag))
     if options.opt_level is not None and plan.supports_opt_level:
         config.builder_optimization_level = options.opt_level
+    # Per-layer details in the engine, so the inspector can say where each layer runs.
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    dla_placement = None
     if options.dla_core is not None:
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = options.dla_core
+        dla_placement = _dla_placement(config, network)
 
     profile = builder.create_optimization_profile()
     batch = options.batch
@@ -161,25 +226,24 @@ def build_serialized(options: BuildOptions, plan: PrecisionPlan, onnx_path: Path
     profile.set_shape(input_tensor.name, low, opt, high)
     config.add_optimization_profile(profile)
 
-    if options.timing_cache is not None:
-        previous = options.timing_cache.read_bytes() if options.timing_cache.is_file() else b""
-        cache = config.create_timing_cache(previous)
-        # A cache from another TensorRT/GPU is not an error: TensorRT starts a fresh one.
-        config.set_timing_cache(cache, ignore_mismatch=False)
+    cached = options.timing_cache is not None and _attach_timing_cache(config, options.timing_cache, warn)
 
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise FerEdgeError("TensorRT could not build the engine (its messages above say why)",
                            path=options.onnx)
+    engine = bytes(memoryview(serialized))
     timing = None
-    if options.timing_cache is not None:
-        timing = bytes(memoryview(config.get_timing_cache().serialize()))
+    if cached and options.timing_cache is not None:
+        timing = _serialized_timing_cache(config, options.timing_cache, warn)
+    layers = summarise_layers(_engine_layers(trt.Runtime(logger), engine), dla_placement)
     return BuiltEngine(
-        engine=bytes(memoryview(serialized)),
+        engine=engine,
         timing_cache=timing,
         input_name=input_tensor.name,
         output_name=output_tensor.name,
         num_classes=num_classes,
+        layers=layers,
     )
 
 

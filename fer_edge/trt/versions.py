@@ -1,10 +1,18 @@
 """Which builder flags and network flags each TensorRT version needs (pure; DESIGN.md table).
 
-| TensorRT | INT8                           | FP16                       | network             |
-|----------|--------------------------------|----------------------------|---------------------|
-| 8.5/8.6  | Q/DQ graph + BuilderFlag.INT8  | BuilderFlag.FP16           | EXPLICIT_BATCH flag |
-| 10.x     | Q/DQ graph + BuilderFlag.INT8  | BuilderFlag.FP16           | (always explicit)   |
-| 11.x     | Q/DQ graph only                | an FP16 ONNX               | STRONGLY_TYPED      |
+| TensorRT | INT8                                  | FP16               | network             |
+|----------|---------------------------------------|--------------------|---------------------|
+| 8.5/8.6  | Q/DQ graph + BuilderFlag.INT8 + FP16  | BuilderFlag.FP16   | EXPLICIT_BATCH flag |
+| 10.x     | Q/DQ graph + BuilderFlag.INT8 + FP16  | BuilderFlag.FP16   | (always explicit)   |
+| 11.x     | Q/DQ graph only                       | an FP16 ONNX       | STRONGLY_TYPED      |
+
+INT8 builds on weakly typed versions also set FP16: the layers a Q/DQ graph leaves in float (the
+input normalisation and the first convolution, which fer-edge keeps unquantised) would otherwise
+run in FP32, as they do with trtexec's ``--int8`` alone (hence ``--int8 --fp16``).
+
+The DLA runs only implicitly quantised INT8 (a calibration cache), not explicit Q/DQ graphs, so
+a Q/DQ graph with ``--dla`` would run on the GPU under GPU fallback while the sidecar said DLA:
+it is refused. DLA builds set FP16 (the DLA has no FP32) and GPU fallback.
 """
 
 from __future__ import annotations
@@ -82,8 +90,19 @@ def plan_precision(
         raise FerEdgeError("this ONNX is FP16; build it with --precision fp16, or pass the FP32 ONNX")
     if dla and precision == "fp32":
         raise FerEdgeError("the DLA runs FP16 or INT8 only: use --precision fp16 or int8 with --dla")
+    if dla and graph_precision == "int8":
+        raise FerEdgeError(
+            "--dla with a Q/DQ (explicitly quantised) graph: the DLA runs only implicitly quantised INT8, "
+            "so TensorRT would run it on the GPU while the engine claimed DLA; build it without --dla, "
+            "or build the FP32 ONNX with --precision fp16 --dla N"
+        )
 
     strongly_typed = is_strongly_typed_only(version)
+    if dla and strongly_typed:
+        raise FerEdgeError(
+            f"--dla: TensorRT {version[0]}.{version[1]} has no DLA support (10.7 was the last release "
+            "with it; JetPack 6 ships 10.3); build without --dla"
+        )
     convert = False
     flags: tuple[str, ...] = ()
     if strongly_typed:
@@ -96,9 +115,11 @@ def plan_precision(
             convert = True
         network_flags: tuple[str, ...] = ("STRONGLY_TYPED",)
     else:
-        flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[precision]
+        flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8", "FP16")}[precision]
         network_flags = ("EXPLICIT_BATCH",) if version[0] < 10 else ()
     if dla:
+        if "FP16" not in flags:
+            flags = (*flags, "FP16")
         flags = (*flags, "GPU_FALLBACK")
     return PrecisionPlan(
         precision=precision,
