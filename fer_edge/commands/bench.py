@@ -70,6 +70,12 @@ def bench(
         Optional[Path],
         typer.Option("--plot", help="Write latency-vs-accuracy and throughput-vs-batch plots (PNG)."),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Show every column, even past the terminal's width (by default the table fits it)."
+        ),
+    ] = False,
     estimate: Annotated[
         Optional[str],
         typer.Option(
@@ -118,7 +124,7 @@ def bench(
     from fer_edge.bench.plot import write_plot
     from fer_edge.bench.report import rich_table, write_json, write_markdown
 
-    console.print(rich_table(report))
+    console.print(rich_table(report, wide=wide), crop=False)  # --wide: lines may pass the terminal's edge
     _write_outputs(console, report, [(json_out, write_json), (markdown_out, write_markdown), (plot_out, write_plot)])
     if not any(r.ok for r in report.results):
         first = report.results[0].reason if report.results else "no rows"
