@@ -145,7 +145,8 @@ class FitTable:
                 )
         for row in self.rows:
             table.add_row(
-                *[self.columns[i].text(row.cells[i], layout.compact) for i in layout.columns],
+                # Text, not markup: a cell such as "[1, 48, 48]" is data.
+                *[Text(self.columns[i].text(row.cells[i], layout.compact)) for i in layout.columns],
                 style=row.style,
                 end_section=row.end_section,
             )

@@ -31,7 +31,8 @@ def info(
 ) -> None:
     """Environment (versions, CPU/GPU, Jetson, execution providers) or a model's facts."""
     from rich.console import Console
-    from rich.table import Table
+
+    from fer_edge.tables import FitTable
 
     if model is None:
         from fer_edge.envinfo import environment_report
@@ -46,9 +47,9 @@ def info(
     if as_json:
         typer.echo(json.dumps(report, default=str))
         return
-    table = Table(title=title, show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value", overflow="fold")
+    table = FitTable(title, show_header=False)
+    table.add_column("key", justify="left", style="bold")
+    table.add_column("value", justify="left", wrap=True)
     for key, value in _flatten(report):
         if key == "parameters":
             value = f"{int(value):,}"
