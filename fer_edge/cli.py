@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from fer_edge import __version__
+from fer_edge import __version__, quiet
 from fer_edge.commands import (
     bench,
     build_engine,
@@ -80,8 +80,12 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=version_callback, is_eager=True, help="Show the version."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show the libraries' own logs and warnings (OpenCV, FFmpeg, PyTorch)."
+    ),
 ) -> None:
     """fer-edge: train, shrink and deploy a small facial-expression CNN."""
+    quiet.configure(verbose)
 
 
 def main() -> None:

@@ -212,11 +212,12 @@ def write_markdown(report: BenchReport, path: Path) -> None:
 
 
 def failure_lines(report: BenchReport) -> list[str]:
-    return [
-        f"{FAILED} {Path(r.model).name} ({r.backend}, {r.device}): {r.reason}"
-        for r in report.results
-        if not r.ok
-    ]
+    return [f"{FAILED} {Path(r.model).name} ({_where(r)}): {r.reason}" for r in report.results if not r.ok]
+
+
+def _where(row: RowResult) -> str:
+    # "tensorrt" on device "tensorrt", "onnxruntime-cpu" on "cpu": the device only when the backend hides it
+    return row.backend if row.device in row.backend else f"{row.backend}, {row.device}"
 
 
 # Short forms for a narrow terminal: the backend says what the model file's extension says.
