@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, Callable
@@ -257,7 +258,7 @@ def _screen_columns(report: BenchReport) -> list[tuple[str, dict[str, Any], Call
         columns.append(("GPU p50/p99\nms", {"priority": 9}, _gpu_time))
     for b in batches:
         priority = 5 if b == main_batch else 12 if b == 1 else 13
-        columns.append((f"img/s\n@{b}", {"priority": priority}, lambda r, b=b: _throughput(r, b)))
+        columns.append((f"img/s\n@{b}", {"priority": priority}, functools.partial(_throughput, batch=b)))
     columns.append(("Speedup", {"priority": 4}, lambda r: _speedup(r).split(" ")[0]))
     if any(len(r.speedup_rounds) > 1 for r in rows):
         columns.append(("Speedup\nrange", {"priority": 17}, _speedup_range))
