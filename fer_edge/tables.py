@@ -73,7 +73,7 @@ class FitTable:
         *,
         show_header: bool = True,
         wide: bool = False,
-        wide_hint: str = "--wide shows them",
+        wide_hint: str = "--wide shows all columns",
         notes: Iterable[str] = (),
     ) -> None:
         self.title = title

@@ -213,7 +213,7 @@ def test_wider_screens_show_more_columns_and_wide_shows_all(report: BenchReport)
     assert "p99" not in header(narrow) and "p99" in header(medium)
     assert "Load" in header(full) and "Size" in header(full) and "Load" not in header(medium)
     narrow, full = " ".join(narrow), " ".join(full)
-    assert "columns hidden to fit 80 columns" in narrow and "--wide shows them" in narrow
+    assert "columns hidden to fit 80 columns" in narrow and "--wide shows all columns" in narrow
     assert "hidden" not in full
     wide = screen(report, 80, wide=True)
     assert "Load" in header(wide) and not any("hidden" in ln for ln in wide)

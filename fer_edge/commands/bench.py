@@ -103,7 +103,7 @@ def bench(
         raise FerEdgeError(f"--threads must be at least 1, got {threads}")
 
     if estimate is not None:
-        _print_estimate(console, estimate, all_models, max(batches), threads, json_out, markdown_out)
+        _print_estimate(console, estimate, all_models, max(batches), threads, json_out, markdown_out, wide)
         return
 
     from fer_edge.bench.runner import BenchOptions
@@ -190,6 +190,7 @@ def _print_estimate(
     threads: int = 2,
     json_out: Path | None = None,
     markdown_out: Path | None = None,
+    wide: bool = False,
 ) -> None:
     from fer_edge.bench.estimate import estimate_layers
     from fer_edge.bench.roofline import estimate_table
@@ -200,7 +201,7 @@ def _print_estimate(
         spec = jetson_spec(key)
         layers, source = estimate_layers(models)
         console.print(f"layers of {source}")
-        console.print(estimate_table(layers, spec, batch))
+        console.print(estimate_table(layers, spec, batch, wide), crop=False)
         return
 
     from fer_edge.bench import host_peak
@@ -212,7 +213,7 @@ def _print_estimate(
             threads, on_stage=lambda text: status.update(f"measuring this machine's peak rates: {text}")
         )
     console.print(f"layers of {source}")
-    console.print(estimate_table(layers, peaks, batch))
+    console.print(estimate_table(layers, peaks, batch, wide), crop=False)
     report = host_report(layers, source, peaks, batch)
     for line in summary_lines(report):
         console.print(line, markup=False)
