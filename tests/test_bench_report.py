@@ -220,6 +220,17 @@ def test_wider_screens_show_more_columns_and_wide_shows_all(report: BenchReport)
     row_line(wide, "fer2013.int8.cpu.onnx", "onnxruntime-cpu", "3.90", "1.200", "1.500", "1,000", "0.20")
 
 
+def test_a_row_that_failed_before_loading_shows_no_placeholder(report: BenchReport) -> None:
+    from fer_edge.bench.rows import RowSpec
+
+    report.results.append(RowResult.failed(RowSpec(model="/m/gone.onnx"), "file not found"))
+    assert report.results[-1].precision == "?"  # the JSON says it is unknown
+    line = row_line(screen(report, 80), "gone", "failed")
+    assert "?" not in line and "–" in line
+    (md,) = [ln for ln in to_markdown(report).splitlines() if "gone.onnx" in ln]
+    assert "?" not in md
+
+
 def test_jetson_rows_at_80_columns_keep_the_key_figures(report: BenchReport) -> None:
     for row in report.results[:3]:
         row.gpu_latency_ms_p50, row.gpu_latency_ms_p99 = 0.412, 0.5

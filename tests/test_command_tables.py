@@ -44,6 +44,15 @@ def test_info_of_a_model_fits(width: int) -> None:
 def test_info_of_the_environment_fits(width: int) -> None:
     lines = run_at(width, "info")
     assert row(lines, "python")
+    # a person's table: no JSON placeholders (null, true, false, []); --json keeps them
+    assert not [ln for ln in lines if re.search(r"\s(null|true|false|\[\])$", ln.rstrip())]
+
+
+def test_info_values_read_as_words() -> None:
+    from fer_edge.commands.info import _flatten
+
+    flat = dict(_flatten({"tensorrt": None, "gstreamer": False, "gpus": [], "labels": ["a", "b"], "n": 3}))
+    assert flat == {"tensorrt": "–", "gstreamer": "no", "gpus": "none", "labels": "a, b", "n": "3"}
 
 
 @pytest.fixture(scope="module")

@@ -80,6 +80,11 @@ def _memory(row: RowResult) -> str:
     return text
 
 
+def _precision(row: RowResult) -> str:
+    # a row that failed before its model was read does not know it ("?" in the JSON)
+    return "–" if row.precision in ("", "?") else row.precision
+
+
 def has_gpu_time(rows: list[RowResult]) -> bool:
     return any(r.gpu_latency_ms_p50 is not None for r in rows)
 
@@ -123,7 +128,7 @@ def cells(
         return [
             FAILED,
             row.backend,
-            row.precision,
+            _precision(row),
             name,
             f"failed: {row.reason}" if reason_inline else "failed",
             *blank,
@@ -131,7 +136,7 @@ def cells(
     return [
         OK,
         row.backend,
-        row.precision,
+        _precision(row),
         name,
         _num(row.size_mb),
         _accuracy(row),
@@ -246,7 +251,7 @@ def _screen_columns(report: BenchReport) -> list[tuple[str, dict[str, Any], Call
         ("", {"justify": "left", "priority": 11, "name": "status"}, lambda r: OK if r.ok else FAILED),
         ("Model", {"justify": "left", "shrink": True, "short": _short_model}, lambda r: Path(r.model).name),
         ("Backend", {"justify": "left", "priority": 6, "short": SHORT_BACKEND}, lambda r: r.backend),
-        ("Precision", {"justify": "left", "priority": 1, "short_header": "Prec"}, lambda r: r.precision),
+        ("Precision", {"justify": "left", "priority": 1, "short_header": "Prec"}, _precision),
         ("Size\nMB", {"priority": 15}, lambda r: _num(r.size_mb)),
         ("Accuracy\n%", {"priority": 2, "short_header": "Acc\n%"}, lambda r: _accuracy(r) if r.ok else "failed"),
         ("Δacc\npts", {"priority": 7, "short": lambda t: "base" if t == "baseline" else t}, _delta),
