@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typing_extensions import get_type_hints
 
-from fer_edge import __version__
+from fer_edge import __version__, quiet
 from fer_edge.commands import (
     bench,
     build_engine,
@@ -101,8 +101,12 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=version_callback, is_eager=True, help="Show the version."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show the libraries' own logs and warnings (OpenCV, FFmpeg, PyTorch)."
+    ),
 ) -> None:
     """fer-edge: train, shrink and deploy a small facial-expression CNN."""
+    quiet.configure(verbose)
 
 
 def main() -> None:

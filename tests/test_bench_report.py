@@ -173,6 +173,78 @@ def test_rich_table_and_plot(report: BenchReport, tmp_path: Path) -> None:
     assert (tmp_path / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def screen(report: BenchReport, width: int, wide: bool = False) -> list[str]:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), force_terminal=False)
+    console.print(rich_table(report, wide=wide), crop=False)
+    return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+
+def header(lines: list[str]) -> str:
+    return " ".join(lines[: next(i for i, ln in enumerate(lines) if ln.startswith("──"))])
+
+
+def row_line(lines: list[str], *parts: str) -> str:
+    (line,) = [ln for ln in lines if all(p in ln for p in parts)]
+    return line
+
+
+@pytest.mark.parametrize("width", [80, 100, 200])
+def test_screen_table_fits_the_width_one_line_per_row(report: BenchReport, width: int) -> None:
+    lines = screen(report, width)
+    assert max(len(ln) for ln in lines) <= width
+    head = header(lines).lower()
+    for name in ("Model", "Backend", "Prec", "Acc", "Δacc", "p50", "img/s", "@64", "Speedup", "Mem"):
+        assert name.lower() in head, name
+    # model, backend, precision, accuracy and its change, p50, throughput, speedup, memory: on one line
+    row_line(lines, "torch-cpu", "fp32", "69.50", "4.000", "4,000", "1.00x", "150")
+    backend = "ort-cpu" if width < 200 else "onnxruntime-cpu"
+    row_line(lines, backend, "int8", "68.90", "-0.60", "1.000", "4,000", "4.00x")
+    failed = row_line(lines, "int8", "failed")
+    assert "fer2013.int8" in failed
+    assert any("engine was built for Orin" in ln for ln in lines)  # the reason, below the table
+
+
+def test_wider_screens_show_more_columns_and_wide_shows_all(report: BenchReport) -> None:
+    narrow, medium, full = (screen(report, w) for w in (80, 100, 200))
+    assert "p99" not in header(narrow) and "p99" in header(medium)
+    assert "Load" in header(full) and "Size" in header(full) and "Load" not in header(medium)
+    narrow, full = " ".join(narrow), " ".join(full)
+    assert "columns hidden to fit 80 columns" in narrow and "--wide shows all columns" in narrow
+    assert "hidden" not in full
+    wide = screen(report, 80, wide=True)
+    assert "Load" in header(wide) and not any("hidden" in ln for ln in wide)
+    row_line(wide, "fer2013.int8.cpu.onnx", "onnxruntime-cpu", "3.90", "1.200", "1.500", "1,000", "0.20")
+
+
+def test_a_row_that_failed_before_loading_shows_no_placeholder(report: BenchReport) -> None:
+    from fer_edge.bench.rows import RowSpec
+
+    report.results.append(RowResult.failed(RowSpec(model="/m/gone.onnx"), "file not found"))
+    assert report.results[-1].precision == "?"  # the JSON says it is unknown
+    line = row_line(screen(report, 80), "gone", "failed")
+    assert "?" not in line and "–" in line
+    (md,) = [ln for ln in to_markdown(report).splitlines() if "gone.onnx" in ln]
+    assert "?" not in md
+
+
+def test_jetson_rows_at_80_columns_keep_the_key_figures(report: BenchReport) -> None:
+    for row in report.results[:3]:
+        row.gpu_latency_ms_p50, row.gpu_latency_ms_p99 = 0.412, 0.5
+        row.gpu_memory_mb, row.board_ram_mb, row.power_w_mean = 1200.0, 2638.0, 4.6
+        row.speedup_rounds = [3.9, 4.1, 4.3]
+    report.results[2].backend = "tensorrt"
+    report.results[2].model = "/m/ferplus.int8.engine"
+    lines = screen(report, 80)
+    assert max(len(ln) for ln in lines) <= 80
+    row_line(lines, "ferplus.int8", "trt", "int8", "68.90", "1.000", "4,000", "4.00x", "150")
+    full = screen(report, 200)
+    row_line(full, "ferplus.int8.engine", "0.412/0.500", "1200", "2638", "4.6", "3.90-4.30")
+
+
 def test_tegrastats_lines_parse_on_orin_and_older_jetsons() -> None:
     from fer_edge.bench.tegrastats import parse_line, summarise
 

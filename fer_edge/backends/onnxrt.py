@@ -11,6 +11,7 @@ from fer_edge.backends.base import Backend
 from fer_edge.backends.precision import graph_precision
 from fer_edge.errors import FerEdgeError
 from fer_edge.ort import import_onnxruntime
+from fer_edge.quiet import ort_log_severity
 
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -109,7 +110,7 @@ class OnnxRuntimeBackend(Backend):
         ort = import_onnxruntime()
 
         opts = ort.SessionOptions()
-        opts.log_severity_level = 3  # warnings about unused initializers are noise to a user
+        opts.log_severity_level = ort_log_severity()  # warnings about unused initializers: --verbose
         if self.threads is not None:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1

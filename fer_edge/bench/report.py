@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.rows import RowResult
 from fer_edge.bench.runner import BenchReport
+from fer_edge.tables import FitTable, shorten
 
 OK, FAILED = "✅", "❌"
 RECORDED_MARK = "*"
@@ -78,6 +80,11 @@ def _memory(row: RowResult) -> str:
     return text
 
 
+def _precision(row: RowResult) -> str:
+    # a row that failed before its model was read does not know it ("?" in the JSON)
+    return "–" if row.precision in ("", "?") else row.precision
+
+
 def has_gpu_time(rows: list[RowResult]) -> bool:
     return any(r.gpu_latency_ms_p50 is not None for r in rows)
 
@@ -121,7 +128,7 @@ def cells(
         return [
             FAILED,
             row.backend,
-            row.precision,
+            _precision(row),
             name,
             f"failed: {row.reason}" if reason_inline else "failed",
             *blank,
@@ -129,7 +136,7 @@ def cells(
     return [
         OK,
         row.backend,
-        row.precision,
+        _precision(row),
         name,
         _num(row.size_mb),
         _accuracy(row),
@@ -211,25 +218,80 @@ def write_markdown(report: BenchReport, path: Path) -> None:
 
 
 def failure_lines(report: BenchReport) -> list[str]:
-    return [
-        f"{FAILED} {Path(r.model).name} ({r.backend}, {r.device}): {r.reason}"
-        for r in report.results
-        if not r.ok
-    ]
+    return [f"{FAILED} {Path(r.model).name} ({_where(r)}): {r.reason}" for r in report.results if not r.ok]
 
 
-def rich_table(report: BenchReport) -> Any:
-    """The table on screen; failure reasons go below it, where they have the full width."""
-    from rich.table import Table
+def _where(row: RowResult) -> str:
+    # "tensorrt" on device "tensorrt", "onnxruntime-cpu" on "cpu": the device only when the backend hides it
+    return row.backend if row.device in row.backend else f"{row.backend}, {row.device}"
 
+
+# Short forms for a narrow terminal: the backend says what the model file's extension says.
+SHORT_BACKEND = shorten([("onnxruntime", "ort"), ("tensorrt", "trt")])
+MODEL_SUFFIXES = (".onnx", ".engine", ".pt")
+
+
+FAILED_ROW_COLUMNS = ("", "Model", "Backend", "Precision", "Accuracy\n%")  # the rest show "–"
+
+
+def _short_model(name: str) -> str:
+    for suffix in MODEL_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _screen_columns(report: BenchReport) -> list[tuple[str, dict[str, Any], Callable[[RowResult], str]]]:
+    """(header, FitTable.add_column options, cell) for each column on screen. Priority 0 is never hidden;
+    the rest are hidden from the highest number down: the columns a reader needs first have the lowest."""
+    rows = report.results
     batches = report.batches
-    split = report.settings.get("split")
-    caption = "\n".join([*failure_lines(report), *notes(report)])
-    gpu_time = has_gpu_time(report.results)
-    table = Table(title="fer-edge bench", caption=caption, caption_justify="left")
-    for i, name in enumerate(columns(batches, gpu_time)):
-        table.add_column(name, justify="left" if i < 4 else "right", overflow="fold")
+    main_batch = max(batches) if batches else None
+    columns: list[tuple[str, dict[str, Any], Callable[[RowResult], str]]] = [
+        ("", {"justify": "left", "priority": 11, "name": "status"}, lambda r: OK if r.ok else FAILED),
+        ("Model", {"justify": "left", "shrink": True, "short": _short_model}, lambda r: Path(r.model).name),
+        ("Backend", {"justify": "left", "priority": 6, "short": SHORT_BACKEND}, lambda r: r.backend),
+        ("Precision", {"justify": "left", "priority": 1, "short_header": "Prec"}, _precision),
+        ("Size\nMB", {"priority": 15}, lambda r: _num(r.size_mb)),
+        ("Accuracy\n%", {"priority": 2, "short_header": "Acc\n%"}, lambda r: _accuracy(r) if r.ok else "failed"),
+        ("Δacc\npts", {"priority": 7, "short": lambda t: "base" if t == "baseline" else t}, _delta),
+        ("p50\nms", {"priority": 3}, lambda r: _num(r.latency_ms_p50, 3)),
+        ("p90\nms", {"priority": 14}, lambda r: _num(r.latency_ms_p90, 3)),
+        ("p99\nms", {"priority": 10}, lambda r: _num(r.latency_ms_p99, 3)),
+    ]
+    if has_gpu_time(rows):
+        columns.append(("GPU p50/p99\nms", {"priority": 9}, _gpu_time))
+    for b in batches:
+        priority = 5 if b == main_batch else 12 if b == 1 else 13
+        columns.append((f"img/s\n@{b}", {"priority": priority}, functools.partial(_throughput, batch=b)))
+    columns.append(("Speedup", {"priority": 4}, lambda r: _speedup(r).split(" ")[0]))
+    if any(len(r.speedup_rounds) > 1 for r in rows):
+        columns.append(("Speedup\nrange", {"priority": 17}, _speedup_range))
+    columns.append(("Peak mem\nMB", {"priority": 8, "short_header": "Mem\nMB"}, lambda r: _num(r.peak_memory_mb, 0)))
+    if any(r.gpu_memory_mb is not None for r in rows):
+        columns.append(("GPU mem\nMB", {"priority": 16}, lambda r: _num(r.gpu_memory_mb, 0)))
+    if any(r.board_ram_mb is not None for r in rows):
+        columns.append(("Board RAM\nMB", {"priority": 18}, lambda r: _num(r.board_ram_mb, 0)))
+    if any(r.power_w_mean is not None for r in rows):
+        columns.append(("Power\nW", {"priority": 19}, lambda r: _num(r.power_w_mean, 1)))
+    columns.append(("Load\ns", {"priority": 20}, lambda r: _num(r.load_time_s)))
+    return columns
+
+
+def _speedup_range(row: RowResult) -> str:
+    if len(row.speedup_rounds) < 2:
+        return "–"
+    return f"{min(row.speedup_rounds):.2f}-{max(row.speedup_rounds):.2f}"
+
+
+def rich_table(report: BenchReport, wide: bool = False) -> FitTable:
+    """The table on screen, fitted to the terminal when printed (``wide``: every column);
+    failure reasons and notes go below it, where they have the full width."""
+    table = FitTable("fer-edge bench", wide=wide, notes=[*failure_lines(report), *notes(report)])
+    columns = _screen_columns(report)
+    for header, options, _ in columns:
+        table.add_column(header, **options)
     for row in report.results:
-        row_cells = cells(row, batches, reason_inline=False, split=split, gpu_time=gpu_time)
-        table.add_row(*row_cells, style=None if row.ok else "red")
+        cells = [cell(row) if row.ok or header in FAILED_ROW_COLUMNS else "–" for header, _, cell in columns]
+        table.add_row(*cells, style=None if row.ok else "red")
     return table

@@ -232,30 +232,31 @@ def total_compute_s(bounds: list[LayerBound]) -> float:
     return sum(b.compute_s for b in bounds)
 
 
-def estimate_table(layers: list[LayerCost], device: PeakDevice, batch: int = 1) -> Any:
-    """A rich table: one row a layer, the device's two precisions side by side, totals at the bottom."""
-    from rich.table import Table
+def _short_layer(name: str) -> str:
+    # "/features/features.15/Conv" -> "features.15/Conv": the last two parts name the layer
+    return "/".join(name.strip("/").split("/")[-2:])
+
+
+def estimate_table(layers: list[LayerCost], device: PeakDevice, batch: int = 1, wide: bool = False) -> Any:
+    """A table fitted to the terminal: one row a layer, the device's two precisions side by side, totals at the
+    bottom. The bounds (µs) are the last columns hidden on a narrow terminal."""
+    from fer_edge.tables import FitTable
 
     low_p, high_p = device.precisions
     low = layer_bounds(layers, device, low_p, 1)
     high = layer_bounds(layers, device, high_p, 1)
-    table = Table(
-        title=f"roofline lower bound, batch 1, {device.name}", caption=device.caption, caption_justify="left"
-    )
+    table = FitTable(f"roofline lower bound, batch 1, {device.name}", notes=[device.caption], wide=wide)
     lo, hi = low_p.upper(), high_p.upper()
-    for col in (
-        "layer",
-        "output",
-        "MACs (M)",
-        "weights",
-        f"{lo} MB",
-        f"{lo} µs",
-        "limit",
-        f"{hi} MB",
-        f"{hi} µs",
-        "limit",
-    ):
-        table.add_column(col, justify="left" if col in ("layer", "output", "limit") else "right")
+    table.add_column("layer", justify="left", shrink=True, short=_short_layer)
+    table.add_column("output", justify="left", priority=6)
+    table.add_column("MACs (M)", priority=5)
+    table.add_column("weights", priority=7)
+    table.add_column(f"{lo} MB", priority=8)
+    table.add_column(f"{lo} µs", priority=1)
+    table.add_column("limit", justify="left", priority=3, name=f"{lo} limit")
+    table.add_column(f"{hi} MB", priority=9)
+    table.add_column(f"{hi} µs", priority=2)
+    table.add_column("limit", justify="left", priority=4, name=f"{hi} limit")
     for a, b in zip(low, high):
         table.add_row(
             a.layer.name,

@@ -70,6 +70,12 @@ def bench(
         Optional[Path],
         typer.Option("--plot", help="Write latency-vs-accuracy and throughput-vs-batch plots (PNG)."),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Show every column, even past the terminal's width (by default the table fits it)."
+        ),
+    ] = False,
     estimate: Annotated[
         Optional[str],
         typer.Option(
@@ -97,7 +103,7 @@ def bench(
         raise FerEdgeError(f"--threads must be at least 1, got {threads}")
 
     if estimate is not None:
-        _print_estimate(console, estimate, all_models, max(batches), threads, json_out, markdown_out)
+        _print_estimate(console, estimate, all_models, max(batches), threads, json_out, markdown_out, wide)
         return
 
     from fer_edge.bench.runner import BenchOptions
@@ -118,7 +124,7 @@ def bench(
     from fer_edge.bench.plot import write_plot
     from fer_edge.bench.report import rich_table, write_json, write_markdown
 
-    console.print(rich_table(report))
+    console.print(rich_table(report, wide=wide), crop=False)  # --wide: lines may pass the terminal's edge
     _write_outputs(console, report, [(json_out, write_json), (markdown_out, write_markdown), (plot_out, write_plot)])
     if not any(r.ok for r in report.results):
         first = report.results[0].reason if report.results else "no rows"
@@ -184,6 +190,7 @@ def _print_estimate(
     threads: int = 2,
     json_out: Path | None = None,
     markdown_out: Path | None = None,
+    wide: bool = False,
 ) -> None:
     from fer_edge.bench.estimate import estimate_layers
     from fer_edge.bench.roofline import estimate_table
@@ -194,7 +201,7 @@ def _print_estimate(
         spec = jetson_spec(key)
         layers, source = estimate_layers(models)
         console.print(f"layers of {source}")
-        console.print(estimate_table(layers, spec, batch))
+        console.print(estimate_table(layers, spec, batch, wide), crop=False)
         return
 
     from fer_edge.bench import host_peak
@@ -206,7 +213,7 @@ def _print_estimate(
             threads, on_stage=lambda text: status.update(f"measuring this machine's peak rates: {text}")
         )
     console.print(f"layers of {source}")
-    console.print(estimate_table(layers, peaks, batch))
+    console.print(estimate_table(layers, peaks, batch, wide), crop=False)
     report = host_report(layers, source, peaks, batch)
     for line in summary_lines(report):
         console.print(line, markup=False)

@@ -32,11 +32,11 @@ def evaluate(
     """Evaluate a model on one split: top-1 accuracy, per-class figures, confusion matrix."""
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     from fer_edge.backends import load_backend
     from fer_edge.data import load_dataset
     from fer_edge.evaluate import evaluate_model, record_accuracy
+    from fer_edge.tables import FitTable
     from fer_edge.weights import shipped_model
 
     if data is None:
@@ -70,9 +70,10 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(report))
         return
-    table = Table(title=f"{model.name} on {dataset} {split} ({report['n']} images, {backend.name} {backend.precision})")
-    for col in ("class", "precision %", "recall %", "F1 %", "support"):
-        table.add_column(col, justify="left" if col == "class" else "right")
+    table = FitTable(f"{model.name} on {dataset} {split} ({report['n']} images, {backend.name} {backend.precision})")
+    table.add_column("class", justify="left")
+    for col in ("precision %", "recall %", "F1 %", "support"):
+        table.add_column(col)
     for name, row in report["per_class"].items():
         table.add_row(name, f"{row['precision']:.1f}", f"{row['recall']:.1f}", f"{row['f1']:.1f}", str(row["support"]))
     out = Console()

@@ -19,8 +19,21 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
         elif isinstance(value, list) and value and isinstance(value[0], dict):
             rows += [(f"{name}[{i}]", json.dumps(v)) for i, v in enumerate(value)]
         else:
-            rows.append((name, value if isinstance(value, str) else json.dumps(value)))
+            rows.append((name, _human(value)))
     return rows
+
+
+def _human(value: Any) -> str:
+    """A value as a person reads it: no JSON null/true/[] placeholders in the table (--json keeps them)."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return ", ".join(map(str, value)) if value else "none"
+    return json.dumps(value)
 
 
 def info(
@@ -31,7 +44,8 @@ def info(
 ) -> None:
     """Environment (versions, CPU/GPU, Jetson, execution providers) or a model's facts."""
     from rich.console import Console
-    from rich.table import Table
+
+    from fer_edge.tables import FitTable
 
     if model is None:
         from fer_edge.envinfo import environment_report
@@ -48,10 +62,10 @@ def info(
         if model is None:
             _fail_on_cuda_error(report)
         return
-    table = Table(title=title, show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value", overflow="fold")
-    for key, value in _flatten(report):
+    table = FitTable(title, show_header=False)
+    table.add_column("key", justify="left", style="bold")
+    table.add_column("value", justify="left", wrap=True)
+    for key, value in _flatten({k: v for k, v in report.items() if k != "warnings"}):  # printed below
         if key == "parameters":
             value = f"{int(value):,}"
         table.add_row(key, value)

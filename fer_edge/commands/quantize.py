@@ -106,17 +106,17 @@ def quantize(
 
 def print_report(report: object, out: Path) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     from fer_edge.quantize import QuantReport
+    from fer_edge.tables import FitTable
 
     assert isinstance(report, QuantReport)
-    table = Table(title=f"INT8 ({report.target} target, {report.method} calibration on "
-                        f"{report.calibration_images} Training images)")
-    table.add_column("")
-    table.add_column("FP32", justify="right")
-    table.add_column("INT8", justify="right")
-    table.add_column("INT8 / FP32", justify="right")
+    table = FitTable(f"INT8 ({report.target} target, {report.method} calibration on "
+                     f"{report.calibration_images} Training images)")
+    table.add_column("", justify="left", wrap=True)  # the row labels may wrap; the figures never do
+    table.add_column("FP32")
+    table.add_column("INT8")
+    table.add_column("INT8 / FP32")
     table.add_row(f"{report.eval_split} accuracy ({report.eval_images})", f"{report.fp32_accuracy:.2%}",
                   f"{report.int8_accuracy:.2%}", f"{-report.drop_points:+.2f} pts")
     table.add_row("top-1 agreement with FP32", "", f"{report.agreement:.2%}", "")

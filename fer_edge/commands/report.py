@@ -23,10 +23,10 @@ def report(
 ) -> None:
     """Summarise the mood log: faces per emotion, satisfaction index; optional chart and CSV."""
     from rich.console import Console
-    from rich.table import Table
 
     from fer_edge.camera.moodlog import polarity
     from fer_edge.camera.report import load_windows, parse_when, summarize, write_csv, write_plot
+    from fer_edge.tables import FitTable
 
     lo = parse_when(since) if since else None
     hi = parse_when(until) if until else None
@@ -36,11 +36,11 @@ def report(
     if not rows:
         console.print(f"{log}: no windows" + (" in the chosen period" if lo or hi else ""))
     else:
-        table = Table(title=f"Mood log {log.name}: {summary.first_start} .. {summary.last_end}")
-        table.add_column("emotion")
-        table.add_column("valence")
-        table.add_column("faces", justify="right")
-        table.add_column("share", justify="right")
+        table = FitTable(f"Mood log {log.name}: {summary.first_start} .. {summary.last_end}")
+        table.add_column("emotion", justify="left")
+        table.add_column("valence", justify="left")
+        table.add_column("faces")
+        table.add_column("share")
         for emotion, n in summary.counts.items():
             share = f"{n / summary.faces:.1%}" if summary.faces else "-"
             table.add_row(emotion, polarity(emotion), str(n), share)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -86,11 +86,32 @@ def train(
         if trainer.start_epoch >= epochs:
             typer.echo(f"{out / 'last.pt'} already finished {trainer.start_epoch} epochs; nothing to do", err=True)
             metrics = trainer.finish()
-            typer.echo(" ".join(f"{k}={v}" for k, v in metrics.items()))
+            typer.echo(summary_line(metrics))
             return
     try:
         metrics = trainer.fit()
     except KeyboardInterrupt:
         typer.echo(f"interrupted: {out / 'last.pt'} holds the last finished epoch; continue with --resume", err=True)
         raise typer.Exit(130) from None
-    typer.echo(" ".join(f"{k}={v}" for k, v in metrics.items()))
+    typer.echo(summary_line(metrics))
+
+
+def summary_line(metrics: Dict[str, Any]) -> str:
+    """best.pt in one line: its epoch, the accuracy it was selected on, then each test split's.
+
+    ``selected_on`` names the key that holds the selection accuracy ("PublicTest", or the held-out part
+    of Training when the data has no PublicTest), so the name is printed once, beside its figure."""
+    selected = metrics.get("selected_on")
+    parts = [f"best.pt: epoch {metrics['best_epoch']}"]
+    if selected in metrics:
+        parts.append(f"{selected} {_percent(metrics[selected])} (selected on)")
+    parts += [
+        f"{key} {_percent(value)}"
+        for key, value in metrics.items()
+        if key not in ("selected_on", "best_epoch", selected)
+    ]
+    return ", ".join(parts)
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.2f}%" if isinstance(value, (int, float)) else str(value)
