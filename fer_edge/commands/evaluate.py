@@ -25,7 +25,18 @@ def evaluate(
     tta: Annotated[bool, typer.Option(help="Also report flip test-time augmentation (separately).")] = False,
     confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix PNG here.")] = None,
     record: Annotated[
-        bool, typer.Option(help="Store the accuracy in the model file (.pt metrics or ONNX metadata).")
+        bool,
+        typer.Option(
+            help="Store the accuracy, with the split and image count it was measured on, in the model "
+            "file (.pt metrics or ONNX metadata)."
+        ),
+    ] = False,
+    record_subset: Annotated[
+        bool,
+        typer.Option(
+            help="With --record: replace a recorded figure even when this split is not the full "
+            "FER2013/FERPlus split (another image count)."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
@@ -36,12 +47,16 @@ def evaluate(
 
     from fer_edge.backends import load_backend
     from fer_edge.data import load_dataset
-    from fer_edge.evaluate import evaluate_model, record_accuracy
+    from fer_edge.evaluate import Measurement, check_recordable, evaluate_model, record_accuracy
+    from fer_edge.paths import guard_outputs
     from fer_edge.weights import shipped_model
 
     if data is None:
         raise FerEdgeError("--data is required: the fer2013.csv(.gz) file (or image folders) to evaluate on")
     model = model or shipped_model("fer2013", "int8")
+    guard_outputs({"MODEL": model, "--data": data, "--votes": votes}, {"--confusion": confusion})
+    if record:
+        check_recordable(model)
     console = Console(stderr=True)
     with load_backend(model, device=device, threads=threads) as backend:
         dataset = backend.dataset
@@ -57,7 +72,10 @@ def evaluate(
             data=str(data),
         )
     if record:
-        record_accuracy(model, split, report["accuracy"])
+        measured = Measurement(split, report["accuracy"], int(report["n"]), Path(data).name, dataset)
+        record_accuracy(model, measured, allow_subset=record_subset)
+        console.print(f"recorded {split} accuracy {report['accuracy']:.2f}% in {model} "
+                      f"(measured on {measured.describe()})")
     if confusion is not None:
         from fer_edge.plots import plot_confusion_matrix
 
