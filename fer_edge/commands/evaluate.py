@@ -75,7 +75,7 @@ def evaluate(
         measured = Measurement(split, report["accuracy"], int(report["n"]), Path(data).name, dataset)
         record_accuracy(model, measured, allow_subset=record_subset)
         console.print(f"recorded {split} accuracy {report['accuracy']:.2f}% in {model} "
-                      f"(measured on {measured.describe()})")
+                      f"(measured on {measured.describe()})", soft_wrap=True, markup=False)
     if confusion is not None:
         from fer_edge.plots import plot_confusion_matrix
 

@@ -29,7 +29,8 @@ def read_text(path: Path) -> str:
         # Excel's "CSV UTF-8" starts the file with a byte-order mark
         if raw.startswith(UTF8_BOM):
             raw = raw[len(UTF8_BOM) :]
-        return raw.decode("ascii")
+        # UTF-8 (of which ASCII is a part): a stray non-ASCII character is then reported with its line
+        return raw.decode("utf-8")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise FerEdgeError(f"cannot read: {exc}", path=path) from None
     except UnicodeDecodeError:
