@@ -33,6 +33,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 def read_image_folders(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
+    # Image.Resampling since Pillow 9.1; older Pillow (JetPack 5's) has the constant on Image
+    bilinear = getattr(Image, "Resampling", Image).BILINEAR
     if not root.is_dir():
         raise FerEdgeError("not a directory", path=root)
     images: list[np.ndarray] = []
@@ -57,7 +59,7 @@ def read_image_folders(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                     with Image.open(file) as im:
                         gray = to_gray8(im, file)
                         if gray.size != (IMAGE_SIZE, IMAGE_SIZE):
-                            gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BILINEAR)
+                            gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), bilinear)
                         images.append(np.asarray(gray, dtype=np.uint8))
                 except (UnidentifiedImageError, OSError, ValueError) as exc:
                     raise FerEdgeError(f"cannot read image: {exc}", path=file) from None
