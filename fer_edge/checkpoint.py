@@ -112,7 +112,22 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     for key in ("model_config", "state_dict", "labels", "dataset"):
         if key not in ckpt:
             raise FerEdgeError(f"fer-edge checkpoint without {key!r}", path=path)
+    _check_types(ckpt, path)
     return ckpt
+
+
+def _check_types(ckpt: dict[str, Any], path: Path) -> None:
+    """Wrong-typed entries (a hand-made or damaged file) are refused here, not later as a crash."""
+    expected = {"model_config": dict, "state_dict": dict, "labels": list, "dataset": str}
+    for key, kind in expected.items():
+        if not isinstance(ckpt[key], kind):
+            raise FerEdgeError(f"checkpoint entry {key!r} is a {type(ckpt[key]).__name__}, not a {kind.__name__}",
+                               path=path)
+    if not ckpt["labels"] or not all(isinstance(x, str) for x in ckpt["labels"]):
+        raise FerEdgeError("checkpoint entry 'labels' is not a non-empty list of class names", path=path)
+    for key in ("metrics", "train_args"):
+        if key in ckpt and ckpt[key] is not None and not isinstance(ckpt[key], dict):
+            raise FerEdgeError(f"checkpoint entry {key!r} is not a dict", path=path)
 
 
 def plain_numpy_rng_state(state: tuple[Any, ...]) -> dict[str, Any]:
@@ -136,8 +151,11 @@ def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> FerCNN:
     """Rebuild the model in eval mode. ``use_ema`` prefers averaged weights where saved."""
     from fer_edge.model import ModelConfig, build_model
 
-    model = build_model(ModelConfig.from_dict(ckpt["model_config"]))
-    ema = ckpt.get("ema_state_dict")
-    state = ema if use_ema and ema else ckpt["state_dict"]
-    model.load_state_dict(state)
+    try:
+        model = build_model(ModelConfig.from_dict(ckpt["model_config"]))
+        ema = ckpt.get("ema_state_dict")
+        state = ema if use_ema and ema else ckpt["state_dict"]
+        model.load_state_dict(state)
+    except Exception as exc:  # a config torch cannot build, or weights of another shape
+        raise FerEdgeError(f"checkpoint weights do not fit its model config ({type(exc).__name__})") from None
     return model.eval()

@@ -107,7 +107,34 @@ def record_accuracy(path: Path, measured: Measurement, allow_subset: bool = Fals
         raise FerEdgeError("--record works on .pt and .onnx files", path=path)
 
 
-def _updated_metrics(metrics: dict[str, Any], measured: Measurement, allow_subset: bool, path: Path) -> dict[str, Any]:
+def recorded_metrics(path: Path) -> dict[str, Any]:
+    """The ``metrics`` a model file holds now (empty when none or unreadable as a dict)."""
+    import json
+
+    if path.suffix == ".pt":
+        from fer_edge.checkpoint import load_checkpoint
+
+        metrics: Any = load_checkpoint(path).get("metrics")
+    else:
+        from fer_edge.onnx_model import read_model_metadata
+
+        try:
+            metrics = json.loads(read_model_metadata(path).get("metrics", "{}"))
+        except (ValueError, RecursionError):
+            metrics = {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def check_subset_record(
+    path: Path, measured: Measurement, allow_subset: bool, metrics: dict[str, Any] | None = None
+) -> None:
+    """Refuse to replace a recorded figure with one from other than the full split (unless allowed).
+
+    Called before the evaluation too (the image count is known once the data is read), so the
+    refusal costs no inference.
+    """
+    if metrics is None:
+        metrics = recorded_metrics(path)
     old = metrics.get(measured.split)
     if old is not None and not measured.full_split and not allow_subset:
         full = SPLIT_SIZES.get(measured.dataset, {}).get(measured.split, "?")
@@ -116,6 +143,10 @@ def _updated_metrics(metrics: dict[str, Any], measured: Measurement, allow_subse
             f"recorded {measured.split} figure {old} stays (pass --record-subset to replace it anyway)",
             path=path,
         )
+
+
+def _updated_metrics(metrics: dict[str, Any], measured: Measurement, allow_subset: bool, path: Path) -> dict[str, Any]:
+    check_subset_record(path, measured, allow_subset, metrics)
     metrics = dict(metrics)
     metrics[measured.split] = round(measured.accuracy, 2)
     on = metrics.get("measured_on")

@@ -7,6 +7,7 @@ they must be unchanged afterwards.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,3 +192,22 @@ def test_train_onto_a_full_disk(tmp_path: Path) -> None:
         errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
         assert errors == [f"error: {mnt / 'run' / 'best.pt'}: cannot write: No space left on device "
                           "(the disk is full); nothing was written"], result.output
+
+
+def test_evaluate_prints_its_figures_before_a_confusion_png_hits_a_full_disk(tmp_path: Path) -> None:
+    from conftest import synthetic_faces, write_fer_csv
+
+    from fer_edge.weights import shipped_model
+
+    images, labels = synthetic_faces(12, 7)
+    data = write_fer_csv(tmp_path / "faces.csv", images, labels, ["Training", "PublicTest"] + ["PrivateTest"] * 10)
+    with tmpfs(tmp_path / "full", size="64k") as mnt:
+        fill(mnt)
+        result = invoke(["evaluate", shipped_model("fer2013", "fp32"), "--data", data, "--device", "cpu", "--json",
+                         "--confusion", mnt / "c.png"])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert json.loads(result.stdout.strip().splitlines()[0])["n"] == 10  # the figures came out
+        assert result.stderr.strip().splitlines() == [
+            f"error: {mnt / 'c.png'}: cannot write: No space left on device (the disk is full); nothing was "
+            "written (the figures are printed above)"
+        ]

@@ -136,3 +136,41 @@ def test_the_plain_numpy_rng_state_round_trips() -> None:
     np.random.seed(99)
     np.random.set_state(numpy_rng_state(plain))
     assert np.array_equal(np.random.random(5), expected)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"state_dict": [1, 2]},
+        {"labels": "angry"},
+        {"labels": [1, 2]},
+        {"model_config": "big"},
+        {"metrics": [50.0]},
+        {"model_config": {"num_classes": 7, "depth": "six"}},
+        {"state_dict": {"conv.weight": torch.zeros(1)}},
+    ],
+    ids=lambda c: f"{next(iter(c))}={next(iter(c.values()))!r}"[:40],
+)
+@pytest.mark.parametrize("command", ["info", "export", "evaluate"])
+def test_wrong_typed_checkpoint_entries_are_one_line(tmp_path: Path, change: dict[str, object], command: str) -> None:
+    from conftest import synthetic_faces, write_fer_csv
+
+    path = tmp_path / "odd.pt"
+    save_checkpoint(path, {**_payload(with_training_state=False), **change})
+    data = write_fer_csv(tmp_path / "f.csv", *synthetic_faces(3, 7), ["Training", "PublicTest", "PrivateTest"])
+    args = {
+        "info": ["info", str(path)],
+        "export": ["export", str(path), "--out", str(tmp_path / "m.onnx")],
+        "evaluate": ["evaluate", str(path), "--data", str(data), "--device", "cpu"],
+    }[command]
+    result = CliRunner().invoke(app, args)
+    if command == "info" and "state_dict" in change and isinstance(change["state_dict"], dict):
+        assert result.exit_code == 0, result.output  # info reads no weights into a model
+        return
+    if command == "info" and "depth" in str(change):
+        assert result.exit_code == 0, result.output
+        return
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "checkpoint" in lines[0], result.output
+    assert not (tmp_path / "m.onnx").exists()

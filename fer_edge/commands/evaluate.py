@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -43,11 +43,16 @@ def evaluate(
     """Evaluate a model on one split: top-1 accuracy, per-class figures, confusion matrix."""
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     from fer_edge.backends import load_backend
     from fer_edge.data import load_dataset
-    from fer_edge.evaluate import Measurement, check_recordable, evaluate_model, record_accuracy
+    from fer_edge.evaluate import (
+        Measurement,
+        check_recordable,
+        check_subset_record,
+        evaluate_model,
+        record_accuracy,
+    )
     from fer_edge.paths import guard_outputs
     from fer_edge.weights import shipped_model
 
@@ -61,6 +66,8 @@ def evaluate(
     with load_backend(model, device=device, threads=threads) as backend:
         dataset = backend.dataset
         faces = load_dataset(data, dataset=dataset, votes=votes).split(split)
+        if record:  # before any inference: a figure that may not be recorded is refused now
+            check_subset_record(model, Measurement(split, 0.0, len(faces), Path(data).name, dataset), record_subset)
         with Progress(console=console, transient=True, disable=as_json) as progress:
             report = evaluate_model(backend, faces, batch_size=batch_size, tta=tta, progress=progress)
         report.update(
@@ -71,24 +78,36 @@ def evaluate(
             split=split,
             data=str(data),
         )
-    if record:
-        measured = Measurement(split, report["accuracy"], int(report["n"]), Path(data).name, dataset)
-        record_accuracy(model, measured, allow_subset=record_subset)
-        console.print(f"recorded {split} accuracy {report['accuracy']:.2f}% in {model} "
-                      f"(measured on {measured.describe()})", soft_wrap=True, markup=False)
-    if confusion is not None:
-        from fer_edge.plots import plot_confusion_matrix
-
-        plot_confusion_matrix(
-            report["confusion_matrix"],
-            faces.class_names,
-            confusion,
-            title=f"{model.name} on {dataset} {split} ({report['accuracy']:.2f}%)",
-        )
+    # The figures are printed first: a record or plot that then fails (a full disk) loses nothing.
     if as_json:
         typer.echo(json.dumps(report))
-        return
-    table = Table(title=f"{model.name} on {dataset} {split} ({report['n']} images, {backend.name} {backend.precision})")
+    else:
+        _print_tables(report, model, backend.name, backend.precision, dataset, split, tta)
+    try:
+        if record:
+            measured = Measurement(split, report["accuracy"], int(report["n"]), Path(data).name, dataset)
+            record_accuracy(model, measured, allow_subset=record_subset)
+            console.print(f"recorded {split} accuracy {report['accuracy']:.2f}% in {model} "
+                          f"(measured on {measured.describe()})", soft_wrap=True, markup=False)
+        if confusion is not None:
+            from fer_edge.plots import plot_confusion_matrix
+
+            plot_confusion_matrix(
+                report["confusion_matrix"],
+                faces.class_names,
+                confusion,
+                title=f"{model.name} on {dataset} {split} ({report['accuracy']:.2f}%)",
+            )
+    except FerEdgeError as exc:
+        raise FerEdgeError(f"{exc} (the figures are printed above)") from None
+
+
+def _print_tables(report: Dict[str, Any], model: Path, backend: str, precision: str, dataset: str, split: str,
+                  tta: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{model.name} on {dataset} {split} ({report['n']} images, {backend} {precision})")
     for col in ("class", "precision %", "recall %", "F1 %", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for name, row in report["per_class"].items():
