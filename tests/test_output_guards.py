@@ -211,3 +211,21 @@ def test_evaluate_prints_its_figures_before_a_confusion_png_hits_a_full_disk(tmp
             f"error: {mnt / 'c.png'}: cannot write: No space left on device (the disk is full); nothing was "
             "written (the figures are printed above)"
         ]
+
+
+def test_bench_keeps_its_table_and_other_outputs_when_json_hits_a_full_disk(tmp_path: Path) -> None:
+    from fer_edge.weights import shipped_model
+
+    with tmpfs(tmp_path / "full", size="64k") as mnt:
+        fill(mnt)
+        result = invoke(["bench", shipped_model("fer2013", "fp32"), "--device", "cpu", "--min-time", "0.01",
+                         "--min-iters", "1", "--batch", "1", "--json", mnt / "b.json", "--markdown",
+                         tmp_path / "b.md"])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert "p50" in result.stdout and f"wrote {tmp_path / 'b.md'}" in result.stdout.replace("\n", "")
+        assert "fer2013.onnx" in (tmp_path / "b.md").read_text()
+        assert result.stderr.strip().splitlines() == [
+            f"error: {mnt / 'b.json'}: cannot write: No space left on device (the disk is full); nothing was "
+            "written (the measured figures are in the table above)"
+        ]
+        assert not (mnt / "b.json").exists()
