@@ -130,7 +130,7 @@ def _check_types(ckpt: dict[str, Any], path: Path) -> None:
             raise FerEdgeError(f"checkpoint entry {key!r} is not a dict", path=path)
 
 
-def plain_numpy_rng_state(state: tuple[Any, ...]) -> dict[str, Any]:
+def plain_numpy_rng_state(state: Any) -> dict[str, Any]:
     """``np.random.get_state()`` as plain types (the key array as a list of ints)."""
     name, keys, pos, has_gauss, cached = state
     return {"bit_generator": str(name), "keys": [int(k) for k in keys], "pos": int(pos),
