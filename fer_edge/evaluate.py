@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +49,114 @@ def evaluate_model(
     return report
 
 
-def record_accuracy(path: Path, split: str, accuracy: float) -> None:
-    """Store a measured accuracy in the model file itself (``.pt`` metrics or ONNX metadata)."""
+# Images per split of the reference data (DESIGN.md); a recorded figure measured on any other
+# number of images is not the model's headline figure.
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "fer2013": {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589},
+    "ferplus": {"Training": 25060, "PublicTest": 3199, "PrivateTest": 3153},
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a recorded accuracy was measured on."""
+
+    split: str
+    accuracy: float
+    images: int
+    data: str  # the data file's name
+    dataset: str
+
+    @property
+    def full_split(self) -> bool:
+        return SPLIT_SIZES.get(self.dataset, {}).get(self.split) == self.images
+
+    def describe(self) -> str:
+        whole = "the full split" if self.full_split else "not the full split"
+        return f"{self.split}, {self.images} images of {self.data} ({whole})"
+
+
+def check_recordable(path: Path) -> None:
+    """Refuse ``--record`` before any work: a file type it cannot write, or the installed package."""
+    import fer_edge
+    from fer_edge.paths import check_writable, inside
+
+    if path.suffix not in (".pt", ".onnx"):
+        raise FerEdgeError("--record works on .pt and .onnx files", path=path)
+    package = Path(fer_edge.__file__).parent
+    if inside(path, package):
+        raise FerEdgeError(
+            f"--record would rewrite a file inside the installed fer-edge package ({package}); copy the "
+            "model elsewhere and evaluate the copy",
+            path=path,
+        )
+    check_writable("MODEL (--record)", path)
+
+
+def record_accuracy(path: Path, measured: Measurement, allow_subset: bool = False) -> None:
+    """Store a measured accuracy, and what it was measured on, in the model file itself.
+
+    A figure from fewer (or other) images than the full split never replaces a recorded figure
+    unless ``allow_subset``.
+    """
     if path.suffix == ".pt":
-        record_in_checkpoint(path, split, accuracy)
+        record_in_checkpoint(path, measured, allow_subset)
     elif path.suffix == ".onnx":
-        record_in_onnx(path, split, accuracy)
+        record_in_onnx(path, measured, allow_subset)
     else:
         raise FerEdgeError("--record works on .pt and .onnx files", path=path)
 
 
-def record_in_onnx(path: Path, split: str, accuracy: float) -> None:
+def recorded_metrics(path: Path) -> dict[str, Any]:
+    """The ``metrics`` a model file holds now (empty when none or unreadable as a dict)."""
+    import json
+
+    if path.suffix == ".pt":
+        from fer_edge.checkpoint import load_checkpoint
+
+        metrics: Any = load_checkpoint(path).get("metrics")
+    else:
+        from fer_edge.onnx_model import read_model_metadata
+
+        try:
+            metrics = json.loads(read_model_metadata(path).get("metrics", "{}"))
+        except (ValueError, RecursionError):
+            metrics = {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def check_subset_record(
+    path: Path, measured: Measurement, allow_subset: bool, metrics: dict[str, Any] | None = None
+) -> None:
+    """Refuse to replace a recorded figure with one from other than the full split (unless allowed).
+
+    Called before the evaluation too (the image count is known once the data is read), so the
+    refusal costs no inference.
+    """
+    if metrics is None:
+        metrics = recorded_metrics(path)
+    old = metrics.get(measured.split)
+    if old is not None and not measured.full_split and not allow_subset:
+        full = SPLIT_SIZES.get(measured.dataset, {}).get(measured.split, "?")
+        raise FerEdgeError(
+            f"not recorded: {measured.split} here has {measured.images} images, the full split {full}; the "
+            f"recorded {measured.split} figure {old} stays (pass --record-subset to replace it anyway)",
+            path=path,
+        )
+
+
+def _updated_metrics(metrics: dict[str, Any], measured: Measurement, allow_subset: bool, path: Path) -> dict[str, Any]:
+    check_subset_record(path, measured, allow_subset, metrics)
+    metrics = dict(metrics)
+    metrics[measured.split] = round(measured.accuracy, 2)
+    on = metrics.get("measured_on")
+    on = dict(on) if isinstance(on, dict) else {}
+    on[measured.split] = {"images": measured.images, "data": measured.data, "full_split": measured.full_split}
+    metrics["measured_on"] = on
+    return metrics
+
+
+def record_in_onnx(path: Path, measured: Measurement, allow_subset: bool = False) -> None:
     """Update the ``metrics`` metadata of an ONNX model with a figure measured on that very file.
 
     An INT8 model inherits its FP32 parent's figures at quantisation; recording replaces them
@@ -75,21 +173,26 @@ def record_in_onnx(path: Path, split: str, accuracy: float) -> None:
     meta = get_metadata(model)
     try:
         metrics = json.loads(meta.get("metrics", "{}"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         metrics = {}
-    metrics[split] = round(accuracy, 2)
-    metrics.setdefault("measured_on_this_file", [])
-    if split not in metrics["measured_on_this_file"]:
-        metrics["measured_on_this_file"].append(split)
+    if not isinstance(metrics, dict):
+        metrics = {}
+    metrics = _updated_metrics(metrics, measured, allow_subset, path)
+    own = metrics.get("measured_on_this_file")
+    own = list(own) if isinstance(own, list) else []
+    if measured.split not in own:
+        own.append(measured.split)
+    metrics["measured_on_this_file"] = own
     set_metadata(model, {"metrics": json.dumps(metrics, separators=(",", ":"))})
     with atomic_path(path) as tmp:
         onnx.save(model, str(tmp))
 
 
-def record_in_checkpoint(path: Path, split: str, accuracy: float) -> None:
+def record_in_checkpoint(path: Path, measured: Measurement, allow_subset: bool = False) -> None:
     """Store a measured accuracy in a checkpoint's ``metrics`` (export carries it into the ONNX)."""
     from fer_edge.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(path)
-    ckpt.setdefault("metrics", {})[split] = round(accuracy, 2)
+    metrics = ckpt.get("metrics")
+    ckpt["metrics"] = _updated_metrics(metrics if isinstance(metrics, dict) else {}, measured, allow_subset, path)
     save_checkpoint(path, {k: v for k, v in ckpt.items() if k not in ("format", "format_version", "fer_edge_version")})

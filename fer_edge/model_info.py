@@ -38,12 +38,11 @@ def onnx_info(path: Path) -> dict[str, Any]:
     import numpy as np
     import onnx.numpy_helper
 
-    from fer_edge.onnx_model import get_metadata, is_quantized, load_onnx
+    from fer_edge.onnx_model import get_metadata, is_quantized, labels_from_metadata, load_onnx
 
     model = load_onnx(path)
     meta = get_metadata(model)
-    if "labels" not in meta:
-        raise FerEdgeError("not a fer-edge model: no 'labels' in metadata_props", path=path)
+    labels = labels_from_metadata(meta, path=path)
     # Parameters are counted on float tensors and int8 weights, not on Q/DQ scales and zero points.
     n_params = 0
     for init in model.graph.initializer:
@@ -55,7 +54,7 @@ def onnx_info(path: Path) -> dict[str, Any]:
         "format": "onnx",
         "arch": meta.get("arch"),
         "dataset": meta.get("dataset"),
-        "labels": json.loads(meta["labels"]),
+        "labels": list(labels),
         "parameters": n_params,
         "precision": "int8" if is_quantized(model) else meta.get("precision", "fp32"),
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
@@ -72,17 +71,14 @@ def onnx_info(path: Path) -> dict[str, Any]:
 
 
 def engine_info(path: Path) -> dict[str, Any]:
-    from fer_edge.trt.sidecar import sidecar_path
+    from dataclasses import asdict
 
-    side = sidecar_path(path)
+    from fer_edge.trt.sidecar import read_sidecar
+
     if not path.is_file():
         raise FerEdgeError("file not found", path=path)
-    if not side.is_file():
-        raise FerEdgeError(f"engine without its sidecar {side.name}; rebuild it with fer-edge build-engine", path=path)
-    try:
-        sidecar = json.loads(side.read_text())
-    except json.JSONDecodeError:
-        raise FerEdgeError("sidecar is not valid JSON", path=side) from None
+    # the checked reader: a binary, non-object or incomplete sidecar is a one-line error
+    sidecar = asdict(read_sidecar(path))
     return {"file": str(path), "format": "tensorrt engine", "size_mb": round(path.stat().st_size / 1e6, 2), **sidecar}
 
 

@@ -17,6 +17,7 @@ from conftest import synthetic_faces, write_fer_csv
 from typer.testing import CliRunner, Result
 
 from fer_edge.cli import app
+from fer_edge.errors import FerEdgeError
 from fer_edge.labels import FER2013_LABELS
 
 torch = pytest.importorskip("torch")
@@ -234,18 +235,20 @@ def test_interrupted_checkpoint_write_keeps_the_previous_checkpoint(
     path = tmp_path / "last.pt"
     base = {"model_config": {}, "dataset": "fer2013", "labels": list(FER2013_LABELS), "state_dict": {}}
     save_checkpoint(path, {**base, "epoch": 1})
-    real_save = torch.save
+    real_write = Path.write_bytes
 
-    def save_half_then_fail(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
-        real_save(obj, f, *args, **kwargs)
-        with open(f, "r+b") as fh:  # a kill mid-write: the file is cut short
-            fh.truncate(50)
+    def write_half_then_fail(self: Path, data: bytes) -> int:
+        real_write(self, data[:50])  # a kill (or a full disk) mid-write: the file is cut short
         raise failure("killed mid-write")
 
-    monkeypatch.setattr(torch, "save", save_half_then_fail)
-    with pytest.raises(failure):
+    monkeypatch.setattr(Path, "write_bytes", write_half_then_fail)
+    # an OSError while writing is a one-line user error naming the file; Ctrl-C stays Ctrl-C
+    expected = FerEdgeError if failure is OSError else failure
+    with pytest.raises(expected) as info:
         save_checkpoint(path, {**base, "epoch": 2})
     monkeypatch.undo()
+    if expected is FerEdgeError:
+        assert str(path) in str(info.value) and "previous file is unchanged" in str(info.value)
     assert load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
 

@@ -96,6 +96,12 @@ def bench(
     if not console.is_terminal:
         console = Console(width=220)  # piped to a file: keep the wide table on one line per row
     all_models = [*(models or []), *(extra_models or [])]
+    from fer_edge.paths import guard_outputs
+
+    guard_outputs(
+        {"--data": data, "--votes": votes, **{f"model {m}": m for m in all_models}},
+        {"--json": json_out, "--markdown": markdown_out, "--plot": plot_out},
+    )
     batches = parse_batches(batch)
     if split not in SPLIT_CHOICES:
         raise FerEdgeError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
@@ -223,8 +229,19 @@ def _print_estimate(
 def _write_outputs(
     console: Console, report: Any, outputs: list[tuple[Path | None, Callable[[Any, Path], None]]]
 ) -> None:
-    """Each requested output file (atomically, by its writer), then a line saying where it went."""
+    """Each requested output file (atomically, by its writer), then a line saying where it went.
+
+    A file that cannot be written (full disk) does not stop the others; the error then says the
+    figures are in the table printed above.
+    """
+    failed: list[str] = []
     for path, write in outputs:
         if path is not None:
-            write(report, path)
+            try:
+                write(report, path)
+            except FerEdgeError as exc:
+                failed.append(str(exc))
+                continue
             console.print(f"wrote {path}")
+    if failed:
+        raise FerEdgeError(f"{'; '.join(failed)} (the measured figures are in the table above)")

@@ -43,12 +43,19 @@ def build_engine(
     """Build a TensorRT engine for THIS device (engines are tied to a TensorRT version and GPU)."""
     from rich.console import Console
 
+    from fer_edge.paths import guard_outputs
     from fer_edge.trt.build import build_engine as run_build
     from fer_edge.trt.build import trtexec_command
     from fer_edge.trt.options import BuildOptions
     from fer_edge.trt.profile import parse_batch
     from fer_edge.trt.sidecar import sidecar_path
 
+    if not print_trtexec:
+        # --timing-cache is read and rewritten: an output that must not be the model or the engine
+        guard_outputs(
+            {"MODEL": model},
+            {"--out": out, "--out (sidecar)": sidecar_path(out), "--timing-cache": timing_cache},
+        )
     options = BuildOptions(
         onnx=model, out=out, precision=precision.value, batch=parse_batch(batch), workspace_mb=workspace,
         timing_cache=timing_cache, dla_core=dla, opt_level=opt_level,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -25,7 +25,18 @@ def evaluate(
     tta: Annotated[bool, typer.Option(help="Also report flip test-time augmentation (separately).")] = False,
     confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix PNG here.")] = None,
     record: Annotated[
-        bool, typer.Option(help="Store the accuracy in the model file (.pt metrics or ONNX metadata).")
+        bool,
+        typer.Option(
+            help="Store the accuracy, with the split and image count it was measured on, in the model "
+            "file (.pt metrics or ONNX metadata)."
+        ),
+    ] = False,
+    record_subset: Annotated[
+        bool,
+        typer.Option(
+            help="With --record: replace a recorded figure even when this split is not the full "
+            "FER2013/FERPlus split (another image count)."
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
@@ -35,17 +46,28 @@ def evaluate(
 
     from fer_edge.backends import load_backend
     from fer_edge.data import load_dataset
-    from fer_edge.evaluate import evaluate_model, record_accuracy
-    from fer_edge.tables import FitTable
+    from fer_edge.evaluate import (
+        Measurement,
+        check_recordable,
+        check_subset_record,
+        evaluate_model,
+        record_accuracy,
+    )
+    from fer_edge.paths import guard_outputs
     from fer_edge.weights import shipped_model
 
     if data is None:
         raise FerEdgeError("--data is required: the fer2013.csv(.gz) file (or image folders) to evaluate on")
     model = model or shipped_model("fer2013", "int8")
+    guard_outputs({"MODEL": model, "--data": data, "--votes": votes}, {"--confusion": confusion})
+    if record:
+        check_recordable(model)
     console = Console(stderr=True)
     with load_backend(model, device=device, threads=threads) as backend:
         dataset = backend.dataset
         faces = load_dataset(data, dataset=dataset, votes=votes).split(split)
+        if record:  # before any inference: a figure that may not be recorded is refused now
+            check_subset_record(model, Measurement(split, 0.0, len(faces), Path(data).name, dataset), record_subset)
         with Progress(console=console, transient=True, disable=as_json) as progress:
             report = evaluate_model(backend, faces, batch_size=batch_size, tta=tta, progress=progress)
         report.update(
@@ -56,21 +78,37 @@ def evaluate(
             split=split,
             data=str(data),
         )
-    if record:
-        record_accuracy(model, split, report["accuracy"])
-    if confusion is not None:
-        from fer_edge.plots import plot_confusion_matrix
-
-        plot_confusion_matrix(
-            report["confusion_matrix"],
-            faces.class_names,
-            confusion,
-            title=f"{model.name} on {dataset} {split} ({report['accuracy']:.2f}%)",
-        )
+    # The figures are printed first: a record or plot that then fails (a full disk) loses nothing.
     if as_json:
         typer.echo(json.dumps(report))
-        return
-    table = FitTable(f"{model.name} on {dataset} {split} ({report['n']} images, {backend.name} {backend.precision})")
+    else:
+        _print_tables(report, model, backend.name, backend.precision, dataset, split, tta)
+    try:
+        if record:
+            measured = Measurement(split, report["accuracy"], int(report["n"]), Path(data).name, dataset)
+            record_accuracy(model, measured, allow_subset=record_subset)
+            console.print(f"recorded {split} accuracy {report['accuracy']:.2f}% in {model} "
+                          f"(measured on {measured.describe()})", soft_wrap=True, markup=False)
+        if confusion is not None:
+            from fer_edge.plots import plot_confusion_matrix
+
+            plot_confusion_matrix(
+                report["confusion_matrix"],
+                faces.class_names,
+                confusion,
+                title=f"{model.name} on {dataset} {split} ({report['accuracy']:.2f}%)",
+            )
+    except FerEdgeError as exc:
+        raise FerEdgeError(f"{exc} (the figures are printed above)") from None
+
+
+def _print_tables(report: Dict[str, Any], model: Path, backend: str, precision: str, dataset: str, split: str,
+                  tta: bool) -> None:
+    from rich.console import Console
+
+    from fer_edge.tables import FitTable
+
+    table = FitTable(f"{model.name} on {dataset} {split} ({report['n']} images, {backend} {precision})")
     table.add_column("class", justify="left")
     for col in ("precision %", "recall %", "F1 %", "support"):
         table.add_column(col)

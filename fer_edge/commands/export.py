@@ -24,7 +24,9 @@ def export(
     """Export a checkpoint to ONNX (opset 17, dynamic batch) and prove it matches PyTorch."""
     from fer_edge.errors import FerEdgeError
     from fer_edge.export import PARITY_MAX_ABS, PARITY_MIN_AGREEMENT, export_checkpoint
+    from fer_edge.paths import guard_outputs
 
+    guard_outputs({"CHECKPOINT": checkpoint, "--data": data, "--votes": votes}, {"--out": out})
     face_data = None
     if data is not None:
         from fer_edge.checkpoint import load_checkpoint

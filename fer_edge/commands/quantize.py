@@ -47,17 +47,22 @@ def quantize(
     from fer_edge.calibration import save_manifest as write_manifest
     from fer_edge.data import load_dataset
     from fer_edge.errors import FerEdgeError
-    from fer_edge.onnx_model import read_model_metadata
+    from fer_edge.onnx_model import labels_from_metadata, read_model_metadata
+    from fer_edge.paths import guard_outputs
     from fer_edge.quantize import QuantJob, check_fp32_input, run_quantization
 
+    guard_outputs(
+        {"MODEL": model, "--data": data, "--votes": votes, "--manifest": manifest},
+        {"--out": out, "--save-manifest": save_manifest, "--report-json": report_json},
+    )
     console = Console(stderr=True)
     check_fp32_input(model)
     meta = read_model_metadata(model)
     dataset = meta["dataset"]
     faces = load_dataset(data, dataset=dataset, votes=votes)
-    if len(faces.class_names) != len(json.loads(meta["labels"])):
-        raise FerEdgeError(f"model has {len(json.loads(meta['labels']))} classes but {dataset} has "
-                           f"{len(faces.class_names)}", path=model)
+    n_labels = len(labels_from_metadata(meta, path=model))
+    if len(faces.class_names) != n_labels:
+        raise FerEdgeError(f"model has {n_labels} classes but {dataset} has {len(faces.class_names)}", path=model)
     source_hash = content_sha256(data)
     if manifest is not None:
         chosen = load_manifest(manifest)

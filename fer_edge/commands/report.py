@@ -26,8 +26,10 @@ def report(
 
     from fer_edge.camera.moodlog import polarity
     from fer_edge.camera.report import load_windows, parse_when, summarize, write_csv, write_plot
+    from fer_edge.paths import guard_outputs
     from fer_edge.tables import FitTable
 
+    guard_outputs({"LOG": log}, {"--csv": csv, "--plot": plot})
     lo = parse_when(since) if since else None
     hi = parse_when(until) if until else None
     rows = load_windows(log, lo, hi)

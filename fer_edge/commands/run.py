@@ -114,12 +114,19 @@ def run(
     from fer_edge.camera.pipeline import FrameSink, LoopOptions, run_loop
     from fer_edge.camera.sinks import DisplaySink, VideoSink
     from fer_edge.camera.sources import FrameSource, parse_source
+    from fer_edge.paths import guard_outputs
     from fer_edge.weights import shipped_model
 
     if views not in (1, 2, 6):
         raise FerEdgeError(f"--views must be 1, 2 or 6, got {views}")
     spec = parse_source(source, width, height, fps)
     model_path = model if model is not None else shipped_model("fer2013", "int8")
+    # --log is appended to, so it is an output too: never the model, the detector or a video file source
+    source_file = Path(source) if Path(source).is_file() else None
+    guard_outputs(
+        {"--model": model_path, "--detector-model": detector_model, "--source": source_file},
+        {"--log": log, "--save-video": save_video},
+    )
     stop = StopFlag()
     with load_backend(model_path, device=device, threads=threads) as backend:
         detector = make_detector(detector_model, min_face=min_face, detect_width=detect_width)

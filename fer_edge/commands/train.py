@@ -10,6 +10,9 @@ from typing_extensions import Annotated
 
 from fer_edge.errors import FerEdgeError
 
+# what a run writes into --out
+RUN_FILES = ("best.pt", "last.pt", "history.json", "history.csv", "learning_curve.png", "metrics.json")
+
 
 def train(
     data: Annotated[Path, typer.Option(help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...).")],
@@ -45,7 +48,13 @@ def train(
     """Train the paper's CNN; keeps best.pt (selected on PublicTest) and last.pt every epoch."""
     from fer_edge.checkpoint import import_torch
     from fer_edge.data import load_dataset
+    from fer_edge.paths import guard_outputs
 
+    guard_outputs(
+        {"--data": data, "--votes": votes},
+        {"--out": out, **{f"--out ({name})": out / name for name in RUN_FILES}},
+        folders=("--out",),
+    )
     torch = import_torch()
     if threads:
         torch.set_num_threads(threads)

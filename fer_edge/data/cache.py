@@ -5,14 +5,17 @@ Parsing the full CSV takes seconds; loading the cached arrays takes a fraction o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from fer_edge.atomic import atomic_path
+from fer_edge.errors import FerEdgeError
 
 CACHE_VERSION = 1
 
@@ -32,25 +35,48 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fer-edge"
 
 
-def cached_arrays(key: str, build: Callable[[], dict[str, np.ndarray]], enabled: bool = True) -> dict[str, np.ndarray]:
+def _read_cache(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None (with one line on stderr) for a damaged cache, which is removed."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        missing = [k for k in keys if k not in arrays]
+        if missing:
+            raise ValueError(f"no {missing[0]!r} array")
+        if len({len(a) for a in arrays.values()}) > 1:
+            raise ValueError("arrays of different lengths")
+        return arrays
+    # A 0-byte or cut-short file raises EOFError, zipfile.BadZipFile, zlib.error or ValueError.
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"note: discarded the damaged parse cache {path} ({reason}); parsing the data again",
+              file=sys.stderr, flush=True)
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+
+
+def cached_arrays(
+    key: str, build: Callable[[], dict[str, np.ndarray]], enabled: bool = True, keys: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
     """Return the arrays cached under ``key``, building and storing them on a miss.
 
-    A cache that cannot be written (read-only home) is skipped silently: it only saves time.
+    ``keys``: the arrays a valid cache holds. An empty, truncated or otherwise damaged cache file
+    is discarded (said once on stderr) and rebuilt. A cache that cannot be written (read-only
+    home, full disk) is skipped silently: it only saves time.
     """
     if not enabled:
         return build()
     path = cache_dir() / f"{key}.v{CACHE_VERSION}.npz"
-    if path.exists():
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)
+    if path.is_file():
+        cached = _read_cache(path, keys)
+        if cached is not None:
+            return cached
     arrays = build()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]
-    except OSError:
+    except (OSError, FerEdgeError):
         pass
     return arrays

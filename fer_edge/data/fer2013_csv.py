@@ -14,6 +14,7 @@ from fer_edge.labels import FER2013_LABELS, SPLITS
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 HEADER = ("emotion", "pixels", "usage")
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def read_text(path: Path) -> str:
@@ -25,7 +26,11 @@ def read_text(path: Path) -> str:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        return raw.decode("ascii")
+        # Excel's "CSV UTF-8" starts the file with a byte-order mark
+        if raw.startswith(UTF8_BOM):
+            raw = raw[len(UTF8_BOM) :]
+        # UTF-8 (of which ASCII is a part): a stray non-ASCII character is then reported with its line
+        return raw.decode("utf-8")
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise FerEdgeError(f"cannot read: {exc}", path=path) from None
     except UnicodeDecodeError:
@@ -40,7 +45,7 @@ def parse_fer2013_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lines = read_text(path).splitlines()
     if not lines:
         raise FerEdgeError("empty file", path=path)
-    header = tuple(h.strip().lower() for h in lines[0].split(","))
+    header = tuple(_unquote(h).lower() for h in lines[0].split(","))
     if header != HEADER:
         raise FerEdgeError(
             f"wrong header {lines[0][:60]!r}; expected 'emotion,pixels,Usage' (Kaggle fer2013.csv)", path=path
@@ -59,20 +64,23 @@ def parse_fer2013_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         last = line.rfind(",")
         if first < 0 or first == last:
             raise FerEdgeError("expected 3 fields: emotion,pixels,Usage", path=path, line=i + 2)
-        code, usage = line[:first].strip(), line[last + 1 :].strip()
-        if not code.isdigit() or int(code) >= len(FER2013_LABELS):
+        code, usage = _unquote(line[:first]), _unquote(line[last + 1 :])
+        if not _is_uint(code) or int(code) >= len(FER2013_LABELS):
             raise FerEdgeError(f"label {code!r} out of range (0..{len(FER2013_LABELS) - 1})", path=path, line=i + 2)
         if usage not in SPLITS:
             raise FerEdgeError(f"unknown Usage {usage!r}; expected one of {', '.join(SPLITS)}", path=path, line=i + 2)
         labels[i] = int(code)
         splits[i] = usage
-        pixel_fields.append(line[first + 1 : last])
+        pixel_fields.append(_unquote(line[first + 1 : last]))
 
-    with warnings.catch_warnings():
-        # a non-numeric token stops the fast parse early with a DeprecationWarning; the
-        # count check below then finds the row
-        warnings.simplefilter("ignore")
-        values = np.fromstring(" ".join(pixel_fields), dtype=np.int32, sep=" ")
+    try:
+        with warnings.catch_warnings():
+            # A non-numeric token ends the fast parse: NumPy 1.x warns (DeprecationWarning) and
+            # returns what it read, NumPy 2 raises ValueError. Both go to the slow path.
+            warnings.simplefilter("error", DeprecationWarning)
+            values = np.fromstring(" ".join(pixel_fields), dtype=np.int32, sep=" ")
+    except (ValueError, DeprecationWarning):
+        values = np.zeros(0, dtype=np.int32)
     if values.size != len(body) * PIXELS or values.min() < 0 or values.max() > 255:
         _raise_first_bad_row(path, pixel_fields)
     images = values.astype(np.uint8).reshape(len(body), IMAGE_SIZE, IMAGE_SIZE)
@@ -86,6 +94,19 @@ def _raise_first_bad_row(path: Path, pixel_fields: list[str]) -> None:
         if len(parts) != PIXELS:
             raise FerEdgeError(f"pixel row has {len(parts)} values, expected {PIXELS}", path=path, line=i + 2)
         for p in parts:
-            if not p.isdigit() or int(p) > 255:
+            if not _is_uint(p) or int(p) > 255:
                 raise FerEdgeError(f"pixel value {p!r} is not an integer in 0..255", path=path, line=i + 2)
     raise FerEdgeError("malformed pixel data", path=path)
+
+
+def _unquote(field: str) -> str:
+    """A field as a CSV writer that quotes every field writes it: ``"0"`` -> ``0``."""
+    field = field.strip()
+    if len(field) >= 2 and field[0] == field[-1] == '"':
+        field = field[1:-1].strip()
+    return field
+
+
+def _is_uint(text: str) -> bool:
+    # str.isdigit() also accepts digits that int() refuses (superscripts)
+    return text.isascii() and text.isdigit()

@@ -1,13 +1,16 @@
 """FERPlus (Barsoum et al. 2016): annotator votes in ``fer2013new.csv``, joined by line position.
 
 Line i of the votes file belongs to row i of fer2013.csv. ``Image name`` is blank for not-face
-rows and repeats for four images, so it is never used as a key.
+rows and repeats for four images, so it is never used as a key. It still checks the join: the
+names (``fer0000000.png``, ...) count up in row order, so votes whose rows were shuffled within
+a split (which the Usage check cannot see) are refused instead of silently mislabelling.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +23,9 @@ VOTE_COLUMNS = (*FERPLUS_LABELS, "unknown", "NF")
 NUM_EMOTIONS = len(FERPLUS_LABELS)
 
 
-def read_votes(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``votes int [N, 10]`` (8 emotions, unknown, not-a-face) and ``usage str [N]``."""
+def read_votes(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Return ``votes int [N, 10]`` (8 emotions, unknown, not-a-face), ``usage str [N]`` and the
+    ``Image name`` of each row."""
     rows = list(csv.reader(io.StringIO(read_text(path))))
     while rows and not rows[-1]:
         rows.pop()
@@ -35,6 +39,7 @@ def read_votes(path: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     votes = np.zeros((len(rows) - 1, len(VOTE_COLUMNS)), dtype=np.int64)
     usage = np.empty(len(rows) - 1, dtype=object)
+    names: list[str] = []
     for i, row in enumerate(rows[1:]):
         if len(row) != len(header):
             raise FerEdgeError(f"expected {len(header)} fields, got {len(row)}", path=path, line=i + 2)
@@ -47,7 +52,39 @@ def read_votes(path: Path) -> tuple[np.ndarray, np.ndarray]:
         if (votes[i] < 0).any():
             raise FerEdgeError("negative vote count", path=path, line=i + 2)
         usage[i] = row[0]
-    return votes, usage.astype(str)
+        names.append(row[1].strip())
+    return votes, usage.astype(str), names
+
+
+IMAGE_NAME = re.compile(r"fer(\d+)\.png")
+# The real file has four out-of-order names (repeated images); a shuffle makes about half of
+# the rows out of order.
+MAX_OUT_OF_ORDER = 4
+
+
+def check_row_order(names: list[str], usage: np.ndarray, path: Path) -> None:
+    """Refuse votes whose rows are out of order within a split, judged by ``Image name``."""
+    last: dict[str, int] = {}
+    out_of_order: dict[str, list[int]] = {}
+    named: dict[str, int] = {}
+    for i, (name, split) in enumerate(zip(names, usage)):
+        match = IMAGE_NAME.fullmatch(name)
+        if not match:
+            continue  # blank (not-a-face rows) or a naming this check does not know
+        number = int(match.group(1))
+        named[split] = named.get(split, 0) + 1
+        if split in last and number <= last[split]:
+            out_of_order.setdefault(split, []).append(i)
+        last[split] = number
+    for split, rows in out_of_order.items():
+        if len(rows) > MAX_OUT_OF_ORDER + named[split] // 1000:
+            raise FerEdgeError(
+                f"{len(rows)} of the {named[split]} {split} rows are out of order by 'Image name' "
+                f"(first: {names[rows[0]]!r}); the votes are joined to fer2013.csv by row position, so the "
+                "rows must keep the original order (use the unmodified fer2013new.csv)",
+                path=path,
+                line=rows[0] + 2,
+            )
 
 
 def majority_labels(votes: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ That download merges PublicTest and PrivateTest into ``test/``; it is read as Pr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 def read_image_folders(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
+    # Image.Resampling since Pillow 9.1; older Pillow (JetPack 5's) has the constant on Image
+    bilinear = getattr(Image, "Resampling", Image).BILINEAR
     if not root.is_dir():
         raise FerEdgeError("not a directory", path=root)
     images: list[np.ndarray] = []
@@ -54,17 +57,34 @@ def read_image_folders(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                     continue
                 try:
                     with Image.open(file) as im:
-                        gray = im.convert("L")
+                        gray = to_gray8(im, file)
                         if gray.size != (IMAGE_SIZE, IMAGE_SIZE):
-                            gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
+                            gray = gray.resize((IMAGE_SIZE, IMAGE_SIZE), bilinear)
                         images.append(np.asarray(gray, dtype=np.uint8))
-                except (UnidentifiedImageError, OSError) as exc:
+                except (UnidentifiedImageError, OSError, ValueError) as exc:
                     raise FerEdgeError(f"cannot read image: {exc}", path=file) from None
                 labels.append(FER2013_LABELS.index(name))
                 splits.append(split)
     if not images:
         raise FerEdgeError("no images found under the split folders", path=root)
     return np.stack(images), np.asarray(labels, dtype=np.int64), np.asarray(splits, dtype=str)
+
+
+# Integer modes Pillow uses for 16-bit grayscale (PNG, TIFF): "I;16*" or, in older Pillow, "I".
+SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def to_gray8(im: Any, path: Path) -> Any:
+    """An 8-bit grayscale image. 16-bit grayscale is scaled (0..65535 -> 0..255): Pillow's own
+    ``convert("L")`` clips it, turning every face white."""
+    from PIL import Image
+
+    if im.mode in SIXTEEN_BIT_MODES:
+        wide = np.asarray(im, dtype=np.float64)
+        return Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), mode="L")
+    if im.mode == "F":
+        raise FerEdgeError("floating-point image; save the faces as 8- or 16-bit PNG or JPEG", path=path)
+    return im.convert("L")
 
 
 def folder_fingerprint(root: Path) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 from fer_edge.data.cache import cached_arrays, file_sha256
 from fer_edge.data.core import FaceData
 from fer_edge.data.fer2013_csv import parse_fer2013_csv
-from fer_edge.data.ferplus import majority_labels, read_votes, soft_labels
+from fer_edge.data.ferplus import check_row_order, majority_labels, read_votes, soft_labels
 from fer_edge.data.folders import folder_fingerprint, read_image_folders
 from fer_edge.errors import FerEdgeError
 from fer_edge.labels import labels_for
@@ -34,7 +34,7 @@ def load_fer2013(path: Path, cache: bool = True) -> FaceData:
             images, labels, splits = parse_fer2013_csv(path)
             return {"images": images, "labels": labels, "splits": splits}
 
-    arrays = cached_arrays(key, build, enabled=cache)
+    arrays = cached_arrays(key, build, enabled=cache, keys=("images", "labels", "splits"))
     return FaceData(
         images=arrays["images"],
         labels=arrays["labels"].astype(np.int64),
@@ -49,7 +49,7 @@ def load_ferplus(path: Path, votes: Path, cache: bool = True) -> FaceData:
     """FERPlus majority labels (and vote distributions) over the images of fer2013.csv."""
     base = load_fer2013(path, cache=cache)
     votes = Path(votes)
-    counts, usage = read_votes(votes)
+    counts, usage, names = read_votes(votes)
     if len(counts) != len(base):
         raise FerEdgeError(
             f"has {len(counts)} vote rows but {path} has {len(base)} images; "
@@ -64,6 +64,7 @@ def load_ferplus(path: Path, votes: Path, cache: bool = True) -> FaceData:
             path=votes,
             line=i + 2,
         )
+    check_row_order(names, usage, votes)
     labels = majority_labels(counts)
     keep = np.flatnonzero(labels >= 0)
     return FaceData(

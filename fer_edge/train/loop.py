@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from fer_edge.atomic import write_text_atomic
-from fer_edge.checkpoint import load_checkpoint, save_checkpoint
+from fer_edge.checkpoint import load_checkpoint, numpy_rng_state, plain_numpy_rng_state, save_checkpoint
 from fer_edge.data.core import FaceData
 from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import accuracy
@@ -144,7 +144,9 @@ def predict_logits(
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    # plain types only, so last.pt loads with weights_only=True
+    state = {"python": random.getstate(), "numpy": plain_numpy_rng_state(np.random.get_state()),
+             "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -154,7 +156,7 @@ def restore_rng_state(state: dict[str, Any] | None) -> None:
     if not state:
         return
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    np.random.set_state(numpy_rng_state(state["numpy"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -116,8 +116,10 @@ def read_sidecar(engine: str | Path) -> Sidecar:
             path=engine,
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise FerEdgeError(f"cannot read the sidecar: {exc.strerror or exc}", path=path) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # binary, not JSON, absurdly nested
         raise FerEdgeError(f"sidecar is not valid JSON ({exc.__class__.__name__})", path=path) from None
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise FerEdgeError(f"not a fer-edge engine sidecar (no 'format: {FORMAT}')", path=path)
@@ -130,14 +132,31 @@ def read_sidecar(engine: str | Path) -> Sidecar:
     except TypeError as exc:
         missing = str(exc).split(":")[-1].strip()
         raise FerEdgeError(f"sidecar is missing {missing}", path=path) from None
-    if not isinstance(sidecar.labels, list) or not sidecar.labels:
-        raise FerEdgeError("sidecar has no labels", path=path)
+    labels = sidecar.labels
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
+        raise FerEdgeError("sidecar has no labels (a non-empty list of class names)", path=path)
+    _check_types(sidecar, path)
     return sidecar
 
 
 def warn(message: str) -> None:
     """One ``warning:`` line on stderr (the CLI's errors are ``error:`` lines)."""
     sys.stderr.write(f"warning: {message}\n")
+
+
+_TEXT_FIELDS = ("tensorrt_version", "gpu_name", "compute_capability", "precision", "source_onnx",
+                "source_onnx_sha256", "dataset", "engine_sha256", "build_command", "built_at")
+
+
+def _check_types(sidecar: Sidecar, path: Path) -> None:
+    """Wrong-typed entries (a hand-edited or foreign file) are refused here, not later as a crash."""
+    for name in _TEXT_FIELDS:
+        if not isinstance(getattr(sidecar, name), str):
+            raise FerEdgeError(f"sidecar entry {name!r} is not a string", path=path)
+    if not isinstance(sidecar.engine_bytes, int) or isinstance(sidecar.engine_bytes, bool):
+        raise FerEdgeError("sidecar entry 'engine_bytes' is not an integer", path=path)
+    if not isinstance(sidecar.profile, dict) or not isinstance(sidecar.metadata, dict):
+        raise FerEdgeError("sidecar entries 'profile' and 'metadata' must be JSON objects", path=path)
 
 
 def check_engine_file(engine: str | Path, sidecar: Sidecar) -> None:
