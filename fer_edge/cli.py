@@ -102,7 +102,12 @@ def _root(
         False, "--version", callback=version_callback, is_eager=True, help="Show the version."
     ),
     verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Also show the libraries' own logs and warnings (OpenCV, FFmpeg, PyTorch)."
+        False,
+        "--verbose",
+        "-v",
+        envvar="FER_EDGE_VERBOSE",
+        help="Also show the libraries' own logs and warnings (OpenCV, FFmpeg, PyTorch, ONNX Runtime); "
+        "goes before the command: fer-edge -v run ...",
     ),
 ) -> None:
     """fer-edge: train, shrink and deploy a small facial-expression CNN."""

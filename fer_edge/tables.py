@@ -1,10 +1,11 @@
 """Tables that fit the terminal: every row on one line, no number split, least needed columns hidden first.
 
-A :class:`FitTable` is built like a rich ``Table`` (``add_column``, ``add_row``) and chooses its layout when it
-is printed, from the width the console offers: all columns with full labels if they fit, else the short labels
-(``ort-cpu`` for ``onnxruntime-cpu``), else it hides columns from the highest ``priority`` number down and says
-below the table which ones it hid. Numbers never wrap: a column wraps only when it is declared ``wrap`` (free
-text such as a JSON value), and a ``shrink`` column (a file name) is cut with an ellipsis only as a last resort.
+A :class:`FitTable` is built like a rich ``Table`` (``add_column``, ``add_row``) and chooses its layout when
+it is printed, from the width the console offers: all columns with full labels if they fit, else with the
+short labels (``ort-cpu`` for ``onnxruntime-cpu``), else it hides columns from the highest ``priority``
+number down, trying full then short labels at each step, and says below the table which ones it hid.
+Numbers never wrap: a column wraps only when it is declared ``wrap`` (free text such as a JSON value), and
+a ``shrink`` column (a file name) is cut with an ellipsis only as a last resort.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Layout:
 
     columns: List[int]  # indexes of the shown columns, in table order
     compact: bool
-    hidden: List[str] = field(default_factory=list)  # full labels of the hidden columns
+    hidden: List[str] = field(default_factory=list)  # names of the hidden columns, for the note
     shrink_to: Optional[int] = None  # width of the shrink columns, when they had to be cut
 
 
@@ -173,15 +174,15 @@ class FitTable:
                 if self._min_width(console, options, candidate) <= width:
                     return candidate
         # Nothing left to hide: cut the names, never the numbers.
-        if any(self.columns[i].shrink for i in candidate.columns):
+        names = [
+            _width(self.columns[i].text(r.cells[i], True))
+            for i in candidate.columns
+            if self.columns[i].shrink
+            for r in self.rows
+        ]
+        if names:
             excess = self._min_width(console, options, candidate) - width
-            widest = max(
-                _width(self.columns[i].text(r.cells[i], True))
-                for i in candidate.columns
-                if self.columns[i].shrink
-                for r in self.rows
-            ) if self.rows else 0
-            candidate.shrink_to = max(_SHRINK_FLOOR, widest - excess)
+            candidate.shrink_to = max(_SHRINK_FLOOR, max(names) - excess)
         return candidate
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
