@@ -133,12 +133,13 @@ if [[ -n "${ORT_WHEEL}" ]]; then
 elif [[ "${ORT_CPU}" == 1 ]]; then
   python -m pip install -c "${CONSTRAINTS}" onnxruntime
 elif [[ "${JETPACK}" == 6 ]]; then
+  # NVIDIA's Jetson AI Lab index has onnxruntime-gpu built per JetPack 6 CUDA (PyPI's is x86 only).
   INDEX="${ORT_INDEX:-https://pypi.jetson-ai-lab.io/jp6/cu${CUDA_MAJOR}${CUDA_MINOR}}"
-  python -m pip install --index-url "${INDEX}" onnxruntime-gpu || {
+  python -m pip install --extra-index-url "${INDEX}" onnxruntime-gpu || {
     note "warning: no onnxruntime-gpu from ${INDEX}; installing the CPU build (TensorRT engines are unaffected)"
     python -m pip install -c "${CONSTRAINTS}" onnxruntime; }
 elif [[ -n "${ORT_INDEX}" ]]; then
-  python -m pip install --index-url "${ORT_INDEX}" onnxruntime-gpu
+  python -m pip install --extra-index-url "${ORT_INDEX}" onnxruntime-gpu
 else
   # NVIDIA publishes JetPack 5's onnxruntime-gpu as wheel files (Jetson Zoo), not on an index.
   note "JetPack 5: installing ONNX Runtime's CPU build; for its CUDA provider pass --ort-wheel <NVIDIA's JetPack 5 wheel>"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import host_python
+from conftest import host_side
 from typer.testing import CliRunner
 
 from fer_edge.cli import COMMANDS, app
@@ -76,7 +76,7 @@ def one_line_error(args: list[str]) -> str:
     return lines[0]
 
 
-@host_python
+@host_side
 def test_unknown_dataset(tiny_fer_csv: Path, tmp_path: Path) -> None:
     line = one_line_error(["train", "--data", str(tiny_fer_csv), "--out", str(tmp_path / "r"), "--dataset", "raf-db"])
     assert "unknown dataset 'raf-db'" in line and "fer2013" in line and "ferplus" in line
@@ -91,7 +91,7 @@ TRAIN_OPTION_ERRORS: dict[str, tuple[list[str], str]] = {
 }
 
 
-@host_python
+@host_side
 @pytest.mark.parametrize("case", list(TRAIN_OPTION_ERRORS))
 def test_bad_train_options_are_one_line_errors(case: str, make_fer_csv: Callable[..., Path], tmp_path: Path) -> None:
     data = make_fer_csv(n_train=8, n_public=4, n_private=4)
@@ -102,7 +102,7 @@ def test_bad_train_options_are_one_line_errors(case: str, make_fer_csv: Callable
     assert not (out / "last.pt").exists()
 
 
-@host_python
+@host_side
 def test_refuses_an_out_that_holds_a_run(tiny_fer_csv: Path, tmp_path: Path) -> None:
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "last.pt").write_bytes(b"an earlier run")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import host_python, synthetic_faces, write_fer_csv, write_votes_csv
+from conftest import host_side, synthetic_faces, write_fer_csv, write_votes_csv
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
@@ -321,7 +321,7 @@ def test_bad_input_raises_fer_edge_error_naming_the_file(case: str, tmp_path: Pa
         assert part in message, f"{part!r} not in {message!r}"
 
 
-@host_python
+@host_side
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_via_cli_is_one_line_without_traceback(case: str, tmp_path: Path) -> None:
     spec = BAD_INPUTS[case](tmp_path)
@@ -348,7 +348,7 @@ def test_empty_split_is_an_error(make_fer_csv: Callable[..., Path]) -> None:
         data.split("Test")
 
 
-@host_python
+@host_side
 def test_train_on_a_file_without_training_rows_is_refused(make_fer_csv: Callable[..., Path], tmp_path: Path) -> None:
     path = make_fer_csv(n_train=0, n_public=4, n_private=4, name="tests_only.csv")
     result = CliRunner().invoke(app, ["train", "--data", str(path), "--out", str(tmp_path / "r"), "--epochs", "1"])

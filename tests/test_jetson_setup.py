@@ -132,7 +132,7 @@ def test_jetpack6_gets_the_gpu_onnxruntime_for_its_cuda(tmp_path: Path) -> None:
     release, cuda = JETPACK["6.2"]
     run = run_setup(tmp_path, release, version_json(cuda))
     ort = [line for line in run.pip() if line.startswith("install") and "onnxruntime" in line]
-    assert ort == ["install --index-url https://pypi.jetson-ai-lab.io/jp6/cu126 onnxruntime-gpu"]
+    assert ort == ["install --extra-index-url https://pypi.jetson-ai-lab.io/jp6/cu126 onnxruntime-gpu"]
     # The other build is removed first: both install the module `onnxruntime`.
     assert "uninstall -y onnxruntime onnxruntime-gpu" in run.pip()
 
