@@ -42,6 +42,7 @@ class FakeState:
     dla_cores: int = 0
     gpu_only: tuple[str, ...] = ()  # layers can_run_on_DLA says no to
     create_cache_returns_none: bool = False
+    create_cache_raises: bool = False  # for non-empty (unreadable) bytes
     set_cache_results: list[bool] = field(default_factory=list)  # popped per call; default True
     get_cache_returns_none: bool = False
     inspector_json: str | None = INSPECTOR_JSON
@@ -112,6 +113,8 @@ def fake_tensorrt(state: FakeState) -> types.ModuleType:
 
         def create_timing_cache(self, data: bytes) -> Cache | None:
             state.caches_created.append(bytes(data))
+            if data and state.create_cache_raises:
+                raise RuntimeError("cannot deserialize the timing cache")
             return None if state.create_cache_returns_none else Cache(bytes(data))
 
         def set_timing_cache(self, cache: Cache | None, ignore_mismatch: bool) -> bool:
@@ -253,6 +256,17 @@ def test_stale_timing_cache_falls_back_to_a_fresh_one(fake_trt: FakeState, tmp_p
     assert fake_trt.caches_created == [b"cache from another GPU", b""]
     assert out.is_file() and read_sidecar(out).engine_bytes == out.stat().st_size
     assert cache.read_bytes() == b"fresh timing cache"
+
+
+def test_unreadable_timing_cache_falls_back_too(fake_trt: FakeState, tmp_path: Path) -> None:
+    onnx_path, out, cache = fer_model(tmp_path), tmp_path / "m.fp16.engine", tmp_path / "trt.cache"
+    cache.write_bytes(b"\x00garbage")
+    fake_trt.create_cache_raises = True
+    code, output = build(str(onnx_path), "--precision", "fp16", "--out", str(out), "--timing-cache", str(cache))
+    assert code == 0, output
+    warned = warning_lines(output)
+    assert len(warned) == 1 and "building with a fresh one" in warned[0]
+    assert out.is_file() and cache.read_bytes() == b"fresh timing cache"
 
 
 def test_timing_cache_calls_returning_none_still_write_the_engine(fake_trt: FakeState, tmp_path: Path) -> None:

@@ -125,16 +125,24 @@ def _attach_timing_cache(config: Any, path: Path, warn: Warn) -> bool:
     from another GPU or TensorRT version (with ``ignore_mismatch=False``); neither stops a build.
     """
     previous = path.read_bytes() if path.is_file() else b""
-    cache = config.create_timing_cache(previous)
-    if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+    if _try_timing_cache(config, previous):
         return True
-    fresh = config.create_timing_cache(b"") if previous else None
-    if fresh is not None and config.set_timing_cache(fresh, ignore_mismatch=False):
+    if previous and _try_timing_cache(config, b""):
         warn(f"{path}: timing cache is from another GPU or TensorRT version (or unreadable); "
              "building with a fresh one, which replaces it")
         return True
     warn(f"{path}: TensorRT gave no usable timing cache; building without one ({path.name} is left as it is)")
     return False
+
+
+def _try_timing_cache(config: Any, data: bytes) -> bool:
+    """Create a timing cache from ``data`` and attach it; False on None, False or an exception
+    (the bindings raise on bytes they cannot read)."""
+    try:
+        cache = config.create_timing_cache(data)
+        return cache is not None and bool(config.set_timing_cache(cache, ignore_mismatch=False))
+    except (RuntimeError, TypeError, ValueError):
+        return False
 
 
 def _serialized_timing_cache(config: Any, path: Path, warn: Warn) -> bytes | None:
@@ -236,7 +244,10 @@ def build_serialized(options: BuildOptions, plan: PrecisionPlan, onnx_path: Path
     timing = None
     if cached and options.timing_cache is not None:
         timing = _serialized_timing_cache(config, options.timing_cache, warn)
-    layers = summarise_layers(_engine_layers(trt.Runtime(logger), engine), dla_placement)
+    runtime = trt.Runtime(logger)
+    if options.dla_core is not None:
+        runtime.DLA_core = options.dla_core  # a DLA engine deserialises onto its core
+    layers = summarise_layers(_engine_layers(runtime, engine), dla_placement)
     return BuiltEngine(
         engine=engine,
         timing_cache=timing,
