@@ -102,7 +102,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = _safe_load(torch, path)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
+        # a file that asks for a Python callable (GLOBAL) is refused as such; other opcodes the
+        # restricted unpickler does not know mean a damaged or foreign file
+        if "GLOBAL" in str(exc):
             raise FerEdgeError(_refusal(exc), path=path) from None
         raise FerEdgeError(f"not a readable PyTorch checkpoint ({type(exc).__name__})", path=path) from None
     except Exception as exc:  # torch raises many types for a corrupt or foreign file

@@ -91,13 +91,12 @@ def bench(
 
     from fer_edge.bench.harness import MeasureConfig
     from fer_edge.bench.plan import parse_batches
+    from fer_edge.paths import guard_outputs
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=220)  # piped to a file: keep the wide table on one line per row
     all_models = [*(models or []), *(extra_models or [])]
-    from fer_edge.paths import guard_outputs
-
     guard_outputs(
         {"--data": data, "--votes": votes, **{f"model {m}": m for m in all_models}},
         {"--json": json_out, "--markdown": markdown_out, "--plot": plot_out},
