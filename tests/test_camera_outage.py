@@ -16,6 +16,7 @@ from queue import Empty, Queue
 
 import numpy as np
 import pytest
+from fault_helpers import LockHolder, fill_disk, tmpfs
 from stream_server import MjpegCamera, free_port
 from test_camera_helpers import FakeClassifier, ScriptedDetector, tiny_fer_model
 
@@ -78,8 +79,8 @@ def test_windows_close_on_time_during_an_outage_and_record_it(tmp_path: Path) ->
 class Run:
     """``fer-edge run`` in a subprocess, its output lines collected by a thread."""
 
-    def __init__(self, tmp_path: Path, source: str, *extra: str) -> None:
-        self.db = tmp_path / "mood.db"
+    def __init__(self, tmp_path: Path, source: str, *extra: str, db: Path | None = None) -> None:
+        self.db = db or tmp_path / "mood.db"
         model = tiny_fer_model(tmp_path / "tiny.onnx")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fer_edge", "run", "--source", source, "--model", str(model),
@@ -166,7 +167,7 @@ def test_a_kill_during_an_outage_keeps_the_gap_in_the_log(tmp_path: Path) -> Non
     try:
         run.wait_for(is_window, 2)
         camera.stop()
-        run.wait_for(lambda line: "no camera for 1 s" in line, 3)
+        run.wait_for(lambda line: "no camera for 1.0 s" in line, 3)
         run.proc.send_signal(signal.SIGKILL)
         run.proc.wait(timeout=10)
     finally:
@@ -188,7 +189,7 @@ def test_a_camera_not_there_yet_is_awaited_and_a_signal_in_the_backoff_stops_at_
     try:
         run.wait_for(lambda line: "--fail-fast" in line)
         run.wait_for(lambda line: "still down after 4 tries" in line, timeout=60)  # waits of 8 s now
-        run.wait_for(lambda line: "no camera for 1 s" in line, 2)
+        run.wait_for(lambda line: "no camera for 1.0 s" in line, 2)
         returncode, took = run.stop(sig)
     finally:
         if run.proc.poll() is None:
@@ -214,3 +215,50 @@ def test_fail_fast_ends_at_once_when_the_camera_is_not_there(tmp_path: Path) -> 
     )
     assert result.exit_code == 2 and "cannot open video source" in result.output
     assert time.monotonic() - t < 30
+
+
+# How long each fault lasts in the next test; the issue's bar is 60 s (FER_EDGE_FAULT_SECONDS=60,
+# recorded in docs/camera.md), the default keeps the suite short.
+FAULT_SECONDS = float(os.environ.get("FER_EDGE_FAULT_SECONDS", "4"))
+
+
+@pytest.mark.slow
+def test_run_survives_a_full_disk_and_a_held_lock_and_logs_every_window_once(tmp_path: Path) -> None:
+    camera = MjpegCamera(fps=10).start()
+    with tmpfs(tmp_path / "disk", "8m") as disk:
+        run = Run(tmp_path, camera.url(), db=disk / "mood.db")
+        try:
+            run.wait_for(is_window, 2)
+            filler = fill_disk(disk)
+            run.wait_for(lambda line: "the disk is full" in line)
+            announced = sum(map(is_window, run.lines))
+            time.sleep(FAULT_SECONDS)
+            run.wait_for(is_window, announced + int(FAULT_SECONDS) - 1)  # still running, windows closing
+            assert run.proc.poll() is None
+            filler.unlink()
+            run.wait_for(lambda line: "writable again" in line)
+            holder = LockHolder(run.db)
+            try:
+                run.wait_for(lambda line: "another process holds the database lock" in line)
+                announced = sum(map(is_window, run.lines))
+                time.sleep(FAULT_SECONDS)
+                run.wait_for(is_window, announced + int(FAULT_SECONDS) - 1)
+                assert run.proc.poll() is None
+            finally:
+                holder.release()
+            run.wait_for(lambda line: "writable again" in line, 2)
+            run.wait_for(is_window, sum(map(is_window, run.lines)) + 2)
+            code, _ = run.stop(signal.SIGTERM)
+        finally:
+            camera.stop()
+            if run.proc.poll() is None:
+                run.proc.kill()
+        assert code == 0, run.lines
+        problems = [line for line in run.lines if "cannot write" in line]
+        assert len(problems) == 2, problems  # one line per problem, not per window or per retry
+        assert not [line for line in run.lines if "Traceback" in line or "could not be written" in line]
+        windows = run.windows()
+        assert_contiguous(windows)  # every window, none twice
+        assert len(windows) == sum(map(is_window, run.lines))  # each announced window is in the log
+        assert len(windows) >= 2 * FAULT_SECONDS + 4
+        print("\n".join(run.lines))  # shown with -s: what a journal would hold

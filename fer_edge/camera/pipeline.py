@@ -42,6 +42,8 @@ class WindowLog(Protocol):
 class StatusSink(Protocol):
     """The --stats line: on a terminal one line kept up to date in place, else a line per interval."""
 
+    def windows(self, written: int, held: int) -> str: ...
+
     def live(self, text: Callable[[], str]) -> None: ...
 
     def periodic(self, text: str) -> None: ...
@@ -92,7 +94,7 @@ def describe_window(w: WindowSummary) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
     tail = " (partial)" if w.partial else ""
     if w.outage_s:
-        tail += f" (no camera for {w.outage_s:.0f} s)"
+        tail += f" (no camera for {w.outage_s:.1f} s)"
     return (
         f"window {iso(w.start_ts)} .. {iso(w.end_ts)}: {w.faces} faces, satisfaction {sat}"
         + (f" [{counts}]" if counts else "")
@@ -153,12 +155,17 @@ def run_loop(
             window_start += options.window_s
 
     def status_text() -> str:
-        held = f", {log.waiting} held" if log.waiting else ""
-        return f"{recent.line()} | faces now {faces_now} | windows {log.windows_written} written{held}"
+        # What matters first comes first: a narrow terminal cuts the line at its width.
+        assert status is not None
+        means = recent.mean_ms()
+        stages = " | ".join(f"{k} {means[k]:.1f} ms" for k in means)
+        windows = status.windows(log.windows_written, log.waiting)
+        return f"{recent.fps:.1f} fps | faces now {faces_now} | {windows} | {stages}"
 
     def outage_text() -> str:
-        held = f", {log.waiting} held" if log.waiting else ""
-        return f"no camera since {iso(down_since or last_now)} | windows {log.windows_written} written{held}"
+        assert status is not None
+        windows = status.windows(log.windows_written, log.waiting)
+        return f"no camera since {iso(down_since or last_now)} | {windows}"
 
     try:
         while True:
@@ -172,7 +179,6 @@ def run_loop(
             t_frame = time.perf_counter()
             frame = source.read()
             capture_ms = watch.lap()
-            log.poll()  # retries a log write that failed, when its backoff is due
             if frame is None:
                 stats.stopped_by = "signal" if should_stop() else "end of source"
                 break
@@ -182,6 +188,7 @@ def run_loop(
                 if down_since is None:
                     down_since, faces_now = now, 0
                 close_due_windows(now)
+                log.poll()
                 if status is not None:
                     status.live(outage_text)
                 continue
@@ -216,6 +223,7 @@ def run_loop(
                 if not sink.show(frame, tracks, labels):
                     stats.stopped_by = "display closed"
                     should_stop = lambda: True  # noqa: E731  (ends the loop at the top)
+            log.poll()  # retries a log write that failed, when its backoff is due (counted in "other")
             other_ms = watch.lap()
             stage_ms = {
                 "capture": capture_ms,

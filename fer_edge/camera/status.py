@@ -34,7 +34,9 @@ class StatusLine:
         self._shown = ""  # the status line now on the terminal
         self._next_refresh = 0.0
 
-    def _decorate(self, text: str) -> str:
+    def windows(self, written: int, held: int) -> str:
+        """``windows 12 written, 3 held, 40 to sync``: held (log not writable) and to sync when any."""
+        text = f"windows {written} written" + (f", {held} held" if held else "")
         waiting = self.to_sync()
         return text if waiting is None else f"{text}, {waiting} to sync"
 
@@ -64,18 +66,18 @@ class StatusLine:
         now = self._clock()
         if now >= self._next_refresh:
             self._next_refresh = now + self.refresh_s
-            self._draw(self._decorate(text()))
+            self._draw(text())
 
     def periodic(self, text: str) -> None:
         """Once per stats interval: a line in a log, the status line on a terminal."""
         if self.is_tty:
-            self._draw(self._decorate(text))
+            self._draw(text)
         else:
-            self.message(self._decorate(text))
+            self.message(text)
 
     def close(self) -> None:
-        """Ends the terminal's status line, so what follows starts on a line of its own."""
+        """Clears the terminal's status line: what follows (the run's summary) is plain lines."""
         if self.is_tty and self._shown:
-            self.stream.write("\n")
+            self.stream.write(CLEAR_LINE)
             self.stream.flush()
             self._shown = ""

@@ -51,7 +51,13 @@ class StopFlag:
 
 def run(
     source: Annotated[
-        str, typer.Option(help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file.")
+        str,
+        typer.Option(
+            help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file. From FER_EDGE_SOURCE "
+            "when not given, so a camera password need not be on the command line.",
+            envvar="FER_EDGE_SOURCE",
+            show_envvar=False,
+        ),
     ],
     model: Annotated[
         Optional[Path],
