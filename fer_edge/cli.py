@@ -7,6 +7,8 @@ imports torch or tensorrt.
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +52,23 @@ def one_line_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
 
+    if sys.version_info < (3, 10):
+        wrapper.__signature__ = evaluated_signature(func)  # type: ignore[attr-defined]
     return wrapper
+
+
+def evaluated_signature(func: Callable[..., Any]) -> inspect.Signature:
+    """The signature with its annotations evaluated, ``Annotated`` kept. Before Python 3.10 Typer reads
+    the raw signature, where ``from __future__ import annotations`` left strings: it then misses every
+    ``Annotated[..., typer.Option()]`` (options lose their help; one without a default becomes an
+    argument, so ``run --source`` failed on JetPack 5's Python 3.8)."""
+    from typing_extensions import get_type_hints
+
+    hints = get_type_hints(func, include_extras=True)
+    signature = inspect.signature(func)
+    return signature.replace(
+        parameters=[p.replace(annotation=hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
+    )
 
 
 COMMANDS: dict[str, Callable[..., Any]] = {

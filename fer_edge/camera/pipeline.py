@@ -29,7 +29,8 @@ class FrameReader(Protocol):
 class WindowLog(Protocol):
     """Where closed windows go: a ``MoodLog``, or a ``BufferedLog`` that holds what it cannot write."""
 
-    windows_written: int
+    @property
+    def windows_written(self) -> int: ...
 
     @property
     def waiting(self) -> int: ...
