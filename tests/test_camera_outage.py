@@ -105,15 +105,29 @@ class Run:
             except Empty:
                 raise AssertionError(f"timed out waiting; output so far: {self.lines}") from None
 
-    def stop(self, sig: int, timeout: float = 30.0) -> tuple[int, float]:
+    def stop(self, sig: int, timeout: float = 30.0) -> tuple[int, float, float]:
+        """Signal the run; its exit code, seconds to its last line ("stopped ...": window flushed, log
+        closed) and seconds to the end of the process (the interpreter's own teardown added)."""
         t = time.monotonic()
         self.proc.send_signal(sig)
+        stopped = None
+        deadline = t + timeout
+        while stopped is None and time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.05)
+            except Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            self.lines.append(line)
+            if line.startswith("stopped ("):
+                stopped = time.monotonic() - t
         self.proc.wait(timeout=timeout)
         took = time.monotonic() - t
         time.sleep(0.2)
         while not self._queue.empty():
             self.lines.append(self._queue.get())
-        return self.proc.returncode, took
+        return self.proc.returncode, stopped if stopped is not None else took, took
 
     def windows(self) -> list[tuple]:
         conn = sqlite3.connect(self.db)
@@ -144,7 +158,7 @@ def test_a_stream_that_goes_away_and_comes_back(tmp_path: Path) -> None:
         camera.start()
         run.wait_for(lambda line: "reconnected" in line)
         run.wait_for(lambda line: is_window(line) and " 0 faces" in line and "no camera" not in line, 4)
-        code, took = run.stop(signal.SIGTERM)
+        code, _, _ = run.stop(signal.SIGTERM)
     finally:
         camera.stop()
         if run.proc.poll() is None:
@@ -190,12 +204,15 @@ def test_a_camera_not_there_yet_is_awaited_and_a_signal_in_the_backoff_stops_at_
         run.wait_for(lambda line: "--fail-fast" in line)
         run.wait_for(lambda line: "still down after 4 tries" in line, timeout=60)  # waits of 8 s now
         run.wait_for(lambda line: "no camera for 1.0 s" in line, 2)
-        returncode, took = run.stop(sig)
+        returncode, stopped, exited = run.stop(sig)
     finally:
         if run.proc.poll() is None:
             run.proc.kill()
     assert returncode == code, run.lines
-    assert took < 1.0, took
+    # The run's own work ends within a second (0.04 s on a quiet machine); the interpreter's teardown
+    # after it (0.25 s quiet) gets more room on a loaded test machine.
+    assert stopped < 1.0, (stopped, exited)
+    assert exited < 2.0, (stopped, exited)
     assert not [line for line in run.lines if "Traceback" in line]
     windows = run.windows()
     assert_contiguous(windows)
@@ -248,7 +265,7 @@ def test_run_survives_a_full_disk_and_a_held_lock_and_logs_every_window_once(tmp
                 holder.release()
             run.wait_for(lambda line: "writable again" in line, 2)
             run.wait_for(is_window, sum(map(is_window, run.lines)) + 2)
-            code, _ = run.stop(signal.SIGTERM)
+            code, _, _ = run.stop(signal.SIGTERM)
         finally:
             camera.stop()
             if run.proc.poll() is None:

@@ -21,7 +21,7 @@ from typing import Deque, Dict, Optional
 from fer_edge.camera.moodlog import MoodLog, TrackRow, WindowSummary, is_transient, track_rows
 from fer_edge.camera.tracking import Track
 
-DEFAULT_LIMIT = 10_000  # 10,000 windows: a week of 60-s windows, a few MB
+DEFAULT_LIMIT = 10_000  # a week of 60-s windows; 5 MB (docs/camera.md)
 
 
 def describe_failure(exc: BaseException) -> str:

@@ -184,7 +184,7 @@ def connect(path: str | Path, busy_timeout_s: float = 10.0) -> sqlite3.Connectio
                 raise FerEdgeError("exists and is not a SQLite database; choose another --log", path=path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(os.path.abspath(path), timeout=busy_timeout_s, check_same_thread=False)
+        conn = sqlite3.connect(os.path.abspath(path), timeout=busy_timeout_s)
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed window survives power loss too, not only a killed process.
