@@ -59,3 +59,21 @@ def test_secrets_in_a_camera_url_are_neither_printed_nor_stored(tmp_path: Path) 
     if db.exists():
         rows = sqlite3.connect(db).execute("SELECT source FROM runs").fetchall()
         assert all("hunter" not in (r[0] or "") for r in rows)
+
+
+def test_the_source_can_come_from_the_environment_and_is_masked_there_too(tmp_path: Path) -> None:
+    pytest.importorskip("cv2")
+    from test_camera_helpers import tiny_fer_model
+    from typer.testing import CliRunner
+
+    from fer_edge.cli import app
+
+    url = "rtsp://admin:hunter2@127.0.0.1:9/live?token=hunter3"
+    result = CliRunner().invoke(
+        app,
+        ["run", "--model", str(tiny_fer_model(tmp_path / "t.onnx")), "--log", str(tmp_path / "m.db"), "--fail-fast"],
+        env={"FER_EDGE_SOURCE": url},
+    )
+    assert result.exit_code == 2, result.output
+    assert "rtsp://admin:***@127.0.0.1:9/live?token=***: cannot open video source" in result.output
+    assert "hunter" not in result.output
