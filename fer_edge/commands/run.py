@@ -34,8 +34,10 @@ class StopFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested, self.signal = True, signum
+        # On a terminal, below the status line rather than glued to its end.
         print(
-            f"{signal.Signals(signum).name}: flushing the current window and stopping",
+            ("\n" if sys.stderr.isatty() else "")
+            + f"{signal.Signals(signum).name}: flushing the current window and stopping",
             file=sys.stderr,
             flush=True,
         )
