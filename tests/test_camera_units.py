@@ -12,7 +12,7 @@ from test_camera_helpers import FakeClassifier, ListSource, ScriptedDetector, ti
 from fer_edge.camera.crop import CropRule, crop_faces, crop_rule_for
 from fer_edge.camera.moodlog import MoodLog, polarity, satisfaction_index, summarize_window
 from fer_edge.camera.pipeline import LoopOptions, run_loop
-from fer_edge.camera.sources import FrameSource, SourceSpec, csi_pipeline, parse_source, redact
+from fer_edge.camera.sources import OUTAGE, FrameSource, SourceSpec, csi_pipeline, parse_source, redact
 from fer_edge.camera.tracking import IouTracker, iou_matrix
 from fer_edge.errors import FerEdgeError
 from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
@@ -31,11 +31,11 @@ def test_parse_source_kinds(tmp_path: Path) -> None:
     assert parse_source(str(video)).kind == "file" and not parse_source(str(video)).live
     url = parse_source("rtsp://admin:secret@cam.local/stream")
     assert url.kind == "url" and url.target == "rtsp://admin:secret@cam.local/stream"
-    assert "secret" not in url.text and url.text == "rtsp://cam.local/stream"
+    assert "secret" not in url.text and url.text == "rtsp://admin:***@cam.local/stream"
     csi = parse_source("csi://1", width=640, height=480, fps=15)
     assert csi.kind == "csi" and "sensor-id=1" in str(csi.target) and "width=(int)640" in str(csi.target)
     assert "framerate=(fraction)15/1" in csi_pipeline(0, 640, 480, 15.0)
-    assert redact("http://u:p@h:8080/x?y=1") == "http://h:8080/x?y=1"
+    assert redact("http://u:p@h:8080/x?y=1") == "http://u:***@h:8080/x?y=1"
 
 
 def test_parse_source_errors(tmp_path: Path) -> None:
@@ -76,10 +76,25 @@ class FlakyCapture:
         pass
 
 
-def test_live_source_reconnects_with_exponential_backoff() -> None:
+class FakeTime:
+    """A clock that only moves when the code under test sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_live_source_reconnects_with_exponential_backoff_and_reports_outage() -> None:
     opened: list[int] = []
-    sleeps: list[float] = []
     failures = iter([False, True, True, True, False])  # first open ok, then 3 failed reopens, then ok
+    t = FakeTime()
 
     def opener(spec: SourceSpec) -> FlakyCapture:
         if next(failures):
@@ -87,11 +102,63 @@ def test_live_source_reconnects_with_exponential_backoff() -> None:
         opened.append(1)
         return FlakyCapture(2)
 
-    src = FrameSource(SourceSpec("0", "usb", 0), opener=opener, backoff_s=0.5, sleep=sleeps.append)
-    frames = [src.read() for _ in range(4)]
-    assert all(f is not None for f in frames)
+    src = FrameSource(SourceSpec("0", "usb", 0), opener=opener, backoff_s=0.5, sleep=t.sleep, clock=t.clock)
+    got: list[object] = []
+    while sum(isinstance(f, np.ndarray) for f in got) < 4:
+        got.append(src.read())
+        assert len(got) < 200
     assert src.reconnects == 1 and len(opened) == 2
-    assert sleeps == [0.5, 1.0, 2.0, 4.0]  # doubles after each failed try
+    # the drop, then tries at 0.5, 1.5, 3.5 (failed, the wait doubling) and 7.5 s (back)
+    assert t.now == pytest.approx(7.5)
+    kinds = ["frame" if isinstance(f, np.ndarray) else f for f in got]
+    assert kinds[:3] == ["frame", "frame", OUTAGE] and kinds[-2:] == ["frame", "frame"]
+    assert all(k is OUTAGE for k in kinds[2:-2])
+    assert max(t.sleeps) <= 0.25  # never asleep longer than poll_s: windows close, a stop is seen
+
+
+def test_stop_during_an_outage_is_seen_within_a_poll() -> None:
+    t = FakeTime()
+    stop = {"now": False}
+
+    def opener(spec: SourceSpec) -> FlakyCapture:
+        if opener.calls:  # type: ignore[attr-defined]
+            raise FerEdgeError("cannot open video source")
+        opener.calls += 1  # type: ignore[attr-defined]
+        return FlakyCapture(1)
+
+    opener.calls = 0  # type: ignore[attr-defined]
+    src = FrameSource(
+        SourceSpec("0", "usb", 0), opener=opener, max_backoff_s=30.0, sleep=t.sleep, clock=t.clock,
+        should_stop=lambda: stop["now"],
+    )
+    assert isinstance(src.read(), np.ndarray)
+    while t.now < 100:  # well into the 30-s waits
+        assert src.read() is OUTAGE
+    stop["now"] = True
+    before = t.now
+    assert src.read() is None and t.now - before <= 0.25
+
+
+def test_a_camera_not_there_at_the_start_is_awaited_unless_fail_fast() -> None:
+    t = FakeTime()
+    events: list[str] = []
+    ready = {"at": 3.0}
+
+    def opener(spec: SourceSpec) -> FlakyCapture:
+        if t.now < ready["at"]:
+            raise FerEdgeError("cannot open video source", path=spec.text)
+        return FlakyCapture(100)
+
+    with pytest.raises(FerEdgeError, match="cannot open video source"):
+        FrameSource(SourceSpec("0", "usb", 0), opener=opener, fail_fast=True)
+    src = FrameSource(SourceSpec("0", "usb", 0), opener=opener, sleep=t.sleep, clock=t.clock, on_event=events.append)
+    assert src.down and "--fail-fast" in events[0]
+    frames = [src.read() for _ in range(40)]
+    first = next(i for i, f in enumerate(frames) if isinstance(f, np.ndarray))
+    assert all(f is OUTAGE for f in frames[:first]) and src.reconnects == 1 and t.now >= 3.0
+    ready["at"] = float("inf")
+    with pytest.raises(FerEdgeError):  # a file is never awaited
+        FrameSource(SourceSpec("v.avi", "file", "v.avi"), opener=opener)
 
 
 def test_file_source_ends_without_reconnecting() -> None:

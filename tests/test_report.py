@@ -99,3 +99,19 @@ def test_report_bad_input(tmp_path: Path) -> None:
     assert runner.invoke(app, ["report", str(text)]).exit_code == 2
     bad_date = runner.invoke(app, ["report", str(other), "--since", "yesterday"])
     assert bad_date.exit_code == 2 and "bad date" in bad_date.output
+
+
+def test_report_reads_a_log_whose_name_has_uri_characters_and_shows_outages(tmp_path: Path) -> None:
+    db = tmp_path / "store #1?x=%41.db"
+    log = MoodLog(db, FER2013_LABELS, dataset="fer2013", window_s=60, started_ts=DAY1)
+    add_window(log, DAY1, ["happy"])
+    log.write_window(summarize_window(FER2013_LABELS, [], DAY1 + 60, DAY1 + 120, frames=0, outage_s=60.0), [])
+    log.close(DAY1 + 120)
+    result = CliRunner().invoke(app, ["report", str(db), "--csv", str(tmp_path / "out.csv")])
+    assert result.exit_code == 0, result.output
+    assert "windows: 2" in result.output and "faces: 1" in result.output
+    with (tmp_path / "out.csv").open() as f:
+        lines = list(csv.DictReader(f))
+    assert [(r["frames"], r["outage_s"]) for r in lines] == [("600", "0"), ("0", "60")]
+    names = {p.name for p in tmp_path.iterdir()} - {"store #1?x=%41.db-wal", "store #1?x=%41.db-shm"}
+    assert names == {"out.csv", "store #1?x=%41.db"}  # the log was opened by its own name

@@ -15,15 +15,39 @@ import numpy as np
 
 from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
 from fer_edge.camera.detection import FaceDetector
-from fer_edge.camera.moodlog import MoodLog, WindowSummary, summarize_window
-from fer_edge.camera.sources import import_cv2
+from fer_edge.camera.moodlog import WindowSummary, iso, summarize_window
+from fer_edge.camera.sources import Outage, import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
 from fer_edge.camera.tracking import IouTracker, Track
 from fer_edge.metrics import softmax
 
 
 class FrameReader(Protocol):
-    def read(self) -> np.ndarray | None: ...
+    def read(self) -> np.ndarray | Outage | None: ...
+
+
+class WindowLog(Protocol):
+    """Where closed windows go: a ``MoodLog``, or a ``BufferedLog`` that holds what it cannot write."""
+
+    @property
+    def windows_written(self) -> int: ...
+
+    @property
+    def waiting(self) -> int: ...
+
+    def write_window(self, summary: WindowSummary, tracks: list[Track]) -> object: ...
+
+    def poll(self) -> None: ...
+
+
+class StatusSink(Protocol):
+    """The --stats line: on a terminal one line kept up to date in place, else a line per interval."""
+
+    def windows(self, written: int, held: int) -> str: ...
+
+    def live(self, text: Callable[[], str]) -> None: ...
+
+    def periodic(self, text: str) -> None: ...
 
 
 class Classifier(Protocol):
@@ -67,11 +91,11 @@ class RunStats:
 
 
 def describe_window(w: WindowSummary) -> str:
-    from fer_edge.camera.moodlog import iso
-
     sat = "n/a" if w.satisfaction is None else f"{w.satisfaction:+.2f}"
     counts = ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
     tail = " (partial)" if w.partial else ""
+    if w.outage_s:
+        tail += f" (no camera for {w.outage_s:.1f} s)"
     return (
         f"window {iso(w.start_ts)} .. {iso(w.end_ts)}: {w.faces} faces, satisfaction {sat}"
         + (f" [{counts}]" if counts else "")
@@ -84,12 +108,13 @@ def run_loop(
     detector: FaceDetector,
     classifier: Classifier,
     rule: CropRule,
-    log: MoodLog,
+    log: WindowLog,
     options: LoopOptions,
     should_stop: Callable[[], bool] = lambda: False,
     echo: Callable[[str], None] = print,
     sinks: list[FrameSink] | None = None,
     tracker: IouTracker | None = None,
+    status: StatusSink | None = None,
 ) -> RunStats:
     """Run until the source ends, ``max_frames`` or ``should_stop()``; always flushes the open window."""
     cv2 = import_cv2()
@@ -103,6 +128,9 @@ def run_loop(
     last_print = time.perf_counter()
     frame_index = 0
     max_track_id = 0
+    faces_now = 0
+    window_outage = 0.0  # seconds of the open window without a camera
+    down_since: float | None = None  # when the live source dropped, while it is down
 
     def clock() -> float:
         if options.media_fps:
@@ -110,13 +138,35 @@ def run_loop(
         return time.time()
 
     def close_window(end_ts: float, partial: bool) -> None:
-        nonlocal window_frames
+        nonlocal window_frames, window_outage
         counted = tracker.close_window()
-        summary = summarize_window(labels, counted, window_start, end_ts, window_frames, partial)
+        if down_since is not None:
+            window_outage += end_ts - max(down_since, window_start)
+        summary = summarize_window(labels, counted, window_start, end_ts, window_frames, partial, window_outage)
         log.write_window(summary, counted)
         stats.windows.append(summary)
-        window_frames = 0
+        window_frames, window_outage = 0, 0.0
         echo(describe_window(summary))
+
+    def close_due_windows(now: float) -> None:
+        # Every window that ended before ``now`` (several, if a camera was down), each on time.
+        nonlocal window_start
+        while now >= window_start + options.window_s:
+            close_window(window_start + options.window_s, partial=False)
+            window_start += options.window_s
+
+    def status_text() -> str:
+        # What matters first comes first: a narrow terminal cuts the line at its width.
+        assert status is not None
+        means = recent.mean_ms()
+        stages = " | ".join(f"{k} {means[k]:.1f} ms" for k in means)
+        windows = status.windows(log.windows_written, log.waiting)
+        return f"{recent.fps:.1f} fps | faces now {faces_now} | {windows} | {stages}"
+
+    def outage_text() -> str:
+        assert status is not None
+        windows = status.windows(log.windows_written, log.waiting)
+        return f"no camera since {iso(down_since or last_now)} | {windows}"
 
     try:
         while True:
@@ -134,10 +184,19 @@ def run_loop(
                 stats.stopped_by = "signal" if should_stop() else "end of source"
                 break
             now = clock()
-            # Close every window that ended before this frame (several, if a camera was down).
-            while now >= window_start + options.window_s:
-                close_window(window_start + options.window_s, partial=False)
-                window_start += options.window_s
+            if isinstance(frame, Outage):
+                # A live source is down: windows still close on time, with the gap recorded.
+                if down_since is None:
+                    down_since, faces_now = now, 0
+                close_due_windows(now)
+                log.poll()
+                if status is not None:
+                    status.live(outage_text)
+                continue
+            if down_since is not None:
+                window_outage += now - max(down_since, window_start)
+                down_since = None
+            close_due_windows(now)
 
             detections = detector.detect(frame)
             detect_ms = watch.lap()
@@ -156,6 +215,7 @@ def run_loop(
             classify_ms = watch.lap()
 
             tracks = tracker.update(detections.boxes, probs, now)
+            faces_now = len(detections)
             max_track_id = max([max_track_id, *(t.id for t in tracks)])
             window_frames += 1
             frame_index += 1
@@ -164,6 +224,7 @@ def run_loop(
                 if not sink.show(frame, tracks, labels):
                     stats.stopped_by = "display closed"
                     should_stop = lambda: True  # noqa: E731  (ends the loop at the top)
+            log.poll()  # retries a log write that failed, when its backoff is due (counted in "other")
             other_ms = watch.lap()
             stage_ms = {
                 "capture": capture_ms,
@@ -174,13 +235,21 @@ def run_loop(
             seconds = time.perf_counter() - t_frame
             stats.total.add(stage_ms, len(detections), seconds)
             recent.add(stage_ms, len(detections), seconds)
+            if status is not None:
+                status.live(status_text)
             if time.perf_counter() - last_print >= options.stats_every_s:
-                echo(recent.line())
+                if status is not None:
+                    status.periodic(status_text())
+                else:
+                    echo(recent.line())
                 recent, last_print = StageTimes(), time.perf_counter()
     finally:
-        # The window in progress is flushed however the loop ended (end of file, signal, error).
-        if window_frames:
+        # The window in progress is flushed however the loop ended (end of file, signal, error),
+        # also one the camera was down for: the gap is in the log.
+        if window_frames or window_outage or down_since is not None:
             end = last_now + (1.0 / options.media_fps if options.media_fps else 0.0)
+            if down_since is not None:
+                end = max(end, clock())
             window_end = window_start + options.window_s
             close_window(min(end, window_end), partial=end < window_end - 1e-6)
         stats.tracks_seen = max_track_id

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from fer_edge.atomic import atomic_path
 from fer_edge.camera.moodlog import POLARITIES, polarity, satisfaction_index
@@ -29,6 +31,7 @@ class WindowRow:
     satisfaction: float | None
     partial: bool
     counts: dict[str, int]
+    outage_s: float = 0.0  # seconds of the window without a camera
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,39 @@ def parse_when(text: str) -> float:
     return when.astimezone().timestamp() if when.tzinfo is None else when.timestamp()
 
 
+def sqlite_uri(path: str | Path, **params: str) -> str:
+    """A ``file:`` URI for ``path``, quoted, so ``#``, ``?`` and ``%`` in a name stay part of it."""
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"file:{quote(os.path.abspath(path))}" + (f"?{query}" if query else "")
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Read-only, also from read-only media: a WAL log there cannot get its ``-shm`` file, so it is
+    opened ``immutable`` (nothing else can be writing it), unless its ``-wal`` file holds windows
+    that are not yet in the database file, which ``immutable`` would silently skip."""
+    try:
+        conn = sqlite3.connect(sqlite_uri(path, mode="ro"), uri=True)
+        conn.execute("SELECT name FROM sqlite_master").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        if os.access(path.parent, os.W_OK):
+            raise
+    wal = Path(f"{path}-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        raise FerEdgeError(
+            f"on read-only media with a non-empty {wal.name} beside it (windows not yet folded into the "
+            f"database); copy {path.name} and {wal.name} together to a writable folder and report there",
+            path=path,
+        )
+    return sqlite3.connect(sqlite_uri(path, immutable="1"), uri=True)
+
+
 def open_log(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if not path.is_file():
         raise FerEdgeError("mood log not found", path=path)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = _connect_read_only(path)
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.Error as exc:
         raise FerEdgeError(f"not a readable mood log ({exc})", path=path) from None
@@ -74,9 +104,12 @@ def load_windows(path: str | Path, since: float | None = None, until: float | No
     """Windows that start in [since, until), oldest first, each with its emotion counts."""
     conn = open_log(path)
     try:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(windows)")}
+        outage = "outage_s" if "outage_s" in columns else "0"  # a log from before outages were logged
         query = (
             "SELECT id, run_id, start, end, start_ts, end_ts, frames, faces, positive, neutral, negative, "
-            "satisfaction, partial FROM windows WHERE start_ts >= ? AND start_ts < ? ORDER BY start_ts, id"
+            f"satisfaction, partial, {outage} FROM windows WHERE start_ts >= ? AND start_ts < ? "
+            "ORDER BY start_ts, id"
         )
         lo = since if since is not None else float("-inf")
         hi = until if until is not None else float("inf")
@@ -105,6 +138,7 @@ def load_windows(path: str | Path, since: float | None = None, until: float | No
             satisfaction=r[11],
             partial=bool(r[12]),
             counts=counts[r[0]],
+            outage_s=float(r[13]),
         )
         for r in rows
     ]
@@ -147,6 +181,7 @@ CSV_FIXED = [
     "valence_negative",
     "satisfaction_index",
     "partial",
+    "outage_s",
 ]
 
 
@@ -170,6 +205,7 @@ def write_csv(rows: list[WindowRow], target: str | Path) -> Path:
                     r.negative,
                     sat,
                     int(r.partial),
+                    f"{r.outage_s:g}",
                 ]
                 + [r.counts.get(e, 0) for e in emotions]
             )

@@ -1,7 +1,9 @@
 """Frame sources through OpenCV: USB index, /dev/videoN, a video file, an RTSP/HTTP URL, or a
 Jetson CSI camera (``csi://N``) through a GStreamer ``nvarguscamerasrc`` pipeline.
 
-A live source that drops is reopened with exponential backoff; a file that ends ends the run.
+A live source that drops, or is not there yet when the run starts, is reopened with exponential
+backoff; meanwhile ``read()`` returns :data:`OUTAGE` every fraction of a second, so the loop keeps
+closing windows on time and a stop request is seen at once. A file that ends ends the run.
 """
 
 from __future__ import annotations
@@ -12,13 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from fer_edge.errors import FerEdgeError, missing_dependency
+from fer_edge.redact import redact
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
+# A network stream that stalls must not hold the loop (or a stop request) for FFmpeg's default 30 s.
+STREAM_TIMEOUT_MS = 5000
+
+
+class Outage:
+    """What ``FrameSource.read()`` returns while a live source is down: no frame, not the end."""
+
+    def __repr__(self) -> str:
+        return "OUTAGE"
+
+
+OUTAGE = Outage()
 
 
 @dataclass(frozen=True)
@@ -35,15 +49,6 @@ class SourceSpec:
     @property
     def live(self) -> bool:
         return self.kind != "file"
-
-
-def redact(text: str) -> str:
-    """Remove ``user:password@`` from a URL, so a camera password never reaches logs or the database."""
-    if "://" not in text or "@" not in text:
-        return text
-    parts = urlsplit(text)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def csi_pipeline(sensor_id: int, width: int, height: int, fps: float) -> str:
@@ -118,6 +123,10 @@ def open_capture(spec: SourceSpec) -> Any:
                 "opencv-python, then sudo apt install python3-opencv)"
             )
         cap = cv2.VideoCapture(spec.target, cv2.CAP_GSTREAMER)
+    elif spec.kind == "url" and hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        timeouts += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        cap = cv2.VideoCapture(spec.target, cv2.CAP_ANY, timeouts)
     else:
         cap = cv2.VideoCapture(spec.target)
     if not cap.isOpened():
@@ -137,10 +146,14 @@ def open_capture(spec: SourceSpec) -> Any:
 
 
 class FrameSource:
-    """Frames from one source. ``read()`` returns a BGR frame, or None when the run should end.
+    """Frames from one source. ``read()`` returns a BGR frame, :data:`OUTAGE` while a live source is
+    down, or None when the run should end (end of file, or ``should_stop()``).
 
-    Live sources that drop are reopened with exponential backoff (``backoff_s`` doubling up to
-    ``max_backoff_s``) until they come back or ``should_stop()`` says so.
+    A live source that drops is reopened with exponential backoff (``backoff_s`` doubling up to
+    ``max_backoff_s``); between tries ``read()`` waits at most ``poll_s`` and returns
+    :data:`OUTAGE`. A live source that cannot be opened at the start is treated the same way (a
+    camera that boots after the Jetson), unless ``fail_fast``; a file that cannot be opened is
+    always an error at once.
     """
 
     def __init__(
@@ -152,6 +165,9 @@ class FrameSource:
         should_stop: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], None] = time.sleep,
         on_event: Callable[[str], None] = lambda message: None,
+        fail_fast: bool = False,
+        poll_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spec = spec
         self._opener = opener
@@ -160,8 +176,24 @@ class FrameSource:
         self._should_stop = should_stop
         self._sleep = sleep
         self._on_event = on_event
+        self._poll_s = poll_s
+        self._clock = clock
         self.reconnects = 0
-        self._cap: Any = opener(spec)  # the first open fails loudly: a wrong --source is a user error
+        self._tries = 0
+        self._delay = backoff_s
+        self._next_try = 0.0
+        self._cap: Any = None
+        try:
+            self._cap = opener(spec)
+        except FerEdgeError as exc:
+            if fail_fast or not spec.live:
+                raise  # a wrong --source is a user error
+            self._on_event(f"{exc}; retrying until it is there (--fail-fast to stop instead)")
+            self._next_try = clock() + self._delay
+
+    @property
+    def down(self) -> bool:
+        return self._cap is None
 
     @property
     def fps(self) -> float | None:
@@ -170,36 +202,42 @@ class FrameSource:
         value = float(self._cap.get(cv2.CAP_PROP_FPS)) if self._cap is not None else 0.0
         return value if 0.0 < value < 1000.0 else None
 
-    def read(self) -> np.ndarray | None:
-        while True:
-            if self._cap is not None:
-                ok, frame = self._cap.read()
-                if ok and frame is not None:
-                    return frame  # type: ignore[no-any-return]
-                if not self.spec.live:
-                    return None  # end of file
-                self._on_event(f"source {self.spec.text} dropped; reconnecting")
-                self._cap.release()
-                self._cap = None
-            if not self._reopen():
-                return None
+    def read(self) -> np.ndarray | Outage | None:
+        if self._should_stop():
+            return None
+        if self._cap is not None:
+            ok, frame = self._cap.read()
+            if ok and frame is not None:
+                return frame  # type: ignore[no-any-return]
+            if not self.spec.live:
+                return None  # end of file
+            self._on_event(f"source {self.spec.text} dropped; reconnecting")
+            self._cap.release()
+            self._cap = None
+            self._tries, self._delay = 0, self._backoff_s
+            self._next_try = self._clock() + self._delay
+            return OUTAGE
+        wait = self._next_try - self._clock()
+        if wait > 0:
+            self._sleep(min(wait, self._poll_s))
+            return OUTAGE
+        return self._try_reopen()
 
-    def _reopen(self) -> bool:
-        delay = self._backoff_s
-        while not self._should_stop():
-            self._sleep(delay)
-            if self._should_stop():
-                return False
-            try:
-                self._cap = self._opener(self.spec)
-            except FerEdgeError:
-                delay = min(delay * 2, self._max_backoff_s)
-                self._on_event(f"source {self.spec.text} still down; next try in {delay:g} s")
-                continue
-            self.reconnects += 1
-            self._on_event(f"source {self.spec.text} reconnected")
-            return True
-        return False
+    def _try_reopen(self) -> np.ndarray | Outage | None:
+        try:
+            self._cap = self._opener(self.spec)
+        except FerEdgeError:
+            self._tries += 1
+            self._delay = min(self._delay * 2, self._max_backoff_s)
+            self._next_try = self._clock() + self._delay
+            if self._tries & (self._tries - 1) == 0:  # tries 1, 2, 4, 8...: fewer lines the longer it lasts
+                self._on_event(
+                    f"source {self.spec.text} still down after {self._tries} tries; next in {self._delay:g} s"
+                )
+            return OUTAGE
+        self.reconnects += 1
+        self._on_event(f"source {self.spec.text} reconnected")
+        return self.read()
 
     def close(self) -> None:
         if self._cap is not None:

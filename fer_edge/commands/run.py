@@ -24,6 +24,7 @@ class StopFlag:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signal: int | None = None
         self._previous: dict[int, Any] = {}
 
     def __call__(self) -> bool:
@@ -32,9 +33,11 @@ class StopFlag:
     def _handle(self, signum: int, frame: object) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signal = True, signum
+        # On a terminal, below the status line rather than glued to its end.
         print(
-            f"{signal.Signals(signum).name}: flushing the current window and stopping",
+            ("\n" if sys.stderr.isatty() else "")
+            + f"{signal.Signals(signum).name}: flushing the current window and stopping",
             file=sys.stderr,
             flush=True,
         )
@@ -50,7 +53,13 @@ class StopFlag:
 
 def run(
     source: Annotated[
-        str, typer.Option(help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file.")
+        str,
+        typer.Option(
+            help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file. From FER_EDGE_SOURCE "
+            "when not given, so a camera password need not be on the command line.",
+            envvar="FER_EDGE_SOURCE",
+            show_envvar=False,
+        ),
     ],
     model: Annotated[
         Optional[Path],
@@ -105,15 +114,32 @@ def run(
         ),
     ] = False,
     stats_every: Annotated[float, typer.Option(help="Seconds between FPS / latency lines.")] = 10.0,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            help="End at once when a live camera cannot be opened at the start, instead of retrying "
+            "until it is there (windows meanwhile are logged as outage)."
+        ),
+    ] = False,
+    hold_windows: Annotated[
+        int,
+        typer.Option(
+            help="Closed windows kept in memory while the log cannot be written (full disk, lock "
+            "held elsewhere); beyond this the oldest are dropped.",
+            min=1,
+        ),
+    ] = 10_000,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
     from fer_edge.backends import load_backend
     from fer_edge.camera.crop import crop_rule_for
     from fer_edge.camera.detection import make_detector
+    from fer_edge.camera.logbuffer import BufferedLog
     from fer_edge.camera.moodlog import MoodLog
     from fer_edge.camera.pipeline import FrameSink, LoopOptions, run_loop
     from fer_edge.camera.sinks import DisplaySink, VideoSink
     from fer_edge.camera.sources import FrameSource, parse_source
+    from fer_edge.camera.status import StatusLine
     from fer_edge.paths import guard_outputs
     from fer_edge.weights import shipped_model
 
@@ -128,60 +154,78 @@ def run(
         {"--log": log, "--save-video": save_video},
     )
     stop = StopFlag()
-    with load_backend(model_path, device=device, threads=threads) as backend:
-        detector = make_detector(detector_model, min_face=min_face, detect_width=detect_width)
-        rule = crop_rule_for(detector.name)
-        with FrameSource(spec, should_stop=stop, on_event=_echo) as frames:
-            media_fps = None if spec.live else (frames.fps or 30.0)
-            sinks: list[FrameSink] = []
-            if display:
-                sinks.append(DisplaySink())
-            if save_video is not None:
-                sinks.append(VideoSink(save_video, fps=frames.fps or 30.0))
-            mood_log = MoodLog(
-                log,
-                backend.labels,
-                dataset=backend.dataset,
-                source=spec.text,
-                model=Path(model_path).name,
-                detector=detector.name,
-                crop_rule=str(rule.to_dict()),
-                window_s=window,
-            )
-            _echo(
-                f"run {mood_log.run_id}: {spec.text} -> {Path(model_path).name} ({backend.name}, "
-                f"{backend.precision}), detector {detector.name}, window {window:g} s, log {log}"
-            )
-            stop.install()
-            try:
-                stats = run_loop(
-                    frames,
-                    detector,
-                    backend,
-                    rule,
-                    mood_log,
-                    LoopOptions(
-                        window_s=window,
-                        max_frames=max_frames,
-                        stats_every_s=stats_every,
-                        media_fps=media_fps,
-                        views=views,
-                        rotate_views=not all_views,
-                    ),
-                    should_stop=stop,
-                    echo=_echo,
-                    sinks=sinks,
+    # to_sync: the forwarder to the central database plugs its "windows waiting" count in here.
+    status = StatusLine(to_sync=lambda: None)
+    echo = status.message
+    # Installed before anything slow: a signal during loading or a camera's reconnect backoff ends
+    # the run at once (a second one interrupts whatever runs).
+    stop.install()
+    try:
+        with load_backend(model_path, device=device, threads=threads) as backend:
+            detector = make_detector(detector_model, min_face=min_face, detect_width=detect_width)
+            rule = crop_rule_for(detector.name)
+            with FrameSource(spec, should_stop=stop, on_event=echo, fail_fast=fail_fast) as frames:
+                media_fps = None if spec.live else (frames.fps or 30.0)
+                sinks: list[FrameSink] = []
+                if display:
+                    sinks.append(DisplaySink())
+                if save_video is not None:
+                    sinks.append(VideoSink(save_video, fps=frames.fps or 30.0))
+                moodlog = MoodLog(
+                    log,
+                    backend.labels,
+                    dataset=backend.dataset,
+                    source=spec.text,
+                    model=Path(model_path).name,
+                    detector=detector.name,
+                    crop_rule=str(rule.to_dict()),
+                    window_s=window,
+                    busy_timeout_s=1.0,  # a lock held elsewhere costs the loop at most 1 s per try
                 )
-            finally:
-                stop.restore()
-                mood_log.close()
-                for sink in sinks:
-                    sink.close()  # type: ignore[attr-defined]
+                mood_log = BufferedLog(moodlog, echo=echo, limit=hold_windows)
+                run_name = f"run {mood_log.run_id}" if mood_log.run_id is not None else "run (not yet in the log)"
+                echo(
+                    f"{run_name}: {spec.text} -> {Path(model_path).name} ({backend.name}, "
+                    f"{backend.precision}), detector {detector.name}, window {window:g} s, log {log}"
+                )
+                try:
+                    stats = run_loop(
+                        frames,
+                        detector,
+                        backend,
+                        rule,
+                        mood_log,
+                        LoopOptions(
+                            window_s=window,
+                            max_frames=max_frames,
+                            stats_every_s=stats_every,
+                            media_fps=media_fps,
+                            views=views,
+                            rotate_views=not all_views,
+                        ),
+                        should_stop=stop,
+                        echo=echo,
+                        sinks=sinks,
+                        status=status,
+                    )
+                finally:
+                    status.close()
+                    mood_log.close()
+                    for sink in sinks:
+                        sink.close()  # type: ignore[attr-defined]
+    finally:
+        stop.restore()
     _echo(
         f"stopped ({stats.stopped_by}): {len(stats.windows)} windows, {stats.tracks_seen} face tracks "
         f"written to {log}"
     )
     if frames.reconnects:
         _echo(f"the source dropped and was reopened {frames.reconnects} times")
-    if not stats.total.frames:
+    if mood_log.dropped or mood_log.waiting:
+        raise FerEdgeError(
+            f"{mood_log.dropped + mood_log.waiting} windows could not be written to the mood log", path=log
+        )
+    if stop.signal == signal.SIGINT:
+        raise typer.Exit(130)  # as every command on Ctrl-C; SIGTERM (a service's stop) exits 0
+    if not stats.total.frames and stats.stopped_by == "end of source":
         raise FerEdgeError("the source gave no frames", path=spec.text)

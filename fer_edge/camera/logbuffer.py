@@ -1,0 +1,162 @@
+"""The camera never stops for its log: windows that cannot be written wait in memory.
+
+A store camera runs unattended for months; its mood log will meet a full disk or another process
+holding the database lock (a backup, a sync job, someone's SQLite browser). Then the camera keeps
+running, holds the closed windows in memory (at most ``limit``; beyond that the oldest are dropped
+and counted), retries with exponential backoff and writes them, in order, when it can. It says one
+line when a problem starts or changes, one when it is over: not one per frame or per retry.
+
+Each retry writes every held window in one transaction (``MoodLog.write``), so a failed try leaves
+nothing behind and a window is never written twice (``windows`` is also unique on its run and start).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
+from typing import Deque, Dict, Optional
+
+from fer_edge.camera.moodlog import MoodLog, TrackRow, WindowSummary, is_transient, track_rows
+from fer_edge.camera.tracking import Track
+
+DEFAULT_LIMIT = 10_000  # a week of 60-s windows; 5 MB (docs/camera.md)
+
+
+def describe_failure(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return f"another process holds the database lock ({text})"
+    if "full" in lowered or "no space" in lowered:
+        return f"the disk is full ({text})"
+    return text
+
+
+class BufferedLog:
+    """A :class:`MoodLog` that holds what it cannot write. Same ``write_window`` as the log it wraps;
+    ``poll()`` (every frame) retries when the backoff is due; ``close()`` makes a last try."""
+
+    def __init__(
+        self,
+        log: MoodLog,
+        echo: Callable[[str], None] = print,
+        limit: int = DEFAULT_LIMIT,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.log = log
+        self.limit = limit
+        self._echo = echo
+        self._clock = clock
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._delay = backoff_s
+        self._pending: Deque[WindowSummary] = deque()
+        # One row per track, the newest: a track seen in many held windows is written once.
+        self._tracks: Dict[int, TrackRow] = OrderedDict()
+        self._next_try = 0.0
+        self._problem: Optional[str] = None
+        self._problem_since = 0.0
+        self.dropped = 0
+        self._dropped_reported = 0
+        self.last_error: Optional[BaseException] = None
+        if log.run_id is None and log.start_error is not None:
+            self._failed(log.start_error)
+
+    @property
+    def path(self) -> object:
+        return self.log.path
+
+    @property
+    def windows_written(self) -> int:
+        return self.log.windows_written
+
+    @property
+    def waiting(self) -> int:
+        """Closed windows held in memory, not yet in the log."""
+        return len(self._pending)
+
+    @property
+    def run_id(self) -> Optional[int]:
+        return self.log.run_id
+
+    def write_window(self, summary: WindowSummary, tracks: Sequence[Track]) -> bool:
+        """Log a closed window now if possible, else hold it; True when it is in the log."""
+        self._pending.append(summary)
+        for row in track_rows(self.log.labels, tracks):
+            self._tracks.pop(row[0], None)
+            self._tracks[row[0]] = row
+        while len(self._pending) > self.limit:
+            self._pending.popleft()
+            self.dropped += 1
+        while len(self._tracks) > self.limit * 10:
+            self._tracks.pop(next(iter(self._tracks)))
+        if self.dropped > self._dropped_reported and self._dropped_reported == 0:
+            self._echo(
+                f"mood log {self.path}: {self.limit} windows held in memory, the limit; "
+                "dropping the oldest until the log can be written"
+            )
+            self._dropped_reported = self.dropped
+        if self._problem is not None and self._clock() < self._next_try:
+            return False
+        return self.flush()
+
+    def poll(self) -> None:
+        if self._pending and self._clock() >= self._next_try:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Try to write everything held, now; True when nothing is left waiting."""
+        if not self._pending and not self._tracks and self.log.run_id is not None:
+            return True
+        try:
+            self.log.write(list(self._pending), list(self._tracks.values()))
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
+            return False
+        written = len(self._pending)
+        self._pending.clear()
+        self._tracks.clear()
+        if self._problem is not None:
+            lost = f"; {self.dropped} older windows were dropped (memory limit {self.limit})" if self.dropped else ""
+            self._echo(
+                f"mood log {self.path}: writable again after {self._clock() - self._problem_since:.0f} s; "
+                f"wrote {written} held windows{lost}"
+            )
+        self._problem, self._delay, self.last_error = None, self._backoff_s, None
+        self._dropped_reported = self.dropped
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self.last_error = exc
+        problem = describe_failure(exc)
+        now = self._clock()
+        if problem != self._problem:
+            if self._problem is None:
+                self._problem_since = now
+            kind = "" if is_transient(exc) else " (unexpected; still retrying)"
+            self._echo(
+                f"mood log {self.path}: cannot write: {problem}{kind}; holding {len(self._pending)} windows "
+                f"in memory (limit {self.limit}) and retrying, first in {self._delay:g} s"
+            )
+            self._problem = problem
+        self._next_try = now + self._delay
+        self._delay = min(self._delay * 2, self._max_backoff_s)
+
+    def close(self, ended_ts: Optional[float] = None, give_up_after_s: float = 5.0) -> None:
+        """Last tries to write what is held (for up to ``give_up_after_s``), then close the log."""
+        deadline = self._clock() + give_up_after_s
+        while not self.flush() and self._clock() < deadline:
+            time.sleep(min(0.5, max(0.0, deadline - self._clock())))
+        if self._pending:
+            self._echo(
+                f"mood log {self.path}: {len(self._pending)} windows could not be written "
+                f"({self._problem}) and are lost; they were printed above as they closed"
+            )
+        try:
+            self.log.close(ended_ts)
+        except (sqlite3.Error, OSError) as exc:
+            self._echo(f"mood log {self.path}: could not record the end of the run ({describe_failure(exc)})")
