@@ -21,3 +21,16 @@ def shipped_model(dataset: str = "fer2013", precision: str = "int8", target: str
     if not path.exists():
         raise FerEdgeError(f"shipped model {name} is not in this installation ({WEIGHTS_DIR})")
     return path
+
+
+def default_model(device: str = "auto", dataset: str = "fer2013") -> Path:
+    """The shipped INT8 model whose layout fits ``device``.
+
+    The TensorRT layout (Q/DQ on Conv/Gemm inputs only) is what TensorRT fuses best, but ONNX
+    Runtime's CPU kernels cannot run its convolutions in integer arithmetic, so on a CPU it is
+    slower than FP32; the CPU layout is the fast one there.
+    """
+    from fer_edge.bench.plan import nvidia_gpu_present
+
+    gpu = device in ("cuda", "tensorrt") or (device == "auto" and nvidia_gpu_present())
+    return shipped_model(dataset, "int8", "tensorrt" if gpu else "cpu")

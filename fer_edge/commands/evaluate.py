@@ -14,7 +14,9 @@ from fer_edge.errors import FerEdgeError
 
 def evaluate(
     model: Annotated[
-        Optional[Path], typer.Argument(help="A .pt checkpoint, .onnx or .engine (default: shipped FER2013 INT8).")
+        Optional[Path], typer.Argument(
+            help="A .pt checkpoint, .onnx or .engine (default: shipped FER2013 INT8; CPU layout without a GPU)."
+        )
     ] = None,
     data: Annotated[Optional[Path], typer.Option(help="fer2013.csv(.gz) or an image-folder tree.")] = None,
     votes: Annotated[Optional[Path], typer.Option(help="FERPlus votes (fer2013new.csv), for FERPlus models.")] = None,
@@ -54,11 +56,11 @@ def evaluate(
         record_accuracy,
     )
     from fer_edge.paths import guard_outputs
-    from fer_edge.weights import shipped_model
+    from fer_edge.weights import default_model
 
     if data is None:
         raise FerEdgeError("--data is required: the fer2013.csv(.gz) file (or image folders) to evaluate on")
-    model = model or shipped_model("fer2013", "int8")
+    model = model or default_model(device)
     guard_outputs({"MODEL": model, "--data": data, "--votes": votes}, {"--confusion": confusion})
     if record:
         check_recordable(model)

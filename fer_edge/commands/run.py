@@ -63,7 +63,10 @@ def run(
     ],
     model: Annotated[
         Optional[Path],
-        typer.Option(help="fer-edge model (.onnx or .engine); default: the shipped FER2013 INT8 model."),
+        typer.Option(
+            help="fer-edge model (.onnx or .engine); default: the shipped FER2013 INT8 model "
+            "(CPU layout without a GPU, TensorRT layout with one)."
+        ),
     ] = None,
     log: Annotated[Path, typer.Option(help="Mood log (SQLite); windows are appended.")] = Path("mood.db"),
     window: Annotated[float, typer.Option(help="Seconds per mood-log window.", min=0.1)] = 60.0,
@@ -141,12 +144,12 @@ def run(
     from fer_edge.camera.sources import FrameSource, parse_source
     from fer_edge.camera.status import StatusLine
     from fer_edge.paths import guard_outputs
-    from fer_edge.weights import shipped_model
+    from fer_edge.weights import default_model
 
     if views not in (1, 2, 6):
         raise FerEdgeError(f"--views must be 1, 2 or 6, got {views}")
     spec = parse_source(source, width, height, fps)
-    model_path = model if model is not None else shipped_model("fer2013", "int8")
+    model_path = model if model is not None else default_model(device)
     # --log is appended to, so it is an output too: never the model, the detector or a video file source
     source_file = Path(source) if Path(source).is_file() else None
     guard_outputs(
