@@ -56,9 +56,7 @@ def evaluate(
 
             exclude = train_duplicate_mask(full, split)
         with Progress(console=console, transient=True, disable=as_json) as progress:
-            report = evaluate_model(
-                backend, faces, batch_size=batch_size, tta=tta, progress=progress, exclude=exclude
-            )
+            report = evaluate_model(backend, faces, batch_size=batch_size, tta=tta, progress=progress, exclude=exclude)
         report.update(
             model=str(model),
             backend=backend.name,
