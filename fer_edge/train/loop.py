@@ -24,10 +24,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from fer_edge.atomic import write_text_atomic
 from fer_edge.checkpoint import load_checkpoint, save_checkpoint
 from fer_edge.data.core import FaceData
+from fer_edge.data.duplicates import train_duplicate_mask
 from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import accuracy
 from fer_edge.model import FerCNN, ModelConfig, build_model, count_parameters
-from fer_edge.train.augment import AugmentConfig, augment
+from fer_edge.train.augment import AugmentConfig, augment_with_flip
 
 
 @dataclass
@@ -56,6 +57,10 @@ class TrainConfig:
     erase: float = 0.5
     rotate: float = 15.0
     shift: float = 0.12
+    teacher: str | None = None  # cached teacher outputs (scripts/train_teachers.py): distil from them
+    kd_temperature: float = 4.0
+    kd_weight: float = 0.7
+    teacher_sha256: str | None = None
 
 
 def pick_device(name: str) -> torch.device:
@@ -207,6 +212,14 @@ class Trainer:
         self.y_train = torch.from_numpy(train.labels).to(self.device)
         use_soft = cfg.soft_labels and train.soft is not None
         self.soft_train = torch.from_numpy(train.soft).to(self.device) if use_soft and train.soft is not None else None
+        self.distiller = None
+        if cfg.teacher:
+            from fer_edge.train.distill import Distiller
+
+            self.distiller = Distiller.from_file(
+                cfg.teacher, data, train, cfg.kd_temperature, cfg.kd_weight, self.device
+            )
+            cfg.teacher_sha256 = self.distiller.sha256
 
     # ---- checkpoints -------------------------------------------------------------------
     def _payload(self, state_dict: dict[str, torch.Tensor], epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -255,6 +268,10 @@ class Trainer:
                 f"is a run of {saved_epochs} epochs; resume it with --epochs {saved_epochs} "
                 "(or start a new run in another --out)",
                 path=path,
+            )
+        if ckpt.get("train_args", {}).get("teacher_sha256") != self.cfg.teacher_sha256:
+            raise FerEdgeError(
+                "was trained with another --teacher file (or none); resume it with the same one", path=path
             )
         self.model.load_state_dict(ckpt["state_dict"])
         self.opt.load_state_dict(ckpt["optimizer"])
@@ -328,10 +345,12 @@ class Trainer:
                 seen = correct = 0
                 loss_sum = 0.0
                 for idx in self._epoch_batches(epoch):
-                    x = augment(self.x_train[idx].float(), self.aug, gen)
+                    x, flipped = augment_with_flip(self.x_train[idx].float(), self.aug, gen)
                     with autocast(self.device, self.amp):
                         logits = self.model(x)
                     loss = self._loss(logits, idx)
+                    if self.distiller is not None:
+                        loss = self.distiller.loss(loss, logits, idx, flipped.to(self.device))
                     self.opt.zero_grad(set_to_none=True)
                     loss.backward()
                     self.opt.step()
@@ -409,6 +428,11 @@ class Trainer:
                 # Reported figures come from a full-precision pass, as export and evaluate do.
                 logits = predict_logits(model, part.images, self.device, amp=False)
                 metrics[split] = round(accuracy(part.labels, logits.argmax(1).numpy()), 2)
+                # Honest figures: also without the test images that have a pixel copy in Training.
+                keep = ~train_duplicate_mask(self.full, split)
+                metrics[f"{split}_without_train_duplicates"] = round(
+                    accuracy(part.labels[keep], logits.argmax(1).numpy()[keep]), 2
+                )
         ckpt["metrics"] = metrics
         ckpt["history"] = self.history
         save_checkpoint(self.out / "best.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version")})
