@@ -36,6 +36,8 @@ class StackedFerCNN(nn.Module):
     def __init__(self, config: ModelConfig, k: int) -> None:
         super().__init__()
         self.config, self.k = config, k
+        self.mean: torch.Tensor
+        self.inv_std: torch.Tensor
         self.register_buffer("mean", torch.tensor(PIXEL_MEAN), persistent=False)
         self.register_buffer("inv_std", torch.tensor(1.0 / PIXEL_STD), persistent=False)
         # Same layer sequence as FerCNN.features, so member weights map index by index.
@@ -104,8 +106,8 @@ def _weighted_of(model: FerCNN) -> list[nn.Module]:
 
 def _stack_into(mine: nn.Module, theirs: list[nn.Module]) -> None:
     if isinstance(mine, StackedLinear):
-        mine.weight.copy_(torch.stack([t.weight.t() for t in theirs]))  # type: ignore[union-attr]
-        mine.bias.copy_(torch.stack([t.bias for t in theirs]).unsqueeze(1))  # type: ignore[misc]
+        mine.weight.copy_(torch.stack([t.state_dict()["weight"].t() for t in theirs]))
+        mine.bias.copy_(torch.stack([t.state_dict()["bias"] for t in theirs]).unsqueeze(1))
         return
     for name, tensor in mine.state_dict().items():
         parts = [t.state_dict()[name] for t in theirs]
@@ -113,10 +115,10 @@ def _stack_into(mine: nn.Module, theirs: list[nn.Module]) -> None:
 
 
 def _slice_into(mine: nn.Module, theirs: nn.Module, i: int, k: int) -> None:
+    target = theirs.state_dict()  # tensors sharing the module's storage
     if isinstance(mine, StackedLinear):
-        theirs.weight.copy_(mine.weight[i].t())  # type: ignore[operator]
-        theirs.bias.copy_(mine.bias[i, 0])  # type: ignore[operator]
+        target["weight"].copy_(mine.weight[i].t())
+        target["bias"].copy_(mine.bias[i, 0])
         return
-    target = theirs.state_dict()
     for name, tensor in mine.state_dict().items():
         target[name].copy_(tensor if tensor.ndim == 0 else tensor.chunk(k)[i])

@@ -12,7 +12,7 @@ import math
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -238,8 +238,8 @@ class TeacherTrainer:
         return self._outputs(epoch, stopped_by, train_seconds)
 
     # ---- outputs -----------------------------------------------------------------------
-    def eval_models(self) -> list[torch.nn.Module]:
-        return [e.model for e in self.emas] if self.emas else list(self.groups)
+    def eval_models(self) -> list[StackedFerCNN]:
+        return [cast(StackedFerCNN, e.model) for e in self.emas] if self.emas else list(self.groups)
 
     @torch.no_grad()
     def predict(self, images: np.ndarray, amp: bool = False, flip: bool = False, batch: int = 1024) -> torch.Tensor:
