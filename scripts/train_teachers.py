@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -51,13 +52,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A background job of a script starts with SIGINT ignored, and `timeout` sends SIGTERM: both
+    # become KeyboardInterrupt, on which training stops and the outputs are still written.
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        args = parse_args(argv)
-        return run(args)
+        return run(parse_args(argv))
     except FerEdgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def run(args: argparse.Namespace) -> int:

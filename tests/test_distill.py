@@ -315,17 +315,20 @@ def test_train_with_teacher_end_to_end(teacher_run: tuple[Path, Path, dict], tmp
     data, out, _ = teacher_run
     teacher = out / "teachers.npz"
     run = tmp_path / "student"
-    args = ["train", "--data", str(data), "--out", str(run), "--epochs", "1", "--limit", "32", "--batch-size", "16"]
-    result = CliRunner().invoke(
-        app, [*args, *CPU, "--teacher", str(teacher), "--kd-temperature", "3", "--kd-weight", "0.6"]
-    )
+    args = ["train", "--data", str(data), "--out", str(run), "--epochs", "2", "--limit", "32", "--batch-size", "16"]
+    kd = ["--teacher", str(teacher), "--kd-temperature", "3", "--kd-weight", "0.6"]
+    # a time budget that one epoch already spends: it stops after epoch 1 and still scores best.pt
+    result = CliRunner().invoke(app, [*args, *CPU, *kd, "--time-budget", "0.01"])
     assert result.exit_code == 0, result.output
+    assert "stopping after epoch 1" in result.output
+    assert len(json.loads((run / "history.json").read_text())) == 1
     best = load_checkpoint(run / "best.pt")
+    assert best["metrics"]["stopped_by_time_budget_after_epoch"] == 1
     assert best["train_args"]["teacher"] == str(teacher) and best["train_args"]["kd_weight"] == 0.6
     assert len(best["train_args"]["teacher_sha256"]) == 64 and best["parameters"] == 3_851_335
     assert {"PublicTest_without_train_duplicates", "PrivateTest_without_train_duplicates"} <= set(best["metrics"])
     # resuming with another teacher (here: none) is refused
-    again = CliRunner().invoke(app, [*args, *CPU, "--resume", "--epochs", "1"])
+    again = CliRunner().invoke(app, [*args, *CPU, "--resume"])
     assert again.exit_code != 0 and "another --teacher file" in again.output
 
 

@@ -47,6 +47,10 @@ def train(
     kd_weight: Annotated[
         float, typer.Option(help="Weight A of the distillation term: (1-A) usual loss + A T^2 KL (with --teacher).")
     ] = 0.7,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option(help="Seconds: stop before an epoch that would end past it (then --resume continues)."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     cache: Annotated[bool, typer.Option(help="Use the parsed-data cache.")] = True,
 ) -> None:
@@ -93,6 +97,7 @@ def train(
         teacher=str(teacher) if teacher else None,
         kd_temperature=kd_temperature,
         kd_weight=kd_weight,
+        time_budget=time_budget,
     )
     trainer = Trainer(cfg, face_data)
     if resume:

@@ -61,6 +61,7 @@ class TrainConfig:
     kd_temperature: float = 4.0
     kd_weight: float = 0.7
     teacher_sha256: str | None = None
+    time_budget: float | None = None  # seconds: no epoch starts that would end past it
 
 
 def pick_device(name: str) -> torch.device:
@@ -213,6 +214,7 @@ class Trainer:
         use_soft = cfg.soft_labels and train.soft is not None
         self.soft_train = torch.from_numpy(train.soft).to(self.device) if use_soft and train.soft is not None else None
         self.distiller = None
+        self.stopped_at: int | None = None
         if cfg.teacher:
             from fer_edge.train.distill import Distiller
 
@@ -314,6 +316,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
+        t_fit = time.perf_counter()
         self.console.print(
             f"training {self.model_config.arch} ({count_parameters(self.model):,} parameters) on "
             f"{len(self.train_data)} {self.full.dataset} images, selecting on {self.val_name} "
@@ -342,9 +345,11 @@ class Trainer:
                 self.model.train()
                 gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 7_919 + epoch)
                 t0 = time.perf_counter()
-                seen = correct = 0
-                loss_sum = 0.0
-                for idx in self._epoch_batches(epoch):
+                seen = shown = 0
+                # Summed on the device: reading a number back every step would stall a GPU.
+                loss_sum_t = torch.zeros((), dtype=torch.float64, device=self.device)
+                correct_t = torch.zeros((), dtype=torch.int64, device=self.device)
+                for step, idx in enumerate(self._epoch_batches(epoch)):
                     x, flipped = augment_with_flip(self.x_train[idx].float(), self.aug, gen)
                     with autocast(self.device, self.amp):
                         logits = self.model(x)
@@ -359,16 +364,19 @@ class Trainer:
                         self.ema.update(self.model)
                     n = len(idx)
                     seen += n
-                    loss_sum += float(loss.detach()) * n
-                    correct += int((logits.argmax(1) == self.y_train[idx]).sum())
-                    progress.update(
-                        task,
-                        advance=1,
-                        epoch=epoch + 1,
-                        loss=loss_sum / seen,
-                        acc=100 * correct / seen,
-                        ips=seen / (time.perf_counter() - t0),
-                    )
+                    loss_sum_t += loss.detach().double() * n
+                    correct_t += (logits.argmax(1) == self.y_train[idx]).sum()
+                    if step % 20 == 19 or step == self.steps_per_epoch - 1:
+                        progress.update(
+                            task,
+                            advance=step + 1 - shown,
+                            epoch=epoch + 1,
+                            loss=float(loss_sum_t) / seen,
+                            acc=100 * int(correct_t) / seen,
+                            ips=seen / (time.perf_counter() - t0),
+                        )
+                        shown = step + 1
+                loss_sum, correct = float(loss_sum_t), int(correct_t)
                 train_time = time.perf_counter() - t0
                 val_loss, val_acc = self._evaluate()
                 row = {
@@ -400,6 +408,18 @@ class Trainer:
                     f"{self.val_name} {val_acc:.2f}%{' *' if improved else ''} "
                     f"({row['images_per_second']:.0f} img/s, {train_time:.0f} s)"
                 )
+                epoch_wall = time.perf_counter() - t0
+                if (
+                    cfg.time_budget
+                    and epoch + 1 < cfg.epochs
+                    and (time.perf_counter() - t_fit + epoch_wall > cfg.time_budget)
+                ):
+                    progress.console.print(
+                        f"stopping after epoch {epoch + 1}: another epoch would pass --time-budget "
+                        f"{cfg.time_budget:.0f} s; continue with --resume"
+                    )
+                    self.stopped_at = epoch + 1
+                    break
         return self.finish()
 
     def _write_history(self) -> None:
@@ -422,6 +442,9 @@ class Trainer:
         model.load_state_dict(ckpt["state_dict"])
         metrics = dict(ckpt["metrics"])
         metrics["best_epoch"] = ckpt["epoch"]
+        metrics.pop("stopped_by_time_budget_after_epoch", None)
+        if self.stopped_at is not None:
+            metrics["stopped_by_time_budget_after_epoch"] = self.stopped_at
         for split in ("PublicTest", "PrivateTest"):
             if self.full.has_split(split):
                 part = self.full.split(split)

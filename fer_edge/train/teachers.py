@@ -180,9 +180,28 @@ class TeacherTrainer:
         rng = np.random.default_rng(cfg.seed)
         deadline = self._deadline()
         t_train = time.monotonic()
-        step, stopped_by, epoch = 0, "epochs", 0
+        self.step, self.epoch, self.stopped_by = 0, 0, "epochs"
+        try:
+            self._train(gen, rng, total_steps, deadline, t_train)
+        except KeyboardInterrupt:
+            # A kill from outside (timeout -s INT) still leaves the outputs of the last finished step.
+            self.stopped_by = "interrupted"
+        train_seconds = time.monotonic() - t_train
+        return self._outputs(self.epoch, self.stopped_by, train_seconds)
+
+    def _train(
+        self,
+        gen: torch.Generator,
+        rng: np.random.Generator,
+        total_steps: int,
+        deadline: float | None,
+        t_train: float,
+    ) -> None:
+        cfg = self.cfg
+        n_members = len(self.member_info)
         progress = 0.0
         for epoch in range(1, cfg.epochs + 1):
+            self.epoch = epoch
             for g in self.groups:
                 g.train()
             t0 = time.monotonic()
@@ -192,7 +211,7 @@ class TeacherTrainer:
             for i in range(self.steps_per_epoch):
                 idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 elapsed = 0.0 if deadline is None else (time.monotonic() - t_train) / max(deadline - t_train, 1e-9)
-                progress = max(step / total_steps, elapsed)
+                progress = max(self.step / total_steps, elapsed)
                 for group in self.opt.param_groups:
                     group["lr"] = cfg.lr * self.lr_factor(progress)
                 loss = torch.zeros((), device=self.device)
@@ -208,7 +227,7 @@ class TeacherTrainer:
                 for ema, g in zip(self.emas, self.groups):
                     ema.update(g)
                 loss_sum += loss.detach()
-                step += 1
+                self.step += 1
                 if progress >= 1.0:
                     break
             row: dict[str, Any] = {
@@ -232,10 +251,8 @@ class TeacherTrainer:
             self.history.append(row)
             self.console.print(" ".join(f"{k} {v}" for k, v in row.items()))
             if progress >= 1.0:
-                stopped_by = "epochs" if step >= total_steps else "time budget"
+                self.stopped_by = "epochs" if self.step >= total_steps else "time budget"
                 break
-        train_seconds = time.monotonic() - t_train
-        return self._outputs(epoch, stopped_by, train_seconds)
 
     # ---- outputs -----------------------------------------------------------------------
     def eval_models(self) -> list[StackedFerCNN]:
