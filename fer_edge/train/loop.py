@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import csv
 import io
 import json
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +26,7 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import accuracy
 from fer_edge.model import FerCNN, ModelConfig, build_model, count_parameters
 from fer_edge.train.augment import AugmentConfig, augment_with_flip
+from fer_edge.train.common import EMA, autocast, bf16_is_fast, pick_device, restore_rng_state, rng_state
 
 
 @dataclass
@@ -62,52 +60,6 @@ class TrainConfig:
     kd_weight: float = 0.7
     teacher_sha256: str | None = None
     time_budget: float | None = None  # seconds: no epoch starts that would end past it
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FerEdgeError("--device cuda asked for, but PyTorch sees no CUDA device here")
-    if name not in ("cpu", "cuda"):
-        raise FerEdgeError(f"unknown --device {name!r}; choose auto, cpu or cuda")
-    return torch.device(name)
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """bf16 autocast doubles training speed on CUDA and AVX-512 CPUs, but on an AVX2-only CPU
-    oneDNN falls back to slow kernels (measured here: 4-6x slower than fp32)."""
-    if device.type == "cuda":
-        return True
-    return "AVX512" in torch.backends.cpu.get_cpu_capability()
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    # bf16 on both: about 2x faster on this CPU, and on CUDA it needs no loss scaler.
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-class EMA:
-    """Exponential moving average of weights and BN statistics ("weight averaging of late epochs")."""
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval()
-        self.updates = 0
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for e, p in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
-            if e.dtype.is_floating_point:
-                e.mul_(d).add_(p.detach(), alpha=1 - d)
-            else:
-                e.copy_(p)
 
 
 def split_train_val(data: FaceData, seed: int) -> tuple[FaceData, FaceData, str]:
@@ -147,23 +99,6 @@ def predict_logits(
         with autocast(device, amp):
             out.append(model(x).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, model.config.num_classes)
-
-
-def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any] | None) -> None:
-    if not state:
-        return
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:

@@ -25,7 +25,7 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import accuracy
 from fer_edge.model import FerCNN, ModelConfig, count_parameters
 from fer_edge.train.augment import AugmentConfig, augment, mix
-from fer_edge.train.loop import EMA, autocast, bf16_is_fast, pick_device
+from fer_edge.train.common import EMA, autocast, bf16_is_fast, pick_device
 from fer_edge.train.stacked import StackedFerCNN
 from fer_edge.train.teacher_file import (
     FORMAT,
