@@ -342,3 +342,19 @@ def test_train_refuses_a_teacher_file_for_other_data(teacher_run: tuple[Path, Pa
     assert "other Training images" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert load_dataset(other, cache=False).num_classes == C
+
+
+def test_ferplus_teacher_file_is_tied_to_the_votes(tmp_path: Path) -> None:
+    """FERPlus: the vote distributions are part of what a teacher file was made from."""
+    data = faces(dataset="ferplus")
+    soft = np.eye(len(FERPLUS_LABELS), dtype=np.float32)[data.labels]
+    data.soft = soft
+    save_teacher_outputs(tmp_path / "t.npz", one_hot_teacher(data))
+    d = Distiller.from_file(tmp_path / "t.npz", data, data.split("Training"), 2.0, 0.5, torch.device("cpu"))
+    assert d.probs.shape == (60, len(FERPLUS_LABELS))
+    other_votes = faces(dataset="ferplus")
+    other_votes.soft = 0.5 * soft + 0.5 / len(FERPLUS_LABELS)  # same majority labels, other vote shares
+    with pytest.raises(FerEdgeError, match="other Training images or labels"):
+        Distiller.from_file(
+            tmp_path / "t.npz", other_votes, other_votes.split("Training"), 2.0, 0.5, torch.device("cpu")
+        )

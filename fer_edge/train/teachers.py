@@ -184,7 +184,7 @@ class TeacherTrainer:
         try:
             self._train(gen, rng, total_steps, deadline, t_train)
         except KeyboardInterrupt:
-            # A kill from outside (timeout -s INT) still leaves the outputs of the last finished step.
+            # SIGINT or SIGTERM from outside (scripts/train_teachers.py maps both): keep what was learnt.
             self.stopped_by = "interrupted"
         train_seconds = time.monotonic() - t_train
         return self._outputs(self.epoch, self.stopped_by, train_seconds)
