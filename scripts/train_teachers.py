@@ -22,7 +22,28 @@ from fer_edge.atomic import write_text_atomic
 from fer_edge.errors import FerEdgeError
 
 HELP = {
+    "data": "fer2013.csv(.gz) or an image-folder tree",
+    "out": "folder for teachers.npz and teachers.json (must not hold a teachers.npz yet)",
+    "dataset": "fer2013 or ferplus (needs --votes)",
+    "votes": "FERPlus votes file fer2013new.csv",
     "members": "comma-separated dNkNfN[fcN]xN: depth, kernel, base filters, FC width, number of seeds",
+    "epochs": "the most epochs; a time budget can end the schedule sooner",
+    "batch_size": "images per step (every member sees its own view of each)",
+    "lr": "peak learning rate (SGD, Nesterov), cosine to zero",
+    "momentum": "SGD momentum",
+    "weight_decay": "weight decay",
+    "label_smoothing": "label smoothing of the targets",
+    "ema_decay": "EMA decay of the weights (the outputs come from the averaged weights); 0 disables",
+    "dropout": "dropout in the FC layers",
+    "erase": "probability of random erasing",
+    "rotate": "max rotation (degrees)",
+    "shift": "max shift (fraction of the image)",
+    "mixup_alpha": "Beta(a, a) of mixup/CutMix; 0 disables both",
+    "cutmix": "share of mixed batches that use CutMix instead of mixup",
+    "mix_prob": "share of batches that are mixed",
+    "seed": "member j is seeded seed * 1000 + j",
+    "device": "auto, cpu or cuda",
+    "eval_every": "score the ensemble on PublicTest every N epochs",
     "time_budget": "seconds for the whole run; training stops early enough to write its outputs",
     "reserve": "seconds of the budget kept for the final outputs",
     "limit": "train on the first N Training images (outputs still cover every image)",
@@ -33,7 +54,9 @@ HELP = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     from fer_edge.train.teachers import TeacherConfig
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     ap.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     for f in fields(TeacherConfig):
         default = f.default
