@@ -12,7 +12,7 @@ from rich.progress import Progress
 from fer_edge.backends import Backend
 from fer_edge.data.core import FaceData
 from fer_edge.errors import FerEdgeError
-from fer_edge.metrics import classification_report, softmax
+from fer_edge.metrics import accuracy, classification_report, softmax
 
 
 def predict(
@@ -32,9 +32,18 @@ def predict(
 
 
 def evaluate_model(
-    backend: Backend, data: FaceData, batch_size: int = 256, tta: bool = False, progress: Progress | None = None
+    backend: Backend,
+    data: FaceData,
+    batch_size: int = 256,
+    tta: bool = False,
+    progress: Progress | None = None,
+    exclude: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Accuracy and per-class figures on ``data``; with ``tta`` also the flip-averaged accuracy."""
+    """Accuracy and per-class figures on ``data``; with ``tta`` also the flip-averaged accuracy.
+
+    ``exclude`` (bool mask over ``data``, e.g. the test images copied in Training) adds the
+    accuracies on the images it leaves in, as ``*_without_train_duplicates``.
+    """
     if tuple(backend.labels) != tuple(data.class_names):
         raise FerEdgeError(
             f"model labels {list(backend.labels)} do not match the {data.dataset} classes {list(data.class_names)}",
@@ -42,10 +51,17 @@ def evaluate_model(
         )
     logits = predict(backend, data.images, batch_size, progress=progress)
     report = classification_report(data.labels, logits.argmax(1), data.class_names)
+    preds = {"accuracy": logits.argmax(1)}
     if tta:
         flipped = predict(backend, data.images, batch_size, flip=True, progress=progress)
-        tta_pred = (softmax(logits) + softmax(flipped)).argmax(1)
-        report["accuracy_flip_tta"] = round(float(100 * np.mean(tta_pred == data.labels)), 2)
+        preds["accuracy_flip_tta"] = (softmax(logits) + softmax(flipped)).argmax(1)
+        report["accuracy_flip_tta"] = round(float(100 * np.mean(preds["accuracy_flip_tta"] == data.labels)), 2)
+    if exclude is not None:
+        keep = ~exclude
+        report["train_duplicates"] = int(exclude.sum())
+        report["n_without_train_duplicates"] = int(keep.sum())
+        for key, pred in preds.items():
+            report[f"{key}_without_train_duplicates"] = round(accuracy(data.labels[keep], pred[keep]), 2)
     return report
 
 

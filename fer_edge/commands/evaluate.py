@@ -25,6 +25,9 @@ def evaluate(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads.")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 256,
     tta: Annotated[bool, typer.Option(help="Also report flip test-time augmentation (separately).")] = False,
+    exclude_train_duplicates: Annotated[
+        bool, typer.Option(help="Also report accuracy without the test images that have a pixel copy in Training.")
+    ] = False,
     confusion: Annotated[Optional[Path], typer.Option(help="Write the confusion matrix PNG here.")] = None,
     record: Annotated[
         bool,
@@ -67,11 +70,17 @@ def evaluate(
     console = Console(stderr=True)
     with load_backend(model, device=device, threads=threads) as backend:
         dataset = backend.dataset
-        faces = load_dataset(data, dataset=dataset, votes=votes).split(split)
+        full = load_dataset(data, dataset=dataset, votes=votes)
+        faces = full.split(split)
         if record:  # before any inference: a figure that may not be recorded is refused now
             check_subset_record(model, Measurement(split, 0.0, len(faces), Path(data).name, dataset), record_subset)
+        exclude = None
+        if exclude_train_duplicates:
+            from fer_edge.data.duplicates import train_duplicate_mask
+
+            exclude = train_duplicate_mask(full, split)
         with Progress(console=console, transient=True, disable=as_json) as progress:
-            report = evaluate_model(backend, faces, batch_size=batch_size, tta=tta, progress=progress)
+            report = evaluate_model(backend, faces, batch_size=batch_size, tta=tta, progress=progress, exclude=exclude)
         report.update(
             model=str(model),
             backend=backend.name,
@@ -122,4 +131,11 @@ def _print_tables(report: Dict[str, Any], model: Path, backend: str, precision: 
     if tta:
         out.print(
             f"accuracy with flip TTA {report['accuracy_flip_tta']:.2f}% (reported separately; headline is single pass)"
+        )
+    if "accuracy_without_train_duplicates" in report:
+        tta_note = f", flip TTA {report['accuracy_flip_tta_without_train_duplicates']:.2f}%" if tta else ""
+        out.print(
+            f"without the {report['train_duplicates']} images copied in Training "
+            f"({report['n_without_train_duplicates']} left): accuracy "
+            f"{report['accuracy_without_train_duplicates']:.2f}%{tta_note}"
         )

@@ -42,10 +42,25 @@ def train(
         Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on CUDA and AVX-512 CPUs).")
     ] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+    teacher: Annotated[
+        Optional[Path],
+        typer.Option(help="Distil from cached teacher outputs (teachers.npz from scripts/train_teachers.py)."),
+    ] = None,
+    kd_temperature: Annotated[float, typer.Option(help="Distillation temperature T (with --teacher).")] = 4.0,
+    kd_weight: Annotated[
+        float, typer.Option(help="Weight A of the distillation term: (1-A) usual loss + A T^2 KL (with --teacher).")
+    ] = 0.7,
+    time_budget: Annotated[
+        Optional[float],
+        typer.Option(help="Seconds: stop before an epoch that would end past it (then --resume continues)."),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     cache: Annotated[bool, typer.Option(help="Use the parsed-data cache.")] = True,
 ) -> None:
-    """Train the paper's CNN; keeps best.pt (selected on PublicTest) and last.pt every epoch."""
+    """Train the paper's CNN; keeps best.pt (selected on PublicTest) and last.pt every epoch.
+
+    With --teacher it learns from an ensemble's cached outputs too (knowledge distillation).
+    """
     from fer_edge.checkpoint import import_torch
     from fer_edge.data import load_dataset
     from fer_edge.paths import guard_outputs
@@ -88,6 +103,10 @@ def train(
         erase=erase,
         rotate=rotate,
         shift=shift,
+        teacher=str(teacher) if teacher else None,
+        kd_temperature=kd_temperature,
+        kd_weight=kd_weight,
+        time_budget=time_budget,
     )
     trainer = Trainer(cfg, face_data)
     if resume:

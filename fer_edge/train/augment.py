@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -25,6 +26,11 @@ class AugmentConfig:
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """``x``: float raw pixels ``[N,1,48,48]``. Returns an augmented copy."""
+    return augment_with_flip(x, cfg, gen)[0]
+
+
+def augment_with_flip(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """As :func:`augment`, and which images were flipped (bool ``[N]``), for flip-aware targets."""
     n, dev = x.shape[0], x.device
 
     def rand(*shape: int) -> torch.Tensor:
@@ -58,4 +64,38 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         box &= (rand(n) < cfg.erase).view(n, 1, 1)
         noise = rand(n, 1, h, w) * 255.0
         out = torch.where(box.unsqueeze(1), noise, out)
-    return out
+    return out, flip < 0
+
+
+def mix(
+    x: torch.Tensor,
+    target: torch.Tensor,
+    gen: torch.Generator,
+    rng: np.random.Generator,
+    alpha: float = 0.4,
+    cutmix: float = 0.5,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup or CutMix (Zhang et al. 2018; Yun et al. 2019) over a batch, one pairing per batch.
+
+    ``x`` ``[N,1,H,W]``, ``target`` a distribution ``[N,C]``. With probability ``cutmix`` a box of
+    the partner image is pasted in, else the images are blended; the targets mix by the share
+    of pixels (or the blend weight) each image keeps. The scalars come from the host ``rng``, so
+    no draw waits on the device.
+    """
+    if alpha <= 0:
+        return x, target
+    lam = float(rng.beta(alpha, alpha))
+    perm = torch.randperm(x.shape[0], generator=gen, device=gen.device).to(x.device)
+    if rng.random() < cutmix:
+        h, w = x.shape[-2:]
+        cut = math.sqrt(1 - lam)
+        ch, cw = int(h * cut), int(w * cut)
+        cy, cx = int(rng.integers(h)), int(rng.integers(w))
+        y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+        x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+        out = x.clone()
+        out[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
+        lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    else:
+        out = lam * x + (1 - lam) * x[perm]
+    return out, lam * target + (1 - lam) * target[perm]

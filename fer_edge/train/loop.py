@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import csv
 import io
 import json
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -22,12 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from fer_edge.atomic import write_text_atomic
-from fer_edge.checkpoint import load_checkpoint, numpy_rng_state, plain_numpy_rng_state, save_checkpoint
+from fer_edge.checkpoint import load_checkpoint, save_checkpoint
 from fer_edge.data.core import FaceData
+from fer_edge.data.duplicates import train_duplicate_mask
 from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import accuracy
 from fer_edge.model import FerCNN, ModelConfig, build_model, count_parameters
-from fer_edge.train.augment import AugmentConfig, augment
+from fer_edge.train.augment import AugmentConfig, augment_with_flip
+from fer_edge.train.common import EMA, autocast, bf16_is_fast, pick_device, restore_rng_state, rng_state
 
 
 @dataclass
@@ -56,52 +55,11 @@ class TrainConfig:
     erase: float = 0.5
     rotate: float = 15.0
     shift: float = 0.12
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FerEdgeError("--device cuda asked for, but PyTorch sees no CUDA device here")
-    if name not in ("cpu", "cuda"):
-        raise FerEdgeError(f"unknown --device {name!r}; choose auto, cpu or cuda")
-    return torch.device(name)
-
-
-def bf16_is_fast(device: torch.device) -> bool:
-    """bf16 autocast doubles training speed on CUDA and AVX-512 CPUs, but on an AVX2-only CPU
-    oneDNN falls back to slow kernels (measured here: 4-6x slower than fp32)."""
-    if device.type == "cuda":
-        return True
-    return "AVX512" in torch.backends.cpu.get_cpu_capability()
-
-
-def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    # bf16 on both: about 2x faster on this CPU, and on CUDA it needs no loss scaler.
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-
-class EMA:
-    """Exponential moving average of weights and BN statistics ("weight averaging of late epochs")."""
-
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.model = copy.deepcopy(model).eval()
-        self.updates = 0
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for e, p in zip(self.model.state_dict().values(), model.state_dict().values(), strict=True):
-            if e.dtype.is_floating_point:
-                e.mul_(d).add_(p.detach(), alpha=1 - d)
-            else:
-                e.copy_(p)
+    teacher: str | None = None  # cached teacher outputs (scripts/train_teachers.py): distil from them
+    kd_temperature: float = 4.0
+    kd_weight: float = 0.7
+    teacher_sha256: str | None = None
+    time_budget: float | None = None  # seconds: no epoch starts that would end past it
 
 
 def split_train_val(data: FaceData, seed: int) -> tuple[FaceData, FaceData, str]:
@@ -141,25 +99,6 @@ def predict_logits(
         with autocast(device, amp):
             out.append(model(x).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, model.config.num_classes)
-
-
-def rng_state() -> dict[str, Any]:
-    # plain types only, so last.pt loads with weights_only=True
-    state = {"python": random.getstate(), "numpy": plain_numpy_rng_state(np.random.get_state()),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng_state(state: dict[str, Any] | None) -> None:
-    if not state:
-        return
-    random.setstate(state["python"])
-    np.random.set_state(numpy_rng_state(state["numpy"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:
@@ -209,6 +148,15 @@ class Trainer:
         self.y_train = torch.from_numpy(train.labels).to(self.device)
         use_soft = cfg.soft_labels and train.soft is not None
         self.soft_train = torch.from_numpy(train.soft).to(self.device) if use_soft and train.soft is not None else None
+        self.distiller = None
+        self.stopped_at: int | None = None
+        if cfg.teacher:
+            from fer_edge.train.distill import Distiller
+
+            self.distiller = Distiller.from_file(
+                cfg.teacher, data, train, cfg.kd_temperature, cfg.kd_weight, self.device
+            )
+            cfg.teacher_sha256 = self.distiller.sha256
 
     # ---- checkpoints -------------------------------------------------------------------
     def _payload(self, state_dict: dict[str, torch.Tensor], epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +206,10 @@ class Trainer:
                 "(or start a new run in another --out)",
                 path=path,
             )
+        if ckpt.get("train_args", {}).get("teacher_sha256") != self.cfg.teacher_sha256:
+            raise FerEdgeError(
+                "was trained with another --teacher file (or none); resume it with the same one", path=path
+            )
         self.model.load_state_dict(ckpt["state_dict"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
@@ -299,6 +251,7 @@ class Trainer:
     def fit(self) -> dict[str, Any]:
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
+        t_fit = time.perf_counter()
         self.console.print(
             f"training {self.model_config.arch} ({count_parameters(self.model):,} parameters) on "
             f"{len(self.train_data)} {self.full.dataset} images, selecting on {self.val_name} "
@@ -327,13 +280,17 @@ class Trainer:
                 self.model.train()
                 gen = torch.Generator(device="cpu").manual_seed(cfg.seed * 7_919 + epoch)
                 t0 = time.perf_counter()
-                seen = correct = 0
-                loss_sum = 0.0
-                for idx in self._epoch_batches(epoch):
-                    x = augment(self.x_train[idx].float(), self.aug, gen)
+                seen = shown = 0
+                # Summed on the device: reading a number back every step would stall a GPU.
+                loss_sum_t = torch.zeros((), dtype=torch.float64, device=self.device)
+                correct_t = torch.zeros((), dtype=torch.int64, device=self.device)
+                for step, idx in enumerate(self._epoch_batches(epoch)):
+                    x, flipped = augment_with_flip(self.x_train[idx].float(), self.aug, gen)
                     with autocast(self.device, self.amp):
                         logits = self.model(x)
                     loss = self._loss(logits, idx)
+                    if self.distiller is not None:
+                        loss = self.distiller.loss(loss, logits, idx, flipped.to(self.device))
                     self.opt.zero_grad(set_to_none=True)
                     loss.backward()
                     self.opt.step()
@@ -342,16 +299,19 @@ class Trainer:
                         self.ema.update(self.model)
                     n = len(idx)
                     seen += n
-                    loss_sum += float(loss.detach()) * n
-                    correct += int((logits.argmax(1) == self.y_train[idx]).sum())
-                    progress.update(
-                        task,
-                        advance=1,
-                        epoch=epoch + 1,
-                        loss=loss_sum / seen,
-                        acc=100 * correct / seen,
-                        ips=seen / (time.perf_counter() - t0),
-                    )
+                    loss_sum_t += loss.detach().double() * n
+                    correct_t += (logits.argmax(1) == self.y_train[idx]).sum()
+                    if step % 20 == 19 or step == self.steps_per_epoch - 1:
+                        progress.update(
+                            task,
+                            advance=step + 1 - shown,
+                            epoch=epoch + 1,
+                            loss=float(loss_sum_t) / seen,
+                            acc=100 * int(correct_t) / seen,
+                            ips=seen / (time.perf_counter() - t0),
+                        )
+                        shown = step + 1
+                loss_sum, correct = float(loss_sum_t), int(correct_t)
                 train_time = time.perf_counter() - t0
                 val_loss, val_acc = self._evaluate()
                 row = {
@@ -383,6 +343,18 @@ class Trainer:
                     f"{self.val_name} {val_acc:.2f}%{' *' if improved else ''} "
                     f"({row['images_per_second']:.0f} img/s, {train_time:.0f} s)"
                 )
+                epoch_wall = time.perf_counter() - t0
+                if (
+                    cfg.time_budget
+                    and epoch + 1 < cfg.epochs
+                    and (time.perf_counter() - t_fit + epoch_wall > cfg.time_budget)
+                ):
+                    progress.console.print(
+                        f"stopping after epoch {epoch + 1}: another epoch would pass --time-budget "
+                        f"{cfg.time_budget:.0f} s; continue with --resume"
+                    )
+                    self.stopped_at = epoch + 1
+                    break
         return self.finish()
 
     def _write_history(self) -> None:
@@ -405,12 +377,20 @@ class Trainer:
         model.load_state_dict(ckpt["state_dict"])
         metrics = dict(ckpt["metrics"])
         metrics["best_epoch"] = ckpt["epoch"]
+        metrics.pop("stopped_by_time_budget_after_epoch", None)
+        if self.stopped_at is not None:
+            metrics["stopped_by_time_budget_after_epoch"] = self.stopped_at
         for split in ("PublicTest", "PrivateTest"):
             if self.full.has_split(split):
                 part = self.full.split(split)
                 # Reported figures come from a full-precision pass, as export and evaluate do.
                 logits = predict_logits(model, part.images, self.device, amp=False)
                 metrics[split] = round(accuracy(part.labels, logits.argmax(1).numpy()), 2)
+                # Honest figures: also without the test images that have a pixel copy in Training.
+                keep = ~train_duplicate_mask(self.full, split)
+                metrics[f"{split}_without_train_duplicates"] = round(
+                    accuracy(part.labels[keep], logits.argmax(1).numpy()[keep]), 2
+                )
         ckpt["metrics"] = metrics
         ckpt["history"] = self.history
         save_checkpoint(self.out / "best.pt", {k: v for k, v in ckpt.items() if k not in ("format", "format_version")})
