@@ -23,6 +23,7 @@ from fer_edge.commands import (
     quantize,
     report,
     run,
+    sync,
     train,
 )
 from fer_edge.errors import FerEdgeError
@@ -64,6 +65,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "bench": bench.bench,
     "run": run.run,
     "report": report.report,
+    "sync": sync.sync,
 }
 for _name, _func in COMMANDS.items():
     app.command(_name)(one_line_errors(_func))
