@@ -2,8 +2,8 @@
 
 PostgreSQL refuses to run as root, so when the tests run as root (CI) the cluster belongs to the
 `postgres` system user. The server listens on 127.0.0.1 (password auth, scram) and on a Unix
-socket (trust, for the admin). Import the fixtures into a test module:
-``from pg_fixture import pg, pg_db  # noqa: F401``.
+socket (trust, for the admin). conftest.py loads this module as a plugin, so any test can ask
+for ``pg`` (the server) or ``pg_db`` (a fresh database).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from fleet_helpers import (
     make_log,
     popen,
 )
-from pg_fixture import PASSWORD, ROLE, PgServer, pg, pg_db  # noqa: F401
+from pg_fixture import PASSWORD, ROLE, PgServer
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
