@@ -105,6 +105,16 @@ def run(
         ),
     ] = False,
     stats_every: Annotated[float, typer.Option(help="Seconds between FPS / latency lines.")] = 10.0,
+    sync: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Forward completed windows in the background to this PostgreSQL "
+            "(postgresql://USER@HOST/DB; password via PGPASSWORD or ~/.pgpass). Needs the fleet extra."
+        ),
+    ] = None,
+    store: Annotated[
+        Optional[str], typer.Option(help="Store label of this camera, kept in the log (needed with --sync).")
+    ] = None,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
     from fer_edge.backends import load_backend
@@ -114,8 +124,10 @@ def run(
     from fer_edge.camera.pipeline import FrameSink, LoopOptions, run_loop
     from fer_edge.camera.sinks import DisplaySink, VideoSink
     from fer_edge.camera.sources import FrameSource, parse_source
+    from fer_edge.fleet import camera as fleet
     from fer_edge.weights import shipped_model
 
+    fleet.check_options(log, sync, store)
     if views not in (1, 2, 6):
         raise FerEdgeError(f"--views must be 1, 2 or 6, got {views}")
     spec = parse_source(source, width, height, fps)
@@ -146,7 +158,9 @@ def run(
                 f"{backend.precision}), detector {detector.name}, window {window:g} s, log {log}"
             )
             stop.install()
+            forwarder = None
             try:
+                forwarder = fleet.attach(log, mood_log.run_id, sync, store, _echo)
                 stats = run_loop(
                     frames,
                     detector,
@@ -168,6 +182,7 @@ def run(
             finally:
                 stop.restore()
                 mood_log.close()
+                fleet.detach(forwarder, _echo)
                 for sink in sinks:
                     sink.close()  # type: ignore[attr-defined]
     _echo(

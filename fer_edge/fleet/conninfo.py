@@ -28,7 +28,7 @@ def is_conninfo(text: str) -> bool:
 def redact_conninfo(conninfo: str) -> str:
     """The connection string with any password replaced by ``***`` (URL userinfo, query or keyword)."""
     text = conninfo.strip()
-    if not text.lower().startswith(URL_SCHEMES):
+    if not re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):  # any URL, so a mistyped scheme is covered too
         return _KEYWORD_PASSWORD.sub(lambda m: m.group(1) + MASK, text)
     parts = urlsplit(text)
     netloc = parts.netloc
