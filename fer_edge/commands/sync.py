@@ -14,7 +14,9 @@ from fer_edge.errors import FerEdgeError
 
 
 def sync(
-    log: Annotated[Optional[Path], typer.Argument(help="Mood log written by 'fer-edge run' (SQLite).")] = None,
+    # Not Annotated: on Python 3.8 typer drops Annotated metadata under postponed annotations, and an
+    # optional positional would silently become an option there.
+    log: Optional[Path] = typer.Argument(None, help="Mood log written by 'fer-edge run' (SQLite)."),
     to: Annotated[
         str,
         typer.Option(
@@ -76,8 +78,8 @@ def sync(
             on_retry=lambda msg, delay: typer.echo(f"{msg}; retrying in {delay:.1f} s", err=True),
         )
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     rate = result.sent / result.seconds if result.seconds > 0 else 0.0
     typer.echo(
         f"{log} -> {target}: {result.sent} windows sent ({result.new} new to the server, "

@@ -70,7 +70,8 @@ def query_groups(
     if current_version(conn) == 0:
         raise FerEdgeError(f"the database has no '{SCHEMA}' schema yet: nothing was synced to it")
     key = "store" if by == "store" else f"date_trunc('{by}', start_at)"
-    where, params = ["start_at >= %s", "start_at < %s"], [_utc(since, -1), _utc(until, +1)]
+    where = ["start_at >= %s", "start_at < %s"]
+    params: List[Any] = [_utc(since, -1), _utc(until, +1)]
     if stores:
         where.append("store = ANY(%s)")
         params.append(list(stores))
@@ -155,7 +156,7 @@ def write_plot(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
 
     ranked = sorted((r for r in rows if r.satisfaction is not None), key=lambda r: r.satisfaction or 0.0)
     fig, ax = plt.subplots(figsize=(max(6.0, min(0.25 * len(ranked), 40.0)), 5))
-    ax.bar(range(len(ranked)), [r.satisfaction for r in ranked], color="tab:blue")
+    ax.bar(range(len(ranked)), [r.satisfaction or 0.0 for r in ranked], color="tab:blue")
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("satisfaction index")
