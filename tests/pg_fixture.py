@@ -50,7 +50,8 @@ class PgServer:
     def _as_owner(self, *args: str) -> list[str]:
         return ["runuser", "-u", self.user, "--", *args] if self.user else list(args)
 
-    def init(self) -> None:
+    def init(self, durable: bool = False) -> None:
+        """``durable``: fsync on, as a production server (benchmarks); off for the tests' speed."""
         self.sockets.mkdir()
         if self.user:
             entry = pwd.getpwnam(self.user)
@@ -66,7 +67,7 @@ class PgServer:
         with (self.data / "postgresql.conf").open("a") as f:
             f.write(
                 f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = '{self.sockets}'\n"
-                "fsync = off\nfull_page_writes = off\nmax_connections = 50\n"
+                "max_connections = 50\n" + ("" if durable else "fsync = off\nfull_page_writes = off\n")
             )
 
     def start(self) -> None:

@@ -65,7 +65,7 @@ def test_emotion_columns_keep_both_label_sets_apart(tmp_path: Path, pg: PgServer
     happy = [r[0] for r in db.execute("SELECT count FROM window_counts WHERE emotion='happy' ORDER BY window_id")]
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT device_id::text, happiness, contempt, counts->>'happy', faces, "
+            "SELECT device_id::text, happiness, contempt, other_counts, faces, "
             "anger + coalesce(contempt, 0) + disgust + fear + happiness + neutral + sadness + surprise "
             "FROM fer_edge.windows ORDER BY device_id, window_id"
         ).fetchall()
@@ -74,8 +74,22 @@ def test_emotion_columns_keep_both_label_sets_apart(tmp_path: Path, pg: PgServer
     assert [r[1] for r in fer_rows] == happy  # FER2013's "happy" lands in happiness
     assert all(r[2] is None for r in fer_rows)  # FER2013 has no contempt class: NULL, not 0
     assert all(r[2] is not None for r in plus_rows)
-    assert [int(r[3]) for r in fer_rows] == happy  # the raw counts keep the model's own names
+    assert all(r[3] is None for r in rows)  # every class of both label sets has its column
     assert all(r[4] == r[5] for r in rows)  # the columns add up to the faces
+
+
+def test_a_model_with_other_classes_keeps_them(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
+    import psycopg
+
+    log = make_log(tmp_path / "custom.db", 4, labels=("happy", "bored", "neutral"))
+    url = pg.url(pg_db)
+    assert cli("sync", str(log), "--to", url, "--store", "s1")[0] == 0
+    db = sqlite3.connect(log)
+    bored = [r[0] for r in db.execute("SELECT count FROM window_counts WHERE emotion='bored' ORDER BY window_id")]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT other_counts, anger, happiness FROM fer_edge.windows ORDER BY window_id").fetchall()
+    assert [r[0] for r in rows] == [{"bored": n} for n in bored]
+    assert all(r[1] is None and r[2] is not None for r in rows)
 
 
 def test_server_down_then_up(tmp_path: Path, pg: PgServer, pg_db: str) -> None:

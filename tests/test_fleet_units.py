@@ -6,9 +6,7 @@ import pytest
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.conninfo import describe_error, is_conninfo, redact_conninfo
-from fer_edge.fleet.outbox import _emotion_columns, validate_store
-from fer_edge.fleet.schema import EMOTION_COLUMNS
-from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
+from fer_edge.fleet.outbox import validate_store
 
 
 @pytest.mark.parametrize(
@@ -52,11 +50,3 @@ def test_store_labels() -> None:
     for bad in ("", "   ", "a\nb", "x" * 300):
         with pytest.raises(FerEdgeError, match="--store"):
             validate_store(bad)
-
-
-def test_emotion_columns_map_both_label_sets() -> None:
-    fer = dict(zip(EMOTION_COLUMNS, _emotion_columns(list(FER2013_LABELS), {"happy": 3, "angry": 1, "sad": 2})))
-    assert fer["happiness"] == 3 and fer["anger"] == 1 and fer["sadness"] == 2 and fer["neutral"] == 0
-    assert fer["contempt"] is None  # FER2013 has no such class
-    plus = dict(zip(EMOTION_COLUMNS, _emotion_columns(list(FERPLUS_LABELS), {"contempt": 4})))
-    assert plus["contempt"] == 4 and plus["happiness"] == 0

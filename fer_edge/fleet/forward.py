@@ -39,6 +39,7 @@ class CentralSession:
             self.conn.close()
             raise
         self._device_known = False
+        self._temp_ready = False
         self._runs_known: Set[int] = set()
 
     def close(self) -> None:
@@ -53,7 +54,7 @@ class CentralSession:
             if fresh:
                 self._register_runs(batch, fresh)
             new = self._copy(batch) if self.method == "copy" else self._executemany(batch)
-        self._device_known = True
+        self._device_known = self._temp_ready = True
         self._runs_known.update(batch.runs)
         return new
 
@@ -103,10 +104,11 @@ class CentralSession:
 
     def _copy(self, batch: Batch) -> int:
         cur = self.conn.cursor()
-        cur.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS fe_incoming (LIKE {SCHEMA}.windows INCLUDING DEFAULTS) "
-            "ON COMMIT DELETE ROWS"
-        )
+        if not self._temp_ready:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS fe_incoming (LIKE {SCHEMA}.windows INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            )
         with cur.copy(f"COPY fe_incoming ({_COLS}) FROM STDIN") as copy:
             for row in batch.rows:
                 copy.write_row(row)

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from fer_edge.camera.moodlog import iso
 from fer_edge.camera.report import open_log
@@ -96,7 +96,9 @@ class Outbox:
         open_log(self.path).close()  # a missing file or one that is not a mood log: one line
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
-            self._conn.execute("PRAGMA synchronous=FULL")
+            # NORMAL, not FULL: an acknowledgement lost to a power cut only means a resend, which the
+            # server ignores; the camera's own connection keeps FULL for the windows themselves.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(TABLES)
             self._conn.commit()
         except sqlite3.Error as exc:
@@ -152,35 +154,37 @@ class Outbox:
             )
 
     def next_batch(self, installation: str, device: Device, limit: int) -> Optional[Batch]:
-        """The oldest ``limit`` windows the server has not acknowledged, ready for COPY; None when none."""
+        """The oldest ``limit`` windows the server has not acknowledged, ready for COPY; None when none.
+
+        SQLite does the per-window work (emotion columns, UTC times), so Python only adds the keys."""
         after = self.acked(installation)
         # One read transaction: the windows, their counts and their runs from one snapshot.
         with self._conn:
             self._conn.execute("BEGIN")
-            windows = self._conn.execute(
-                "SELECT id, run_id, start_ts, end_ts, frames, faces, positive, neutral, negative, satisfaction, "
-                "partial FROM windows WHERE id > ? ORDER BY id LIMIT ?",
-                (after, limit),
-            ).fetchall()
+            labels = set()
+            for (names,) in self._conn.execute("SELECT DISTINCT labels FROM runs"):
+                labels.update(json.loads(names))
+            windows = self._conn.execute(batch_sql(labels), (after, limit)).fetchall()
             if not windows:
                 return None
-            last = int(windows[-1][0])
-            counts: Dict[int, Dict[str, int]] = {int(w[0]): {} for w in windows}
-            for wid, emotion, n in self._conn.execute(
-                "SELECT window_id, emotion, count FROM window_counts WHERE window_id > ? AND window_id <= ?",
-                (after, last),
-            ):
-                counts[int(wid)][emotion] = int(n)
             runs = self._runs({int(w[1]) for w in windows}, device)
-        rows = []
-        for wid, run_id, start_ts, end_ts, frames, faces, pos, neu, neg, sat, partial in windows:
-            run = runs[int(run_id)]
-            emotion_counts = _emotion_columns(run.labels, counts[int(wid)])
-            rows.append(
-                (device.device_id, int(run_id), int(wid), run.store, utc(start_ts), utc(end_ts), frames, faces,
-                 pos, neu, neg, sat, bool(partial), *emotion_counts, json.dumps(counts[int(wid)]))
-            )  # fmt: skip
-        return Batch(rows, runs, last)
+            other = self._other_counts([int(w[0]) for w in windows if w[-1]])
+        store = {run_id: run.store for run_id, run in runs.items()}
+        dev = device.device_id
+        rows = [(dev, w[1], w[0], store[w[1]], *w[2:-1], other.get(w[0])) for w in windows]
+        return Batch(rows, runs, int(windows[-1][0]))
+
+    def _other_counts(self, window_ids: List[int]) -> Dict[int, str]:
+        """Counts of classes outside the emotion columns (a model with other labels), as JSON per window."""
+        found: Dict[int, Dict[str, int]] = {}
+        for wid in window_ids:
+            for emotion, n in self._conn.execute(
+                "SELECT emotion, count FROM window_counts WHERE window_id = ?", (wid,)
+            ):
+                if emotion.lower() in CANONICAL_EMOTION:
+                    continue
+                found.setdefault(wid, {})[emotion] = int(n)
+        return {wid: json.dumps(c) for wid, c in found.items()}
 
     def _runs(self, run_ids: set[int], device: Device) -> Dict[int, RunInfo]:
         marks = ",".join("?" * len(run_ids))
@@ -200,11 +204,31 @@ class Outbox:
         return found
 
 
-def _emotion_columns(labels: List[str], counts: Dict[str, int]) -> List[Optional[int]]:
-    """The per-emotion columns: a class the run's model has -> its count, one it lacks -> None."""
-    values: Dict[str, Optional[int]] = dict.fromkeys(EMOTION_COLUMNS)
-    for label in labels:
+def _sql_list(names: List[str]) -> str:
+    return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
+
+
+def batch_sql(labels: Set[str]) -> str:
+    """The batch query for logs whose runs use these class names. SQLite pivots the counts: one SUM
+    per emotion column, NULL when the run's model lacks the class (the mood log writes a row, maybe 0,
+    for every class the model has); the last column counts classes outside the columns."""
+    by_column: Dict[str, List[str]] = {e: [] for e in EMOTION_COLUMNS}
+    other: List[str] = []
+    for label in sorted(labels):
         column = CANONICAL_EMOTION.get(label.lower())
-        if column is not None:
-            values[column] = (values[column] or 0) + counts.get(label, 0)
-    return [values[e] for e in EMOTION_COLUMNS]
+        (by_column[column] if column else other).append(label)
+    sums = [
+        f"sum(CASE WHEN c.emotion IN ({_sql_list(names)}) THEN c.count END)" if names else "NULL"
+        for names in by_column.values()
+    ]
+    others = f"count(CASE WHEN c.emotion IN ({_sql_list(other)}) THEN 1 END)" if other else "0"
+    return (
+        f"SELECT w.id, w.run_id, {_UTC.format('w.start_ts')}, {_UTC.format('w.end_ts')}, w.frames, w.faces, "
+        f"w.positive, w.neutral, w.negative, w.satisfaction, CASE w.partial WHEN 0 THEN 'f' ELSE 't' END, "
+        f"{', '.join(sums)}, {others} "
+        "FROM windows w LEFT JOIN window_counts c ON c.window_id = w.id "
+        "WHERE w.id > ? GROUP BY w.id ORDER BY w.id LIMIT ?"
+    )
+
+
+_UTC = "strftime('%Y-%m-%dT%H:%M:%fZ', {}, 'unixepoch')"
