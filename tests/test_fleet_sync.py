@@ -134,6 +134,27 @@ def test_sigkill_of_sync_mid_batch_loses_and_doubles_nothing(tmp_path: Path, pg:
     assert_exactly_once(url, log)
 
 
+def test_sigterm_stops_sync_after_the_batch_in_flight(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
+    log = make_log(tmp_path / "mood.db", 6000)
+    url = pg.url(pg_db)
+    proc = popen("sync", str(log), "--to", url, "--store", "s1", "--batch", "200")
+    deadline = time.monotonic() + 60
+    while acked(log) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, (out, err)
+    assert "stopped by a signal" in err and "Traceback" not in err
+    mark = acked(log)
+    assert 0 < mark < 6000
+    # Everything acknowledged is on the server; nothing beyond what was sent.
+    on_server = {r[2] for r in central_windows(url)}
+    assert set(range(1, mark + 1)) <= on_server
+    code, out = cli("sync", str(log), "--to", url)
+    assert code == 0, out
+    assert_exactly_once(url, log)
+
+
 def test_two_syncs_at_once(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
     log = make_log(tmp_path / "mood.db", 3000)
     url = pg.url(pg_db)

@@ -252,6 +252,7 @@ class Forwarder:
         self._installation: Optional[str] = None
         self._backoff = Backoff(cap=max_backoff_s)
         self._last_error = ""
+        self._last_echo = 0.0
         self._thread = threading.Thread(target=self._loop, name="fer-edge-sync", daemon=True)
 
     def waiting(self) -> int:
@@ -279,9 +280,11 @@ class Forwarder:
             stopping = False
             while True:
                 delay = self._pass(outbox)
-                if stopping or (self._stop.is_set() and self._last_error):
+                if stopping:
                     return
                 stopping = self._stop.wait(delay)
+                if stopping and self._last_error:
+                    return  # no last pass against a server that is away: the windows wait in the log
 
     def _pass(self, outbox: Outbox) -> float:
         """Send whatever waits; returns the seconds until the next pass."""
@@ -293,8 +296,14 @@ class Forwarder:
                               on_batch=self._note)  # fmt: skip
         except FerEdgeError as exc:
             self._waiting = outbox.waiting(self._installation)
-            if str(exc) != self._last_error:  # once per distinct problem, not once per retry
+            now = time.monotonic()
+            # Once per distinct problem, then a reminder with the count at most once a minute.
+            if str(exc) != self._last_error:
                 self.echo(f"sync: {exc}; {self._waiting} windows wait, retrying with backoff")
+                self._last_echo = now
+            elif now - self._last_echo >= 60.0:
+                self.echo(f"sync: still failing; {self._waiting} windows wait")
+                self._last_echo = now
             self._last_error = str(exc)
             return self._backoff.next()
         except Exception as exc:  # the camera must outlive any bug in here
