@@ -51,6 +51,14 @@ def test_every_window_once_and_a_second_sync_sends_nothing(tmp_path: Path, pg: P
     code, out = cli("sync", str(log), "--to", url)
     assert code == 0 and "0 windows sent" in out, out
     assert len(central_windows(url)) == 50
+    # The device forgets what was acknowledged (a restored backup): everything is resent, nothing doubles.
+    db = sqlite3.connect(log)
+    with db:
+        db.execute("DELETE FROM fleet_acked")
+    db.close()
+    code, out = cli("sync", str(log), "--to", url, "--batch", "7")
+    assert code == 0 and "50 windows sent (0 new to the server, 50 already there)" in out, out
+    assert_exactly_once(url, log)
 
 
 def test_emotion_columns_keep_both_label_sets_apart(tmp_path: Path, pg: PgServer, pg_db: str) -> None:

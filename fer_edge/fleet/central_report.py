@@ -76,8 +76,10 @@ def query_groups(
         where.append("store = ANY(%s)")
         params.append(list(stores))
     emotion_sums = ", ".join(f"sum({e})" for e in EMOTION_COLUMNS)
+    # A store is one store: counting distinct stores there would only force a sort of every row.
+    stores_sql = "1" if by == "store" else "count(DISTINCT store)"
     sql = (
-        f"SELECT {key} AS k, count(DISTINCT store), count(*), sum(frames), sum(faces), sum(valence_positive), "
+        f"SELECT {key} AS k, {stores_sql}, count(*), sum(frames), sum(faces), sum(valence_positive), "
         f"sum(valence_neutral), sum(valence_negative), {emotion_sums} FROM {SCHEMA}.windows "
         f"WHERE {' AND '.join(where)} GROUP BY k ORDER BY k"
     )
