@@ -8,6 +8,7 @@ second sync at the same time therefore causes at most a resend that the server i
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -232,6 +233,8 @@ def sync_log(
                     delay = backoff.next()
                     on_retry(message, delay)
                     stop.wait(delay)
+        except sqlite3.Error as exc:  # e.g. the log locked for longer than the busy timeout
+            raise FerEdgeError(f"cannot read the mood log for syncing ({exc})", path=log) from None
         finally:
             if session is not None:
                 session.close()
