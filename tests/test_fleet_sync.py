@@ -61,6 +61,21 @@ def test_every_window_once_and_a_second_sync_sends_nothing(tmp_path: Path, pg: P
     assert_exactly_once(url, log)
 
 
+def test_a_new_batch_then_a_resent_one_in_one_session(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
+    """The first batch goes the direct COPY way, the second (already on the server) the fallback way."""
+    log = make_log(tmp_path / "mood.db", 10)
+    url = pg.url(pg_db)
+    assert cli("sync", str(log), "--to", url, "--store", "s1")[0] == 0
+    pg.admin("DELETE FROM fer_edge.windows WHERE window_id <= 5", db=pg_db)
+    db = sqlite3.connect(log)
+    with db:
+        db.execute("DELETE FROM fleet_acked")
+    db.close()
+    code, out = cli("sync", str(log), "--to", url, "--batch", "5")
+    assert code == 0 and "10 windows sent (5 new to the server, 5 already there)" in out, out
+    assert_exactly_once(url, log)
+
+
 def test_emotion_columns_keep_both_label_sets_apart(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
     import psycopg
 

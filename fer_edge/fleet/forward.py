@@ -40,7 +40,7 @@ class CentralSession:
             self.conn.close()
             raise
         self._device_known = False
-        self._temp_ready = False
+        self._temp_ready = self._temp_pending = False
         self._runs_known: Set[int] = set()
 
     def close(self) -> None:
@@ -48,6 +48,7 @@ class CentralSession:
 
     def send(self, batch: Batch) -> int:
         """Insert a batch in one transaction; returns how many windows were new to the server."""
+        self._temp_pending = False
         with self.conn.transaction():
             if not self._device_known:
                 self._register_device(batch)
@@ -55,7 +56,9 @@ class CentralSession:
             if fresh:
                 self._register_runs(batch, fresh)
             new = self._copy(batch) if self.method == "copy" else self._executemany(batch)
-        self._device_known = self._temp_ready = True
+        self._device_known = True
+        # The temporary table exists once the transaction that created it has committed.
+        self._temp_ready = self._temp_ready or self._temp_pending
         self._runs_known.update(batch.runs)
         return new
 
@@ -121,6 +124,7 @@ class CentralSession:
                 f"CREATE TEMP TABLE IF NOT EXISTS fe_incoming (LIKE {SCHEMA}.windows INCLUDING DEFAULTS) "
                 "ON COMMIT DELETE ROWS"
             )
+            self._temp_pending = True
         with cur.copy(f"COPY fe_incoming ({_COLS}) FROM STDIN") as copy:
             for row in batch.rows:
                 copy.write_row(row)
