@@ -138,20 +138,22 @@ def test_server_down_then_up(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
 def test_sigkill_of_sync_mid_batch_loses_and_doubles_nothing(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
     log = make_log(tmp_path / "mood.db", 6000)
     url = pg.url(pg_db)
-    kills = 0
+    marks_after_kills = []
     for _ in range(3):
         before = acked(log)
-        proc = popen("sync", str(log), "--to", url, "--store", "s1", "--batch", "200")
+        proc = popen("sync", str(log), "--to", url, "--store", "s1", "--batch", "100")
         deadline = time.monotonic() + 60
         while acked(log) <= before and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.05)  # land somewhere inside a later batch
+            time.sleep(0.01)
+        time.sleep(0.03)  # land somewhere inside a later batch
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate(timeout=30)
-    assert kills >= 1
-    assert 0 < acked(log) < 6000  # killed mid-way: some acknowledged, some not
+            proc.communicate(timeout=30)
+            marks_after_kills.append(acked(log))
+        else:
+            proc.communicate(timeout=30)
+    # Killed mid-way at least once: some windows acknowledged, some not.
+    assert any(0 < mark < 6000 for mark in marks_after_kills), marks_after_kills
     code, out = cli("sync", str(log), "--to", url)
     assert code == 0, out
     assert_exactly_once(url, log)
