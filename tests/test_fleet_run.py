@@ -110,6 +110,7 @@ def test_sigkill_of_run_mid_sync(tmp_path: Path, pg: PgServer, pg_db: str) -> No
 def test_sync_without_a_store_label_is_refused_before_the_camera_starts(
     tmp_path: Path, media: tuple[Path, Path]
 ) -> None:
+    pytest.importorskip("psycopg", reason="the fleet extra (psycopg) is not installed")
     log = tmp_path / "mood.db"
     result = CliRunner().invoke(app, run_args(media, log, "--sync", "postgresql://fer:pw@127.0.0.1:1/x"))
     assert result.exit_code == 2 and "--store" in result.output, result.output

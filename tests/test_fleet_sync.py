@@ -253,6 +253,7 @@ def test_password_from_pgpassword_and_never_in_the_log(
 
 
 def test_unreachable_and_malformed_targets(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg", reason="the fleet extra (psycopg) is not installed")
     log = make_log(tmp_path / "mood.db", 2)
     code, out = cli("sync", str(log), "--to", "postgresql://fer:pw@127.0.0.1:1/x", "--retry-for", "0")
     assert_one_line_error(code, out, "cannot connect", "127.0.0.1")
