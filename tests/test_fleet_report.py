@@ -84,6 +84,11 @@ def test_report_bad_input(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
     assert code == 2 and "no 'fer_edge' schema" in out, out
     code, out = cli("report", pg.url(pg_db, password="nope"))
     assert code == 2 and "password authentication failed" in out and "nope" not in out, out
+    pg.admin("DROP ROLE IF EXISTS nobody_here; CREATE ROLE nobody_here LOGIN PASSWORD 'pw'")
+    code, out = cli("sync", "--migrate-only", "--to", pg.url(pg_db))
+    assert code == 0, out
+    code, out = cli("report", pg.url(pg_db, user="nobody_here", password="pw"))
+    assert code == 2 and out.startswith("error: ") and "permission denied" in out and len(out.splitlines()) == 1, out
     code, out = cli("report", pg.url(pg_db), "--by", "week")
     assert code == 2 and "--by" in out, out
     log = make_log(tmp_path / "mood.db", 2)

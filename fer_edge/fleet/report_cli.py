@@ -6,8 +6,9 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.central_report import query_groups, total, write_csv, write_plot
-from fer_edge.fleet.conninfo import connect, redact_conninfo
+from fer_edge.fleet.conninfo import connect, describe_error, import_psycopg, redact_conninfo
 
 
 def _sat(value: Optional[float]) -> str:
@@ -26,10 +27,13 @@ def report_central(
     from rich.console import Console
     from rich.table import Table
 
+    psycopg = import_psycopg()
     t0 = time.perf_counter()
     conn = connect(conninfo)
     try:
         rows = query_groups(conn, by, stores, since, until)
+    except psycopg.Error as exc:  # e.g. a role without SELECT on the mood tables
+        raise FerEdgeError(f"the report query failed: {describe_error(exc, conninfo)}") from None
     finally:
         conn.close()
     seconds = time.perf_counter() - t0
