@@ -240,6 +240,15 @@ def test_wrong_password_is_one_line_without_the_password(tmp_path: Path, pg: PgS
     assert acked(log) == 0
 
 
+def test_tls_settings_reach_libpq(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
+    """The test server has no TLS: sslmode=require must be refused by libpq, proving the option got there."""
+    log = make_log(tmp_path / "mood.db", 2)
+    code, out = cli("sync", str(log), "--to", pg.url(pg_db) + "&sslmode=require", "--store", "s1")
+    assert_one_line_error(code, out, "SSL")
+    code, out = cli("sync", str(log), "--to", pg.url(pg_db) + "&sslmode=disable", "--store", "s1")
+    assert code == 0, out
+
+
 def test_password_from_pgpassword_and_never_in_the_log(
     tmp_path: Path, pg: PgServer, pg_db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
