@@ -50,3 +50,28 @@ def test_store_labels() -> None:
     for bad in ("", "   ", "a\nb", "x" * 300):
         with pytest.raises(FerEdgeError, match="--store"):
             validate_store(bad)
+
+
+def test_which_connection_failures_are_retried() -> None:
+    psycopg = pytest.importorskip("psycopg", reason="the fleet extra (psycopg) is not installed")
+    from fer_edge.fleet.conninfo import is_transient
+
+    def failure(text: str) -> Exception:
+        return psycopg.OperationalError(text)
+
+    for text in (
+        'connection to server at "10.0.0.5", port 5432 failed: Connection refused',
+        "server closed the connection unexpectedly",
+        "terminating connection due to administrator command",
+        'could not translate host name "db" to address: Temporary failure in name resolution',
+    ):
+        assert is_transient(failure(text)), text
+    for text in (
+        'password authentication failed for user "fer"',
+        'database "mood" does not exist',
+        "server does not support SSL, but SSL was required",
+        'could not translate host name "dbb" to address: Name or service not known',
+        "SSL error: certificate verify failed",
+    ):
+        assert not is_transient(failure(text)), text
+    assert not is_transient(ValueError("connection refused"))  # not a connection failure at all

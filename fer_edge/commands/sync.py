@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 import typer
 from typing_extensions import Annotated
@@ -60,6 +60,12 @@ def sync(
 
     stop = threading.Event()
     previous: Dict[int, Any] = {}
+    told: Set[str] = set()
+
+    def on_retry(message: str, delay: float) -> None:
+        if message not in told:  # once per distinct problem; the backoff goes on quietly
+            told.add(message)
+            typer.echo(f"{message}; retrying with backoff for up to {retry_for:g} s", err=True)
 
     def on_signal(signum: int, frame: object) -> None:
         # The batch in flight completes (or rolls back on the server); nothing is half-acknowledged.
@@ -75,7 +81,7 @@ def sync(
             batch_size=batch,
             retry_for=retry_for,
             stop=stop,
-            on_retry=lambda msg, delay: typer.echo(f"{msg}; retrying in {delay:.1f} s", err=True),
+            on_retry=on_retry,
         )
     finally:
         for signum, handler in previous.items():

@@ -79,7 +79,8 @@ def is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     permanent = ("password authentication failed", "authentication failed", "no password supplied",
                  "does not exist", "no pg_hba.conf entry", "permission denied", "certificate",
-                 "invalid", "does not support ssl", "ssl was required", "sslmode")  # fmt: skip
+                 "invalid", "does not support ssl", "ssl was required", "sslmode",
+                 "name or service not known")  # fmt: skip
     return not any(word in text for word in permanent)
 
 
