@@ -24,6 +24,7 @@ from fer_edge.commands import (
     quantize,
     report,
     run,
+    sync,
     train,
 )
 from fer_edge.errors import FerEdgeError
@@ -71,6 +72,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "bench": bench.bench,
     "run": run.run,
     "report": report.report,
+    "sync": sync.sync,
 }
 
 

@@ -22,6 +22,7 @@ _KEYWORD_VALUE = re.compile(
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;]+)",
     re.I,
 )
+_USER_ONLY_SCHEMES = ("postgresql://", "postgres://")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -52,5 +53,7 @@ def redact(text: str) -> str:
     at = rest.rfind("@")
     if at >= 0:
         user, colon, _ = rest[:at].partition(":")
-        rest = (f"{user}:{MASK}" if colon else MASK) + rest[at:]
+        # A bare user info can be a token (https://TOKEN@host); in a PostgreSQL URL it is only the user.
+        bare = user if scheme.lower() in _USER_ONLY_SCHEMES else MASK
+        rest = (f"{user}:{MASK}" if colon else bare) + rest[at:]
     return scheme + rest + qmark + _redact_query(query) + hash_ + _redact_query(fragment)

@@ -11,12 +11,15 @@ cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # ---- services the tests need --------------------------------------------------------------------
-# (start them here, before any test run)
+# The fleet tests start their own PostgreSQL server (as the postgres user); install it where missing.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+fi
 
 # ---- 1. host run ----------------------------------------------------------------------------------
 # The CPU wheel of torch first: any other spec can pull a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[train,opencv,test,cpu]"
+python -m pip install -q -e ".[train,opencv,test,cpu,fleet]"
 # Typed TensorRT 10.13 API for mypy; --no-deps because its dependencies pull TensorRT itself.
 python -m pip install -q --no-deps "tensorrt-stubs==10.13.0.35.1"
 python -m ruff check fer_edge tests scripts

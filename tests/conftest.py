@@ -14,6 +14,9 @@ import pytest
 
 from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
 
+# A real PostgreSQL server for the fleet tests (started only by the tests that use it).
+pytest_plugins = ["pg_fixture"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FER_EDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
 

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.errors import FerEdgeError
+
 
 def report(
-    log: Annotated[Path, typer.Argument(help="Mood log written by 'fer-edge run' (SQLite).")],
+    log: Annotated[
+        str,
+        typer.Argument(
+            help="Mood log written by 'fer-edge run' (SQLite), or a central database "
+            "(postgresql://USER@HOST/DB) that 'fer-edge sync' fills."
+        ),
+    ],
     since: Annotated[
         Optional[str],
         typer.Option(
@@ -20,25 +28,41 @@ def report(
     until: Annotated[Optional[str], typer.Option(help="Only windows starting before this date or time.")] = None,
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG chart of mood over time here.")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="Write one CSV line per window here (CRM import).")] = None,
+    by: Annotated[
+        Optional[str], typer.Option(help="Central database only: one line per store, hour or day (default store).")
+    ] = None,
+    store: Annotated[
+        Optional[List[str]], typer.Option(help="Central database only: only this store (repeatable).")
+    ] = None,
 ) -> None:
-    """Summarise the mood log: faces per emotion, satisfaction index; optional chart and CSV."""
+    """Summarise the mood log: faces per emotion, satisfaction index; optional chart and CSV.
+    Given a PostgreSQL URL, the same across the chain of stores."""
     from rich.console import Console
 
     from fer_edge.camera.moodlog import polarity
     from fer_edge.camera.report import load_windows, parse_when, summarize, write_csv, write_plot
+    from fer_edge.fleet.conninfo import is_conninfo
     from fer_edge.paths import guard_outputs
     from fer_edge.tables import FitTable
 
     guard_outputs({"LOG": log}, {"--csv": csv, "--plot": plot})
     lo = parse_when(since) if since else None
     hi = parse_when(until) if until else None
-    rows = load_windows(log, lo, hi)
+    if is_conninfo(log):
+        from fer_edge.fleet.report_cli import report_central
+
+        report_central(log, by or "store", store or [], lo, hi, plot, csv)
+        return
+    if by is not None or store:
+        raise FerEdgeError("--by and --store are for a central database (postgresql://...), not a mood log")
+    log_path = Path(log)
+    rows = load_windows(log_path, lo, hi)
     summary = summarize(rows)
     console = Console()
     if not rows:
-        console.print(f"{log}: no windows" + (" in the chosen period" if lo or hi else ""))
+        console.print(f"{log_path}: no windows" + (" in the chosen period" if lo or hi else ""))
     else:
-        table = FitTable(f"Mood log {log.name}: {summary.first_start} .. {summary.last_end}")
+        table = FitTable(f"Mood log {log_path.name}: {summary.first_start} .. {summary.last_end}")
         table.add_column("emotion", justify="left")
         table.add_column("valence", justify="left")
         table.add_column("faces")

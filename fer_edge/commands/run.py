@@ -132,6 +132,16 @@ def run(
             min=1,
         ),
     ] = 10_000,
+    sync: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Forward completed windows in the background to this PostgreSQL "
+            "(postgresql://USER@HOST/DB; password via PGPASSWORD or ~/.pgpass). Needs the fleet extra."
+        ),
+    ] = None,
+    store: Annotated[
+        Optional[str], typer.Option(help="Store label of this camera, kept in the log (needed with --sync).")
+    ] = None,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
     from fer_edge.backends import load_backend
@@ -143,9 +153,11 @@ def run(
     from fer_edge.camera.sinks import DisplaySink, VideoSink
     from fer_edge.camera.sources import FrameSource, parse_source
     from fer_edge.camera.status import StatusLine
+    from fer_edge.fleet import camera as fleet
     from fer_edge.paths import guard_outputs
     from fer_edge.weights import default_model
 
+    fleet.check_options(log, sync, store)
     if views not in (1, 2, 6):
         raise FerEdgeError(f"--views must be 1, 2 or 6, got {views}")
     spec = parse_source(source, width, height, fps)
@@ -158,7 +170,8 @@ def run(
     )
     stop = StopFlag()
     # to_sync: the forwarder to the central database plugs its "windows waiting" count in here.
-    status = StatusLine(to_sync=lambda: None)
+    forwarder = None
+    status = StatusLine(to_sync=lambda: fleet.waiting(forwarder))
     echo = status.message
     # Installed before anything slow: a signal during loading or a camera's reconnect backoff ends
     # the run at once (a second one interrupts whatever runs).
@@ -192,6 +205,7 @@ def run(
                     f"{backend.precision}), detector {detector.name}, window {window:g} s, log {log}"
                 )
                 try:
+                    forwarder = fleet.attach(log, mood_log.run_id, sync, store, echo)
                     stats = run_loop(
                         frames,
                         detector,
@@ -214,6 +228,7 @@ def run(
                 finally:
                     status.close()
                     mood_log.close()
+                    fleet.detach(forwarder, echo)
                     for sink in sinks:
                         sink.close()  # type: ignore[attr-defined]
     finally:
