@@ -62,7 +62,8 @@ CASES = ["9", "/dev/video9", "rtsp://127.0.0.1:9/x", "truncated.mp4"]
 def test_a_source_that_cannot_open_prints_only_our_error(case: str, tmp_path: Path) -> None:
     pytest.importorskip("cv2")
     src = source(case, tmp_path)
-    result = fer_edge("run", "--source", src, "--log", tmp_path / "mood.db", cwd=tmp_path)
+    # --fail-fast: without it a live camera that is not there yet is waited for (a service at boot)
+    result = fer_edge("run", "--source", src, "--log", tmp_path / "mood.db", "--fail-fast", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {src}: cannot open video source"]
     assert result.stdout == ""
@@ -77,7 +78,9 @@ def test_verbose_lets_opencv_and_ffmpeg_speak(tmp_path: Path) -> None:
     ):
         src = source(case, tmp_path)
         env = {} if how else {"FER_EDGE_VERBOSE": "1"}
-        result = fer_edge(*how, "run", "--source", src, "--log", tmp_path / "m.db", cwd=tmp_path, **env)
+        result = fer_edge(
+            *how, "run", "--source", src, "--log", tmp_path / "m.db", "--fail-fast", cwd=tmp_path, **env
+        )
         lines = result.stderr.splitlines()
         assert result.returncode == 2 and lines[-1] == f"error: {src}: cannot open video source"
         assert any(ffmpeg_says in line for line in lines[:-1]), lines
