@@ -13,12 +13,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fer_edge.camera.align import aligned_views
 from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
-from fer_edge.camera.detection import FaceDetector
+from fer_edge.camera.detection import Detections, FaceDetector
 from fer_edge.camera.moodlog import MoodLog, WindowSummary, summarize_window
 from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
-from fer_edge.camera.tracking import IouTracker, Track
+from fer_edge.camera.tracking import IouTracker, Track, iou_matrix
+from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import softmax
 
 
@@ -47,7 +49,75 @@ class LoopOptions:
     # a file gives the same windows however fast it is processed; a live source uses the wall clock.
     media_fps: float | None = None
     views: int = 6  # crops per face averaged (see crop.face_views)
-    rotate_views: bool = True  # one view per face per frame, cycling (cost of a single crop)
+    rotate_views: bool = True  # one view per face per classification, cycling (cost of a single crop)
+    # Detect less, track more (DeepStream's interval and secondary re-inference, docs/camera.md):
+    detect_every: int = 1  # run the detector every N frames; the tracker carries boxes in between
+    adaptive: bool = False  # ... and on every frame while a track is new or moving fast
+    reinfer_every: int = 1  # classify a track again after this many frames (at a detector pass)
+    reinfer_iou: float = 0.0  # ... or sooner when its box overlaps the classified one less than this
+    align: bool = False  # turn faces upright on the landmarks before cropping
+
+
+def check_options(options: LoopOptions) -> None:
+    """One-line errors for out-of-range loop options, named as the CLI names them."""
+    if options.views not in (1, 2, 6):
+        raise FerEdgeError(f"--views must be 1, 2 or 6, got {options.views}")
+    for flag, value in (("--detect-every", options.detect_every), ("--reinfer-every", options.reinfer_every)):
+        if not 1 <= value <= 1000:
+            raise FerEdgeError(f"{flag} must be a whole number of frames from 1 to 1000, got {value}")
+    if not 0.0 <= options.reinfer_iou <= 1.0:
+        raise FerEdgeError(f"--reinfer-iou must be from 0 to 1 (0: never early), got {options.reinfer_iou:g}")
+
+
+def check_tracker(tracker: IouTracker) -> None:
+    if not 0.0 < tracker.iou_threshold <= 1.0:
+        raise FerEdgeError(f"--track-iou must be above 0 and at most 1, got {tracker.iou_threshold:g}")
+    if not 0.0 < tracker.alpha <= 1.0:
+        raise FerEdgeError(f"--smoothing must be above 0 and at most 1, got {tracker.alpha:g}")
+    if not 0 <= tracker.max_missed <= 10000:
+        raise FerEdgeError(f"--max-missed must be from 0 to 10000 frames, got {tracker.max_missed}")
+    if not 1 <= tracker.min_hits <= 1000:
+        raise FerEdgeError(f"--min-hits must be from 1 to 1000 detections, got {tracker.min_hits}")
+
+
+def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
+    """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
+    every frame while a track is unconfirmed or moves more than a tenth of its width per interval."""
+    if last_detect is None or frame_index - last_detect >= options.detect_every:
+        return True
+    if not options.adaptive:
+        return False
+    for track in tracker.tracks:
+        if track.hits < tracker.min_hits:
+            return True
+        drift = np.abs(track.velocity[:2]).max() * options.detect_every
+        if drift > 0.1 * max(track.box[2], 1.0):
+            return True
+    return False
+
+
+def needs_classification(track: Track, options: LoopOptions, frame_index: int) -> bool:
+    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
+        return True
+    if options.reinfer_iou > 0:
+        overlap = iou_matrix(track.box[None], track.classified_box[None])[0, 0]
+        return bool(overlap < options.reinfer_iou)
+    return False
+
+
+def classify_tracks(
+    gray: np.ndarray, tracks: list[Track], classifier: Classifier, rule: CropRule, options: LoopOptions, k: int
+) -> np.ndarray:
+    """Class probabilities ``[len(tracks), C]`` for these tracks' faces: one batched call."""
+    boxes = np.stack([t.box for t in tracks])
+    if options.align:
+        landmarks = np.stack([t.landmarks for t in tracks])
+        batch = aligned_views(gray, boxes, landmarks, rule, options.views, k)
+        return softmax(classifier.infer(batch))
+    if options.rotate_views:
+        return softmax(classifier.infer(one_view(gray, boxes, rule, options.views, k)))
+    batch = face_views(gray, boxes, rule, options.views)
+    return average_views(softmax(classifier.infer(batch)), options.views)
 
 
 @dataclass
@@ -93,7 +163,9 @@ def run_loop(
 ) -> RunStats:
     """Run until the source ends, ``max_frames`` or ``should_stop()``; always flushes the open window."""
     cv2 = import_cv2()
+    check_options(options)
     tracker = tracker or IouTracker()
+    check_tracker(tracker)
     labels = tuple(classifier.labels)
     stats, recent = RunStats(), StageTimes()
     wall0 = time.time()
@@ -103,6 +175,8 @@ def run_loop(
     last_print = time.perf_counter()
     frame_index = 0
     max_track_id = 0
+    last_detect: int | None = None
+    classify_round = 0  # which view the rotating views are at
 
     def clock() -> float:
         if options.media_fps:
@@ -139,23 +213,34 @@ def run_loop(
                 close_window(window_start + options.window_s, partial=False)
                 window_start += options.window_s
 
-            detections = detector.detect(frame)
-            detect_ms = watch.lap()
-            if len(detections):
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-                # One batched call per frame. Rotating: one view per face, the view cycling with the
-                # frame number (the track's smoothing averages them); else every view of every face.
-                if options.rotate_views:
-                    batch = one_view(gray, detections.boxes, rule, options.views, frame_index)
-                    probs = softmax(classifier.infer(batch))
-                else:
-                    batch = face_views(gray, detections.boxes, rule, options.views)
-                    probs = average_views(softmax(classifier.infer(batch)), options.views)
-            else:
-                probs = np.zeros((0, len(labels)))
-            classify_ms = watch.lap()
+            log_ms = watch.lap()
 
-            tracks = tracker.update(detections.boxes, probs, now)
+            # Detect less, track more: the detector runs when due; in between the tracker moves
+            # the boxes on. Classification happens at detector passes (fresh boxes and landmarks),
+            # only for tracks that are new, due again, or whose box changed a lot: one batch.
+            detections = Detections()
+            detected = detection_due(options, tracker, frame_index, last_detect)
+            if detected:
+                detections = detector.detect(frame)
+                last_detect = frame_index
+            detect_ms = watch.lap()
+            if detected:
+                tracker.match(detections.boxes, now, frame_index, detections.landmarks)
+            else:
+                tracker.predict(frame_index)
+            track_ms = watch.lap()
+            due = [] if not detected else [
+                t for t in tracker.tracks
+                if t.missed == 0 and needs_classification(t, options, frame_index)
+            ]
+            if due:
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+                probs = classify_tracks(gray, due, classifier, rule, options, classify_round)
+                classify_round += 1
+                for track, p in zip(due, probs):
+                    tracker.set_probs(track, p, frame_index)
+            classify_ms = watch.lap()
+            tracks = tracker.accumulate()
             max_track_id = max([max_track_id, *(t.id for t in tracks)])
             window_frames += 1
             frame_index += 1
@@ -168,12 +253,14 @@ def run_loop(
             stage_ms = {
                 "capture": capture_ms,
                 "detect": detect_ms,
+                "track": track_ms,
                 "classify": classify_ms,
+                "log": log_ms,
                 "other": other_ms,
             }
             seconds = time.perf_counter() - t_frame
-            stats.total.add(stage_ms, len(detections), seconds)
-            recent.add(stage_ms, len(detections), seconds)
+            stats.total.add(stage_ms, len(tracks), seconds, detected)
+            recent.add(stage_ms, len(tracks), seconds, detected)
             if time.perf_counter() - last_print >= options.stats_every_s:
                 echo(recent.line())
                 recent, last_print = StageTimes(), time.perf_counter()
