@@ -220,11 +220,10 @@ def make_detector(
     detect_width: int | None = None,
     device: str = "auto",
     threads: int | None = None,
-    frame_size: tuple[int, int] | None = None,
 ) -> FaceDetector:
     """The detector for a file: YuNet ``.onnx`` (ONNX Runtime on ``device``, or OpenCV DNN with
-    ``device="opencv"``), a YuNet TensorRT ``.engine`` (checked against ``frame_size``), a Haar
-    ``.xml``; no file: OpenCV's shipped Haar cascade."""
+    ``device="opencv"``), a YuNet TensorRT ``.engine`` (its profile checked against each frame
+    size), a Haar ``.xml``; no file: OpenCV's shipped Haar cascade."""
     if device not in DETECTOR_DEVICES:
         raise FerEdgeError(f"--detector-device {device!r}: choose one of {', '.join(DETECTOR_DEVICES)}")
     if model_path is None:
@@ -238,8 +237,7 @@ def make_detector(
     if suffix == ".engine":
         from fer_edge.camera.yunet_trt import open_yunet_engine
 
-        return YuNetDetector(open_yunet_engine(path, frame_size, detect_width), min_face=min_face,
-                             detect_width=detect_width)
+        return YuNetDetector(open_yunet_engine(path), min_face=min_face, detect_width=detect_width)
     if device == "opencv":
         return OpenCVYuNetDetector(path, min_face=min_face, detect_width=detect_width)
     from fer_edge.camera.yunet import OrtYuNet

@@ -17,6 +17,7 @@ from fer_edge.camera.align import aligned_views
 from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
 from fer_edge.camera.detection import Detections, FaceDetector
 from fer_edge.camera.moodlog import MoodLog, WindowSummary, summarize_window
+from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
 from fer_edge.camera.tracking import IouTracker, Track, iou_matrix
@@ -38,24 +39,6 @@ class FrameSink(Protocol):
     """Where annotated frames go: the --display window and/or the --save-video file."""
 
     def show(self, frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> bool: ...
-
-
-@dataclass
-class LoopOptions:
-    window_s: float = 60.0
-    max_frames: int | None = None
-    stats_every_s: float = 10.0
-    # For a video file, time is the file's own clock (frame index / fps) from the run's start, so
-    # a file gives the same windows however fast it is processed; a live source uses the wall clock.
-    media_fps: float | None = None
-    views: int = 6  # crops per face averaged (see crop.face_views)
-    rotate_views: bool = True  # one view per face per classification, cycling (cost of a single crop)
-    # Detect less, track more (DeepStream's interval and secondary re-inference, docs/camera.md):
-    detect_every: int = 1  # run the detector every N frames; the tracker carries boxes in between
-    adaptive: bool = False  # ... and on every frame while a track is new or moving fast
-    reinfer_every: int = 1  # classify a track again after this many frames (at a detector pass)
-    reinfer_iou: float = 0.0  # ... or sooner when its box overlaps the classified one less than this
-    align: bool = False  # turn faces upright on the landmarks before cropping
 
 
 def check_options(options: LoopOptions) -> None:
