@@ -65,16 +65,20 @@ def check_tracker(tracker: IouTracker) -> None:
 
 def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
     """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
-    every frame while a track is unconfirmed or moves more than a tenth of its width per interval."""
+    every frame while a track is unconfirmed or has drifted a quarter of its width since its
+    last detection."""
     if last_detect is None or frame_index - last_detect >= options.detect_every:
         return True
     if not options.adaptive:
         return False
     for track in tracker.tracks:
+        if track.missed:  # a face that was not found last time is not what makes detection urgent
+            continue
         if track.hits < tracker.min_hits:
             return True
-        drift = np.abs(track.velocity[:2]).max() * options.detect_every
-        if drift > 0.1 * max(track.box[2], 1.0):
+        # Predicted boxes that may have slid a quarter of their width need a fresh look.
+        drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
+        if drift > 0.25 * max(track.box[2], 1.0):
             return True
     return False
 

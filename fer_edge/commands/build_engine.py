@@ -35,12 +35,26 @@ def build_engine(
     opt_level: Annotated[
         Optional[int], typer.Option(help="Builder optimisation level 0-5 (TensorRT's default: 3).")
     ] = None,
+    detector: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Build the YuNet face detector instead, for the camera's resolution WxH (e.g. 640x480; "
+            "min:opt:max for a range); --precision fp16 or fp32.",
+            show_default=False,
+        ),
+    ] = None,
     print_trtexec: Annotated[
         bool, typer.Option(help="Only print the equivalent trtexec command (works without TensorRT).")
     ] = False,
 ) -> None:
     """Build a TensorRT engine for THIS device (engines are tied to a TensorRT version and GPU)."""
     from rich.console import Console
+
+    if detector is not None:
+        from fer_edge.trt.detector_profile import build_detector_command
+
+        build_detector_command(model, out, detector, precision.value, workspace)
+        return
 
     from fer_edge.trt.build import build_engine as run_build
     from fer_edge.trt.build import trtexec_command
