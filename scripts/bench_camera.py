@@ -83,6 +83,7 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=24, help="windows (face groups) in the upright video")
     ap.add_argument("--tilt-groups", type=int, default=40, help="windows in the tilted video")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--tilt-repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--variants", action="store_true", help="also the variants that chose the defaults")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/camera"))
@@ -95,24 +96,23 @@ def main() -> None:
     test = load_dataset(args.data, dataset="fer2013").split("PrivateTest")
     today = CameraConfig("today: OpenCV YuNet, every frame, 6 views", LoopOptions(), "opencv")
     tuned = CameraConfig("new default", TUNED, "cpu")
-    configs = [today, tuned]
+    no_align = CameraConfig("new default, no alignment", replace(TUNED, align=False), "cpu")
+    configs = [today, tuned, no_align]
     if args.variants:
         configs += [
             CameraConfig("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"),
-            CameraConfig("new default, no alignment", replace(TUNED, align=False), "cpu"),
             CameraConfig("new default, 1 view", replace(TUNED, views=1), "cpu"),
             CameraConfig("new default, detect every 3", replace(TUNED, detect_every=3), "cpu"),
             CameraConfig("new default, detect every 10", replace(TUNED, detect_every=10), "cpu"),
             CameraConfig("new default, re-classify every 30", replace(TUNED, reinfer_every=30), "cpu"),
             CameraConfig("new default, not adaptive", replace(TUNED, adaptive=False), "cpu"),
         ]
-    tilt_configs = [today, tuned, CameraConfig("new default, no alignment", replace(TUNED, align=False), "cpu"),
-                    CameraConfig("today + alignment", replace(LoopOptions(), align=True), "opencv")]
+    tilt_configs = [today, tuned, no_align]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, groups, tilt, cfgs, repeats in (
             ("upright", args.groups, 0.0, configs, args.repeats),
-            ("tilted", args.tilt_groups, 20.0, tilt_configs, 1),
+            ("tilted", args.tilt_groups, 20.0, tilt_configs, args.tilt_repeats),
         ):
             video = Path(tmp) / f"{name}.avi"
             truth = make_video(video, test.images, test.labels, groups, tilt, seed=1 if tilt else 0)

@@ -56,6 +56,11 @@ python -m pip install --no-deps -e "${SOURCE}"
 # A pip OpenCV in the venv would shadow JetPack's; remove it if something pulled one in.
 python -m pip uninstall -y opencv-python opencv-python-headless opencv-contrib-python 2>/dev/null || true
 
+# The YuNet face detector for `fer-edge run` (OpenCV Zoo, MIT, 230 KB): downloaded into the cache
+# dir and accepted only with its pinned SHA-256. Offline: copy the file over and run
+# `fer-edge fetch-detector --from-file face_detection_yunet_2026may.onnx`.
+fer-edge fetch-detector || echo "YuNet not fetched: run falls back to Haar until fetch-detector succeeds"
+
 echo
 fer-edge info || true
 echo

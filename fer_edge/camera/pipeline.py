@@ -74,7 +74,7 @@ def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, l
     for track in tracker.tracks:
         if track.missed:  # a face that was not found last time is not what makes detection urgent
             continue
-        if track.hits < tracker.min_hits:
+        if track.detections < tracker.min_hits:
             return True
         # Predicted boxes that may have slid a quarter of their width need a fresh look.
         drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)

@@ -32,7 +32,7 @@ class Track:
     probs: np.ndarray  # smoothed distribution (empty until the track is first classified)
     first_seen: float
     last_seen: float
-    hits: int = 1
+    hits: int = 1  # frames the track was in view (the mood log's ``frames``)
     missed: int = 0  # consecutive detection passes without a match
     # Sum of the smoothed distribution over this window's frames: the track's vote for the window.
     window_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -43,6 +43,7 @@ class Track:
     matched_frame: int = 0
     classified_frame: int | None = None  # frame of the last classification
     classified_box: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    detections: int = 1  # detector passes that found it (a one-off false detection has 1)
 
     @property
     def emotion(self) -> int:
@@ -58,6 +59,7 @@ class IouTracker:
     ``max_missed``: frames a track survives without a matching detection (a detector blink does not
     end it; a face that left ends after this many frames).
     ``min_hits``: detections before a track counts in the mood log (one-off false detections don't).
+    ``Track.hits`` counts the frames a track was in view, detected or carried by the tracker.
     """
 
     def __init__(
@@ -110,8 +112,8 @@ class IouTracker:
                 taken.add(int(ti))
         for bi, match in enumerate(assigned):
             if match is None:
-                track = Track(self._next_id, boxes[bi], np.zeros(0), now, now, matched_box=boxes[bi],
-                              matched_frame=frame)
+                track = Track(self._next_id, boxes[bi], np.zeros(0), now, now, hits=0,
+                              matched_box=boxes[bi], matched_frame=frame)
                 self._next_id += 1
                 self.tracks.append(track)
                 assigned[bi] = track
@@ -120,9 +122,9 @@ class IouTracker:
                 gap = max(frame - track.matched_frame, 1)
                 measured = (boxes[bi] - track.matched_box) / gap
                 # Half old, half new: one jittery detection does not fling the box.
-                track.velocity = measured if track.hits == 1 else 0.5 * (track.velocity + measured)
+                track.velocity = measured if track.detections == 1 else 0.5 * (track.velocity + measured)
                 track.last_seen = now
-                track.hits += 1
+                track.detections += 1
                 track.missed = 0
             track.box = track.matched_box = boxes[bi]
             track.matched_frame = frame
@@ -158,6 +160,7 @@ class IouTracker:
         """Add this frame to the window vote of every visible track; returns them."""
         shown = self.visible()
         for track in shown:
+            track.hits += 1
             track.window_sum = track.window_sum + track.probs
             track.window_frames += 1
         return shown
@@ -177,7 +180,9 @@ class IouTracker:
 
         Tracks that ended during the window are included and then forgotten.
         """
-        counted = [t for t in [*self.ended, *self.tracks] if t.window_frames > 0 and t.hits >= self.min_hits]
+        counted = [
+            t for t in [*self.ended, *self.tracks] if t.window_frames > 0 and t.detections >= self.min_hits
+        ]
         snapshot = [
             replace(t, box=t.box.copy(), probs=t.probs.copy(), window_sum=t.window_sum.copy())
             for t in counted
