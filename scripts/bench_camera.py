@@ -97,10 +97,9 @@ def main() -> None:
     today = CameraConfig("today: OpenCV YuNet, every frame, 6 views", LoopOptions(), "opencv")
     tuned = CameraConfig("new default", TUNED, "cpu")
     no_align = CameraConfig("new default, no alignment", replace(TUNED, align=False), "cpu")
-    configs = [today, tuned, no_align]
+    configs = [today, CameraConfig("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"), tuned, no_align]
     if args.variants:
         configs += [
-            CameraConfig("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"),
             CameraConfig("new default, 1 view", replace(TUNED, views=1), "cpu"),
             CameraConfig("new default, detect every 3", replace(TUNED, detect_every=3), "cpu"),
             CameraConfig("new default, detect every 10", replace(TUNED, detect_every=10), "cpu"),

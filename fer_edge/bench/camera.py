@@ -90,9 +90,12 @@ def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda 
     detectors: list[str] = ["" for _ in bench.configs]
     with load_backend(bench.model, device=bench.device, threads=bench.threads) as backend, \
             tempfile.TemporaryDirectory(prefix="fer-edge-camera-") as tmp:
+        count = len(bench.configs)
         for repeat in range(bench.repeats):
-            for i, config in enumerate(bench.configs):
-                stats, detector = _one_pass(bench, config, backend, Path(tmp), repeat * len(bench.configs) + i)
+            for step in range(count):
+                i = (step + repeat) % count  # rotate the order: a load that drifts hits every config
+                config = bench.configs[i]
+                stats, detector = _one_pass(bench, config, backend, Path(tmp), repeat * count + i)
                 runs[i].append(stats)
                 detectors[i] = f"{detector.name} ({getattr(detector, 'backend', 'opencv')})"
         classifier = f"{backend.name} {backend.precision}"

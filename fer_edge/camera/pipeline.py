@@ -1,4 +1,5 @@
-"""The camera loop: frames -> faces -> one batched classification per frame -> tracks -> mood log.
+"""The camera loop: frames -> faces (the detector every few frames, the tracker in between) ->
+one batched classification of the faces due for it -> per-track smoothing -> mood log.
 
 The loop is a plain function of its parts (source, detector, backend, log), so tests can drive it
 with fakes and the CLI only wires options to parts.
