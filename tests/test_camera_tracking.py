@@ -418,3 +418,25 @@ def test_bench_camera_writes_table_json_and_markdown(tmp_path: Path, cached_yune
     code, output = cli("bench", "--camera", str(video), "--json", str(video))
     assert code == 2 and "overwrite the input video" in output
 
+
+
+def test_adaptive_detection_looks_again_at_unconfirmed_and_drifting_faces() -> None:
+    from fer_edge.camera.pipeline import detection_due
+
+    options = LoopOptions(detect_every=5, adaptive=True)
+    tracker = IouTracker(min_hits=3)
+    assert detection_due(options, tracker, 0, None)  # the first frame
+    tracker.match(np.array([[100, 100, 50, 50]]), 0.0, 0)
+    assert detection_due(options, tracker, 1, 0)  # new: looked at on every frame
+    tracker.match(np.zeros((0, 4)), 1.0, 1)  # a hard face the detector missed once
+    assert detection_due(options, tracker, 2, 1)  # still unconfirmed: keeps looking
+    for frame in (2, 3, 4):
+        tracker.match(np.array([[100, 100, 50, 50]]), float(frame), frame)
+    assert not detection_due(options, tracker, 5, 4)  # confirmed and still: every 5 frames
+    assert detection_due(options, tracker, 9, 4)
+    assert not detection_due(LoopOptions(detect_every=5), IouTracker(), 3, 0)  # not adaptive
+    walker = IouTracker(min_hits=1)
+    for frame in (0, 1):
+        walker.match(np.array([[100 + 10 * frame, 100, 50, 50]]), float(frame), frame)
+    assert not detection_due(options, walker, 2, 1)  # 10 px since the last detection: < a quarter of 50
+    assert detection_due(options, walker, 3, 1)  # 20 px: a fresh look before the box slides off

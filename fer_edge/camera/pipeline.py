@@ -66,17 +66,20 @@ def check_tracker(tracker: IouTracker) -> None:
 
 def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
     """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
-    every frame while a track is unconfirmed or has drifted a quarter of its width since its
+    every frame while a track is unconfirmed, or seen and drifted a quarter of its width since its
     last detection."""
     if last_detect is None or frame_index - last_detect >= options.detect_every:
         return True
     if not options.adaptive:
         return False
     for track in tracker.tracks:
-        if track.missed:  # a face that was not found last time is not what makes detection urgent
-            continue
+        # An unconfirmed face (one the detector found only now and then: a tilted or small face)
+        # gets a look on every frame, so it reaches --min-hits as it would with detection on
+        # every frame instead of being dropped as a one-off.
         if track.detections < tracker.min_hits:
             return True
+        if track.missed:
+            continue
         # Predicted boxes that may have slid a quarter of their width need a fresh look.
         drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
         if drift > 0.25 * max(track.box[2], 1.0):

@@ -37,7 +37,10 @@ class StageTimes:
         means = self.mean_ms()
         stages = " | ".join(f"{k} {means[k]:.1f} ms" for k in STAGES)
         per_frame = self.faces / self.frames if self.frames else 0.0
-        return f"{self.frames} frames | {self.fps:.1f} fps | {stages} | {per_frame:.2f} faces/frame"
+        return (
+            f"{self.frames} frames | {self.fps:.1f} fps | {stages} | {per_frame:.2f} faces/frame | "
+            f"detector on {self.detector_runs}"
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
