@@ -96,8 +96,8 @@ def main() -> None:
     test = load_dataset(args.data, dataset="fer2013").split("PrivateTest")
     today = CameraConfig("today: OpenCV YuNet, every frame, 6 views", LoopOptions(), "opencv")
     tuned = CameraConfig("new default", TUNED, "cpu")
-    no_align = CameraConfig("new default, no alignment", replace(TUNED, align=False), "cpu")
-    configs = [today, CameraConfig("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"), tuned, no_align]
+    aligned = CameraConfig("new default + --align", replace(TUNED, align=True), "cpu")
+    configs = [today, CameraConfig("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"), tuned, aligned]
     if args.variants:
         configs += [
             CameraConfig("new default, 1 view", replace(TUNED, views=1), "cpu"),
@@ -106,7 +106,7 @@ def main() -> None:
             CameraConfig("new default, re-classify every 30", replace(TUNED, reinfer_every=30), "cpu"),
             CameraConfig("new default, not adaptive", replace(TUNED, adaptive=False), "cpu"),
         ]
-    tilt_configs = [today, tuned, no_align]
+    tilt_configs = [today, tuned, aligned]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, groups, tilt, cfgs, repeats in (
