@@ -216,6 +216,8 @@ def bench_camera_command(
     for out in (json_out, markdown_out):
         if out is not None and out.resolve() == video.resolve():
             raise FerEdgeError("an output would overwrite the input video", path=out)
+    if not video.is_file():
+        raise FerEdgeError("video not found", path=video)
     detector_path = find_detector(detector_model)
     if detector_path is None:
         console.print(HAAR_HINT.format(where=cached_yunet()), markup=False)

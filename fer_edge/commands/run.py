@@ -159,8 +159,6 @@ def run(
     tracker = IouTracker(iou_threshold=track_iou, max_missed=max_missed, min_hits=min_hits)
     check_tracker(tracker)
     detector_path = find_detector(detector_model)
-    if detector_path is None:
-        _echo(HAAR_HINT.format(where=cached_yunet()))
     spec = parse_source(source, width, height, fps)
     model_path = model if model is not None else shipped_model("fer2013", "int8")
     stop = StopFlag()
@@ -168,6 +166,8 @@ def run(
         detector = make_detector(
             detector_path, min_face=min_face, detect_width=detect_width, device=detector_device, threads=threads
         )
+        if detector_path is None:  # said once the inputs are known to be good, so errors stay one line
+            _echo(HAAR_HINT.format(where=cached_yunet()))
         rule = crop_rule_for(detector.name)
         with FrameSource(spec, should_stop=stop, on_event=_echo) as frames:
             media_fps = None if spec.live else (frames.fps or 30.0)
