@@ -127,6 +127,9 @@ def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda 
 
 
 def camera_report(bench: CameraBench, rows: list[Row], machine: dict[str, Any]) -> dict[str, Any]:
+    from fer_edge.camera.sources import import_cv2
+
+    machine = {**machine, "opencv": import_cv2().__version__}
     return {
         "video": str(bench.video),
         "model": str(bench.model),
@@ -173,7 +176,8 @@ def camera_markdown(report: dict[str, Any]) -> str:
         f"Command: `{machine.get('command', '')}`",
         "",
         f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores), GPU {machine.get('gpu') or 'none'}, "
-        f"load average {machine.get('load_average')}; packages {machine.get('packages')}",
+        f"load average {machine.get('load_average')}; packages {machine.get('packages')}, "
+        f"OpenCV {machine.get('opencv')}",
         "",
         f"Video {report['video']}, model {report['model']}, detector {report['detector_model']}, "
         f"median of {report['repeats']} run(s) per configuration, configurations interleaved.",
