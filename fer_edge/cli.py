@@ -20,6 +20,7 @@ from fer_edge.commands import (
     check_onnx,
     evaluate,
     export,
+    fetch_detector,
     info,
     quantize,
     report,
@@ -71,6 +72,7 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "build-engine": build_engine.build_engine,
     "bench": bench.bench,
     "run": run.run,
+    "fetch-detector": fetch_detector.fetch_detector,
     "report": report.report,
     "sync": sync.sync,
 }

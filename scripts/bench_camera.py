@@ -1,179 +1,150 @@
-"""End-to-end camera benchmark: a 640x480 video with up to three faces through ``run_loop``.
+"""The store camera before and after detect-less/track-more, side by side, on videos of real faces.
 
-Measures frames/s and per-stage times (capture = video decode, detect, classify = crop + one
-batched inference, other = tracking + log) for each detector, on this CPU. Writes JSON + Markdown.
+Builds 640x480 videos of real FER2013 PrivateTest faces (1-3 at a time, drifting, 1.5 s each,
+then 0.5 s of empty frames; one group per 2 s mood-log window) - upright, and tilted by up to
++-20 degrees - and runs every configuration through ``run_loop`` on the same files, interleaved
+and repeated (a shared machine's load hits all alike). Accuracy: per window, the faces whose true
+emotion the window's counts got right (sum over emotions of min(counted, true)), over all true
+faces; and the face-count error. Writes JSON + Markdown to benchmarks/camera/.
 
-    python scripts/bench_camera.py --data ../shared/data/fer2013.csv.gz \
+    nice python scripts/bench_camera.py --data ../shared/data/fer2013.csv.gz \
         --detector-model ../shared/data/face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import tempfile
-import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fer_edge.atomic import write_text_atomic
-from fer_edge.bench.machine import cpu_model  # noqa: E402
-from fer_edge.camera.crop import crop_rule_for
-from fer_edge.camera.detection import FaceDetector, make_detector
-from fer_edge.camera.moodlog import MoodLog
-from fer_edge.camera.pipeline import LoopOptions, run_loop
-from fer_edge.camera.scenes import moving_faces_frames, write_video
-from fer_edge.camera.sources import FrameSource, import_cv2, parse_source
-from fer_edge.errors import FerEdgeError
+from fer_edge.bench.camera import (
+    CameraBench,
+    CameraConfig,
+    camera_markdown,
+    camera_report,
+    run_camera_bench,
+    write_camera_json,
+)
+from fer_edge.bench.machine import machine_info
+from fer_edge.camera.options import TUNED, LoopOptions
+from fer_edge.camera.scenes import background, moving_faces_frames
+from fer_edge.camera.sources import import_cv2
+
+FPS = 30.0
+WINDOW_S = 2.0
+FACE_FRAMES, EMPTY_FRAMES = 45, 15  # one group per window
 
 
-def make_video(path: Path, data: Path | None, frames: int, faces: int) -> None:
-    if data is not None:
-        from fer_edge.data import load_dataset
+def make_video(path: Path, images: np.ndarray, labels: np.ndarray, groups: int, tilt: float, seed: int
+               ) -> list[list[int]]:
+    """Write the video; return the true labels of the faces in each window."""
+    cv2 = import_cv2()
+    rng = np.random.default_rng(seed)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (640, 480))
+    truth, used = [], 0
+    for g in range(groups):
+        n = int(rng.integers(1, 4))
+        pick = np.arange(used, used + n) % len(images)
+        used += n
+        tilts = [float(t) for t in rng.uniform(-tilt, tilt, n)] if tilt else None
+        side = int(rng.integers(130, 171))
+        for frame, _ in moving_faces_frames(images[pick], FACE_FRAMES, 640, 480, side=side, seed=seed * 1000 + g,
+                                            tilts=tilts):
+            writer.write(frame)
+        empty = background(640, 480, rng)
+        for _ in range(EMPTY_FRAMES):
+            writer.write(empty)
+        truth.append([int(labels[i]) for i in pick])
+    writer.release()
+    return truth
 
-        test = load_dataset(data, dataset="fer2013").split("PrivateTest")
-        images = test.images[[0, 5, 9, 1, 2][:faces]]
-    else:  # generated stand-ins: the timing of detection does not need real faces to be found
-        images = np.random.default_rng(0).integers(0, 255, (faces, 48, 48), dtype=np.uint8)
-    # Faces come and go: 3 faces for the first half, then 2, then 1 ("up to three faces").
-    third = frames // 3
-    out = []
-    for k, n in ((0, faces), (1, max(faces - 1, 1)), (2, 1)):
-        count = third if k < 2 else frames - 2 * third
-        out += [f for f, _ in moving_faces_frames(images[:n], count, 640, 480, side=150, seed=k)]
-    write_video(path, out, fps=30.0)
 
-
-def bench_one(
-    video: Path, model: Path, detector: FaceDetector, threads: int | None, repeats: int, views: int
-) -> dict:  # type: ignore[type-arg]
-    from fer_edge.backends import load_backend
-
-    best: dict | None = None  # type: ignore[type-arg]
-    with load_backend(model, device="cpu", threads=threads) as backend, tempfile.TemporaryDirectory() as tmp:
-        for _ in range(repeats):
-            log = MoodLog(Path(tmp) / "mood.db", backend.labels)
-            with FrameSource(parse_source(str(video))) as src:
-                stats = run_loop(
-                    src,
-                    detector,
-                    backend,
-                    crop_rule_for(detector.name),
-                    log,
-                    LoopOptions(window_s=10.0, media_fps=30.0, stats_every_s=1e9, views=views),
-                    echo=lambda s: None,
-                )
-            log.close()
-            result = stats.to_dict()
-            if best is None or result["timing"]["fps"] > best["timing"]["fps"]:
-                best = result
-        assert best is not None
-        best["backend"] = f"{backend.name} {backend.precision}"
-    return best
+def score(windows: list[dict[str, Any]], truth: list[list[int]], names: tuple[str, ...]) -> dict[str, float]:
+    right = count_err = 0
+    total = sum(len(t) for t in truth)
+    for w, true in zip(windows, truth):
+        true_counts = {names[k]: true.count(k) for k in set(true)}
+        right += sum(min(w["counts"].get(name, 0), c) for name, c in true_counts.items())
+        count_err += abs(w["faces"] - len(true))
+    return {"right_emotion": round(right / total, 4), "count_error": round(count_err / total, 4),
+            "true_faces": total, "windows": len(truth), "windows_scored": min(len(windows), len(truth))}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--data", type=Path, help="fer2013.csv(.gz) for real faces (else generated content)")
-    ap.add_argument("--detector-model", type=Path, help="YuNet ONNX; Haar is also run where OpenCV has it")
-    ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--faces", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--data", type=Path, required=True, help="fer2013.csv(.gz): real faces with labels")
+    ap.add_argument("--detector-model", type=Path, required=True, help="YuNet ONNX")
+    ap.add_argument("--groups", type=int, default=24, help="windows (face groups) in the upright video")
+    ap.add_argument("--tilt-groups", type=int, default=40, help="windows in the tilted video")
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--tilt-repeats", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--variants", action="store_true", help="also the variants that chose the defaults")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/camera"))
-    ap.add_argument("--tag", default="", help="suffix of the result files, e.g. opencv4")
-    ap.add_argument("--views", type=int, default=6)
+    ap.add_argument("--tag", default="")
     args = ap.parse_args()
-    cv2 = import_cv2()
 
-    configs: list[tuple[str, Path | None, int | None]] = []
-    if args.detector_model:
-        configs += [("yunet", args.detector_model, None), ("yunet", args.detector_model, 320)]
-    configs += [("haar", None, None), ("haar", None, 320)]
-    rows = []
+    from fer_edge.data import load_dataset
+    from fer_edge.labels import FER2013_LABELS
+
+    test = load_dataset(args.data, dataset="fer2013").split("PrivateTest")
+    today = CameraConfig("today: OpenCV YuNet, every frame, 6 views", LoopOptions(), "opencv")
+    tuned = CameraConfig("new default", TUNED, "cpu")
+    aligned = CameraConfig("new default + --align", replace(TUNED, align=True), "cpu")
+    configs = [today, CameraConfig("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"), tuned, aligned]
+    if args.variants:
+        configs += [
+            CameraConfig("new default, 1 view", replace(TUNED, views=1), "cpu"),
+            CameraConfig("new default, detect every 3", replace(TUNED, detect_every=3), "cpu"),
+            CameraConfig("new default, detect every 10", replace(TUNED, detect_every=10), "cpu"),
+            CameraConfig("new default, re-classify every 30", replace(TUNED, reinfer_every=30), "cpu"),
+            CameraConfig("new default, not adaptive", replace(TUNED, adaptive=False), "cpu"),
+        ]
+    tilt_configs = [today, tuned, aligned]
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        video = Path(tmp) / "bench.avi"
-        make_video(video, args.data, args.frames, args.faces)
-        for name, det_model, width in configs:
-            try:
-                detector = make_detector(det_model, min_face=40, detect_width=width)
-            except FerEdgeError as exc:
-                rows.append({"detector": name, "detect_width": width, "skipped": str(exc)})
-                print(f"{name}: skipped ({exc})")
-                continue
-            r = bench_one(video, args.model, detector, args.threads, args.repeats, args.views)
-            r.update({"detector": name, "detect_width": width or 640})
-            rows.append(r)
-            t = r["timing"]
-            print(
-                f"{name} detect@{width or 640}: {t['fps']:.1f} fps, {t['mean_ms']}, "
-                f"{t['faces'] / t['frames']:.2f} faces/frame"
-            )
-    import onnxruntime
-
-    result = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": cpu_model(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "opencv": cv2.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "load_avg_at_end": os.getloadavg(),
-        },
-        "video": {
-            "size": [640, 480],
-            "frames": args.frames,
-            "faces": f"up to {args.faces}",
-            "content": "FER2013 PrivateTest faces" if args.data else "generated",
-        },
-        "model": args.model.name,
-        "views": args.views,
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "rows": rows,
-    }
-    stem = "bench_camera" + (f"_{args.tag}" if args.tag else "")
-    write_text_atomic(args.out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
-    write_text_atomic(args.out / f"{stem}.md", markdown(result))
+        for name, groups, tilt, cfgs, repeats in (
+            ("upright", args.groups, 0.0, configs, args.repeats),
+            ("tilted", args.tilt_groups, 20.0, tilt_configs, args.tilt_repeats),
+        ):
+            video = Path(tmp) / f"{name}.avi"
+            truth = make_video(video, test.images, test.labels, groups, tilt, seed=1 if tilt else 0)
+            bench = CameraBench(video, args.model, args.detector_model, device="cpu", threads=args.threads,
+                                repeats=repeats, window_s=WINDOW_S, configs=cfgs)
+            rows = run_camera_bench(bench, on_row=lambda r: print(r["config"], r["fps_median"], flush=True))
+            for row in rows:
+                row["accuracy"] = score(row["windows"], truth, FER2013_LABELS)
+                print(name, row["config"], row["fps_median"], row["accuracy"], flush=True)
+            report = camera_report(bench, rows, machine_info())
+            report["video"] = (f"{name}: 640x480 MJPG at {FPS:g} fps, {groups} groups of 1-3 PrivateTest faces "
+                               f"(130-170 px, drifting{', tilted up to +-20 deg' if tilt else ''}), "
+                               f"{FACE_FRAMES} frames each + {EMPTY_FRAMES} empty; {WINDOW_S:g} s windows")
+            results[name] = report
+    stem = "bench_camera_tracking" + (f"_{args.tag}" if args.tag else "")
+    combined = {"command": machine_info()["command"], "videos": results}
+    write_camera_json(combined, args.out / f"{stem}.json")
+    write_text_atomic(args.out / f"{stem}.md", markdown(results))
     print(f"wrote {args.out}/{stem}.json and .md")
 
 
-def markdown(r: dict) -> str:  # type: ignore[type-arg]
-    lines = [
-        "# Camera pipeline, end to end (this CPU)",
-        "",
-        f"Command: `{r['command']}`",
-        "",
-        f"Machine: {r['machine']}",
-        "",
-        f"Video: {r['video']}; model {r['model']}, {r['views']} views per face in rotation (one crop per "
-        f"face per frame); {r['when']}",
-        "",
-        "| detector | detect at | fps | capture ms | detect ms | classify ms | other ms | faces/frame | "
-        "detect share |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in r["rows"]:
-        if "skipped" in row:
-            lines.append(
-                f"| {row['detector']} | {row['detect_width'] or 640} | skipped: {row['skipped']} "
-                "| | | | | | |"
-            )
-            continue
-        t, m = row["timing"], row["timing"]["mean_ms"]
-        total = sum(m.values())
-        lines.append(
-            f"| {row['detector']} | {row['detect_width']} px | {t['fps']:.1f} | {m['capture']:.2f} | "
-            f"{m['detect']:.2f} | {m['classify']:.2f} | {m['other']:.2f} | "
-            f"{t['faces'] / t['frames']:.2f} | {m['detect'] / total:.0%} |"
-        )
-    return "\n".join(lines) + "\n"
+def markdown(results: dict[str, dict[str, Any]]) -> str:
+    parts = []
+    for name, report in results.items():
+        table = camera_markdown(report).rstrip("\n").split("\n")
+        header_at = next(i for i, line in enumerate(table) if line.startswith("| config"))
+        table[header_at] += " right emotion | face-count error |"
+        table[header_at + 1] += "---|---|"
+        for i, row in enumerate(report["rows"]):
+            acc = row["accuracy"]
+            table[header_at + 2 + i] += f" {acc['right_emotion']:.1%} | {acc['count_error']:.1%} |"
+        parts.append(f"## {name}\n\n" + "\n".join(table[2:]) + "\n")
+    return "# Camera pipeline before and after (this CPU, shared)\n\n" + "\n".join(parts)
 
 
 if __name__ == "__main__":

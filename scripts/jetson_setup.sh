@@ -156,6 +156,11 @@ if fer-edge fetch-detector --help >/dev/null 2>&1; then
   fer-edge fetch-detector
 fi
 
+# The YuNet face detector for `fer-edge run` (OpenCV Zoo, MIT, 230 KB): downloaded into the cache
+# dir and accepted only with its pinned SHA-256. Offline: copy the file over and run
+# `fer-edge fetch-detector --from-file face_detection_yunet_2026may.onnx`.
+fer-edge fetch-detector || echo "YuNet not fetched: run falls back to Haar until fetch-detector succeeds"
+
 echo
 fer-edge info || die "fer-edge info reported a problem (above); see docs/jetson.md, 'When something is wrong'"
 echo

@@ -42,31 +42,46 @@ def detect_placed(
     width: int = 640,
     height: int = 480,
     side_range: tuple[int, int] = (120, 220),
-) -> tuple[list[np.ndarray], list[np.ndarray], list[PlacedFace]]:
-    """One face per frame; for each face: the frame, the matched detector box (or None), the placement."""
+    tilt: float = 0.0,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[PlacedFace], list[np.ndarray]]:
+    """One face per frame (turned by up to +-``tilt`` degrees); for each face: the frame, the
+    matched detector box (or None), the placement, the detector's landmarks."""
     rng = np.random.default_rng(seed)
-    frames, boxes, placed = [], [], []
+    frames, boxes, placed, marks = [], [], [], []
     for i in range(len(faces)):
         side = int(rng.integers(side_range[0], side_range[1] + 1))
-        frame, (p,) = scene_with_faces(faces[i : i + 1], width, height, [side], rng)
+        tilts = [float(rng.uniform(-tilt, tilt))] if tilt else None
+        frame, (p,) = scene_with_faces(faces[i : i + 1], width, height, [side], rng, tilts=tilts)
         det = detector.detect(frame)
-        box = None
+        box, mark = None, np.full((5, 2), np.nan)
         if len(det):
             ious = iou_matrix(np.array([p.box], np.float64), det.boxes)[0]
             if ious.max() >= 0.3:
                 box = det.boxes[int(ious.argmax())]
+                mark = det.landmarks[int(ious.argmax())]
         frames.append(frame)
         boxes.append(box)
         placed.append(PlacedFace(i, p.x, p.y, p.side))
-    return frames, boxes, placed  # type: ignore[return-value]
+        marks.append(mark)
+    return frames, boxes, placed, marks  # type: ignore[return-value]
 
 
-def fit_rule(boxes: list[np.ndarray], placed: list[PlacedFace]) -> tuple[CropRule, dict[str, float]]:
+def fit_rule(
+    boxes: list[np.ndarray], placed: list[PlacedFace], tilts: np.ndarray | None = None
+) -> tuple[CropRule, dict[str, float]]:
+    """``tilts``: the faces' measured tilts; the centre offset is then fitted along the face's axes
+    (the frame the aligned crop is cut in)."""
     b = np.array([bx for bx in boxes], dtype=np.float64)
     t = np.array([[p.x, p.y, p.side] for p in placed], dtype=np.float64)
     w, h = b[:, 2], b[:, 3]
-    rx = (t[:, 0] + t[:, 2] / 2 - (b[:, 0] + w / 2)) / w
-    ry = (t[:, 1] + t[:, 2] / 2 - (b[:, 1] + h / 2)) / h
+    box_centre = np.stack([b[:, 0] + w / 2, b[:, 1] + h / 2], axis=1)
+    true_centre = t[:, :2] + t[:, 2:3] / 2
+    if tilts is not None:
+        from fer_edge.camera.align import rotate_points
+
+        true_centre = rotate_points(true_centre[:, None], box_centre, tilts)[:, 0]
+    rx = (true_centre[:, 0] - box_centre[:, 0]) / w
+    ry = (true_centre[:, 1] - box_centre[:, 1]) / h
     # log S - log h = log k + p (log w - log h): least squares, after dropping gross outliers.
     ys, xs = np.log(t[:, 2]) - np.log(h), np.log(w) - np.log(h)
     keep = np.abs(ys - np.median(ys)) <= 4 * (np.median(np.abs(ys - np.median(ys))) + 1e-6)
@@ -131,6 +146,8 @@ def main() -> None:
     ap.add_argument("--n-eval", type=int, default=800)
     ap.add_argument("--min-face", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tilt", type=float, default=0.0,
+                    help="turn the faces by up to +- this many degrees; fit and measure aligned crops too")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/camera"))
     args = ap.parse_args()
 
@@ -148,9 +165,13 @@ def main() -> None:
     eval_idx = rng.choice(len(eval_set.images), size=min(args.n_eval, len(eval_set.images)), replace=False)
 
     t0 = time.perf_counter()
-    _, fboxes, fplaced = detect_placed(detector, fit_set.images[fit_idx], seed=args.seed + 1)
+    _, fboxes, fplaced, fmarks = detect_placed(detector, fit_set.images[fit_idx], seed=args.seed + 1,
+                                               tilt=args.tilt)
     found = [i for i, b in enumerate(fboxes) if b is not None]
-    rule, stats = fit_rule([fboxes[i] for i in found], [fplaced[i] for i in found])
+    from fer_edge.camera.align import eye_angles
+
+    fit_tilts = eye_angles(np.stack([fmarks[i] for i in found])) if args.tilt else None
+    rule, stats = fit_rule([fboxes[i] for i in found], [fplaced[i] for i in found], fit_tilts)
     stats["detection_rate_fit"] = len(found) / len(fboxes)
     print(f"{args.detector}: fitted {rule} on {len(found)}/{len(fboxes)} detected PublicTest faces")
     print(json.dumps(stats, indent=1))
@@ -174,13 +195,15 @@ def main() -> None:
             "n_eval": len(eval_idx),
             "seed": args.seed,
             "face_side_px": [120, 220],
+            "tilt_deg": args.tilt,
             "frame": [640, 480],
         },
     }
     if args.model:
         from fer_edge.backends import load_backend
 
-        frames, eboxes, _ = detect_placed(detector, eval_set.images[eval_idx], seed=args.seed + 2)
+        frames, eboxes, _, emarks = detect_placed(detector, eval_set.images[eval_idx], seed=args.seed + 2,
+                                                  tilt=args.tilt)
         hit = [i for i, b in enumerate(eboxes) if b is not None]
         labels = eval_set.labels[eval_idx][hit]
         with load_backend(args.model, device="cpu") as backend:
@@ -214,6 +237,21 @@ def main() -> None:
                 )
                 probs = average_views(softmax(backend.infer(batch)), views)
                 accs[f"fitted_rule_{views}_views"] = float(np.mean(np.argmax(probs, axis=1) == labels))
+            from fer_edge.camera.align import aligned_views
+
+            sel_marks = [emarks[i] for i in hit]
+            for views in (1, 6):  # turned upright on the landmarks, the rule fitted in the face's frame
+                per_view = [
+                    np.concatenate(
+                        [
+                            aligned_views(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), b[None], m[None], rule, views, k)
+                            for f, b, m in zip(sel_frames, sel_boxes, sel_marks)
+                        ]
+                    )
+                    for k in range(views)
+                ]
+                probs = np.mean([softmax(backend.infer(batch)) for batch in per_view], axis=0)
+                accs[f"aligned_{views}_views"] = float(np.mean(np.argmax(probs, axis=1) == labels))
             sweep = {}
             for scale in (0.9, 1.0, 1.1, 1.2, 1.3, 1.4):
                 r = CropRule(scale=scale, dx=rule.dx, dy=rule.dy, width_weight=rule.width_weight)
@@ -227,7 +265,7 @@ def main() -> None:
         }
         print(json.dumps(result["accuracy"], indent=1))
     result["seconds"] = round(time.perf_counter() - t0, 1)
-    stem = f"crop_rule_{args.detector}"
+    stem = f"crop_rule_{args.detector}" + (f"_tilt{args.tilt:g}" if args.tilt else "")
     write_text_atomic(args.out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
     write_text_atomic(args.out / f"{stem}.md", markdown(result))
     print(f"wrote {args.out / stem}.json and .md")
@@ -236,7 +274,8 @@ def main() -> None:
 def markdown(r: dict) -> str:  # type: ignore[type-arg]
     rule, fit = r["rule"], r["fit"]
     lines = [
-        f"# Crop rule for the {r['detector']} detector",
+        f"# Crop rule for the {r['detector']} detector"
+        + (f", faces tilted up to +-{r['data']['tilt_deg']:g} degrees" if r["data"].get("tilt_deg") else ""),
         "",
         f"Command: `{r['command']}`",
         "",
@@ -263,6 +302,8 @@ def markdown(r: dict) -> str:  # type: ignore[type-arg]
             f"| fitted rule + mirror (2 views) | {acc['fitted_rule_2_views']:.4f} |",
             f"| fitted rule x scales 0.9/1.0/1.1 + mirror (6 views, the pipeline's default) | "
             f"{acc['fitted_rule_6_views']:.4f} |",
+            f"| aligned on the landmarks, fitted rule (1 view) | {acc['aligned_1_views']:.4f} |",
+            f"| aligned on the landmarks, 6 views | {acc['aligned_6_views']:.4f} |",
             f"| detector box as-is, squared (side = sqrt(w·h)) | {acc['tight_box_squared']:.4f} |",
             f"| detector box as-is, stretched to 48x48 | {acc['box_stretched_not_squared']:.4f} |",
             f"| square, side = box width | {acc['square_side_width']:.4f} |",

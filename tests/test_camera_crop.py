@@ -63,7 +63,7 @@ def private_test() -> tuple[np.ndarray, np.ndarray]:
 def accuracy_gap(detector: FaceDetector, faces: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
     from fer_edge.backends import load_backend
 
-    frames, boxes, _ = detect_placed(detector, faces, seed=7, width=360, height=270, side_range=(120, 200))
+    frames, boxes, _, _ = detect_placed(detector, faces, seed=7, width=360, height=270, side_range=(120, 200))
     hit = [i for i, b in enumerate(boxes) if b is not None]
     rule = crop_rule_for(detector.name)
     # What the pipeline does: the rule's crop at three scales, each mirrored, probabilities averaged.

@@ -86,7 +86,7 @@ def test_run_finds_faces_keeps_ids_and_writes_only_the_log(
 
 def test_sigkill_keeps_every_completed_window(tmp_path: Path, real_slice_csv: Path, yunet: Path) -> None:
     faces = detectable_faces(real_slice_csv, 2, yunet, side=100)
-    video = face_video(tmp_path / "long.avi", faces, n_frames=400, width=320, height=240, side=100, fps=10.0)
+    video = face_video(tmp_path / "long.avi", faces, n_frames=1000, width=320, height=240, side=100, fps=10.0)
     model = tiny_fer_model(tmp_path / "tiny.onnx")
     db_path = tmp_path / "mood.db"
     proc = subprocess.Popen(
@@ -144,7 +144,7 @@ def test_sigterm_flushes_the_window_and_closes_the_log(
     tmp_path: Path, real_slice_csv: Path, yunet: Path
 ) -> None:
     faces = detectable_faces(real_slice_csv, 1, yunet, side=100)
-    video = face_video(tmp_path / "long.avi", faces, n_frames=400, width=320, height=240, side=100, fps=10.0)
+    video = face_video(tmp_path / "long.avi", faces, n_frames=1000, width=320, height=240, side=100, fps=10.0)
     db_path = tmp_path / "mood.db"
     proc = subprocess.Popen(
         [
@@ -180,7 +180,7 @@ def test_sigterm_flushes_the_window_and_closes_the_log(
     assert proc.returncode == 0, rest
     db = sqlite3.connect(db_path)
     row = db.execute("SELECT partial, faces, frames FROM windows").fetchone()
-    assert row[0] == 1 and row[1] == 1 and 0 < row[2] < 400
+    assert row[0] == 1 and row[1] == 1 and 0 < row[2] < 1000
     assert db.execute("SELECT ended_at FROM runs").fetchone()[0] is not None
     assert not Path(str(db_path) + "-wal").exists() or Path(str(db_path) + "-wal").stat().st_size == 0
 

@@ -27,12 +27,20 @@ class CropRule:
     dy: float = 0.0
     width_weight: float = 0.5  # 1: the side follows the box width, 0: its height, 0.5: their geometric mean
 
-    def regions(self, boxes: np.ndarray) -> np.ndarray:
-        """``[N, 3]`` (centre x, centre y, side) of the square crop for each ``(x, y, w, h)`` box."""
+    def regions(self, boxes: np.ndarray, tilts: np.ndarray | None = None) -> np.ndarray:
+        """``[N, 3]`` (centre x, centre y, side) of the square crop for each ``(x, y, w, h)`` box.
+
+        ``tilts`` (degrees, clockwise on screen): the centre offset is along the tilted face's
+        axes, for crops that are then turned upright (``align.py``).
+        """
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         w, h = boxes[:, 2], boxes[:, 3]
-        cx = boxes[:, 0] + w / 2 + self.dx * w
-        cy = boxes[:, 1] + h / 2 + self.dy * h
+        ox, oy = self.dx * w, self.dy * h
+        if tilts is not None:
+            a = np.radians(np.asarray(tilts, np.float64).reshape(-1))
+            ox, oy = ox * np.cos(a) - oy * np.sin(a), ox * np.sin(a) + oy * np.cos(a)
+        cx = boxes[:, 0] + w / 2 + ox
+        cy = boxes[:, 1] + h / 2 + oy
         side = self.scale * np.power(w, self.width_weight) * np.power(h, 1.0 - self.width_weight)
         return np.stack([cx, cy, side], axis=1)
 
@@ -96,17 +104,21 @@ def face_views(gray: np.ndarray, boxes: np.ndarray, rule: CropRule, views: int =
     return np.ascontiguousarray(np.stack(per_face, axis=1).reshape(-1, FACE_SIZE, FACE_SIZE))
 
 
+def view_spec(views: int, k: int) -> tuple[float, bool]:
+    """(scale, mirrored) of view ``k`` of ``views`` (the order of :func:`face_views`)."""
+    if views not in VIEW_SCALES:
+        raise ValueError(f"views must be one of {sorted(VIEW_SCALES)}, got {views}")
+    k %= views
+    return VIEW_SCALES[views][k // 2 if views > 1 else 0], views > 1 and k % 2 == 1
+
+
 def one_view(gray: np.ndarray, boxes: np.ndarray, rule: CropRule, views: int, k: int) -> np.ndarray:
     """View ``k`` (of ``views``, same order as :func:`face_views`) of every face: uint8 ``[N, 48, 48]``.
 
     The pipeline cycles ``k`` with the frame number, so a track's smoothed distribution averages
     all views over a few frames at the cost of one crop per face per frame.
     """
-    if views not in VIEW_SCALES:
-        raise ValueError(f"views must be one of {sorted(VIEW_SCALES)}, got {views}")
-    k %= views
-    mirrored = views > 1 and k % 2 == 1
-    scale = VIEW_SCALES[views][k // 2 if views > 1 else 0]
+    scale, mirrored = view_spec(views, k)
     regions = rule.regions(boxes)
     regions[:, 2] *= scale
     crops = crop_faces(gray, regions)

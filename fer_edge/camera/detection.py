@@ -1,6 +1,7 @@
-"""Face detectors: YuNet (``cv2.FaceDetectorYN``, given as an ONNX file) and OpenCV's Haar cascade.
+"""Face detectors: YuNet (on ONNX Runtime or a TensorRT engine, decoded by ``yunet.py``; or
+through ``cv2.FaceDetectorYN``) and OpenCV's Haar cascade.
 
-Both return boxes in frame pixels as float32 ``[N, 4]`` (x, y, w, h) plus scores. The box each
+All return boxes in frame pixels as float32 ``[N, 4]`` (x, y, w, h) plus scores. The box each
 detector draws around a face differs, so each has its own crop rule (see ``crop.py``).
 """
 
@@ -13,23 +14,36 @@ from typing import Any, Protocol
 import numpy as np
 
 from fer_edge.camera.sources import import_cv2
+from fer_edge.camera.yunet import YuNetRunner, check_outputs, check_yunet_file, decode, to_blob
 from fer_edge.errors import FerEdgeError
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
-# Output names of the YuNet models cv2.FaceDetectorYN reads: the 2023 release, and the 2021-22 one.
-YUNET_OUTPUT_SETS: tuple[frozenset[str], ...] = (
-    frozenset({"cls_8", "obj_8", "bbox_8", "kps_8"}),
-    frozenset({"loc", "conf", "iou"}),
-)
+DETECTOR_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt", "opencv")
+
+
+def _no_landmarks(n: int) -> np.ndarray:
+    return np.full((n, 5, 2), np.nan, np.float32)
 
 
 @dataclass
 class Detections:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # x, y, w, h
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    # [N, 5, 2] YuNet's eyes, nose, mouth corners; NaN where the detector gives none (Haar).
+    landmarks: np.ndarray = field(default_factory=lambda: _no_landmarks(0))
+
+    def __post_init__(self) -> None:
+        if len(self.landmarks) != len(self.boxes):
+            self.landmarks = _no_landmarks(len(self.boxes))
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def select(self, keep: np.ndarray) -> Detections:
+        return Detections(self.boxes[keep], self.scores[keep], self.landmarks[keep])
+
+    def scaled(self, factor: float) -> Detections:
+        return Detections(self.boxes * factor, self.scores, self.landmarks * factor)
 
 
 class FaceDetector(Protocol):
@@ -49,29 +63,48 @@ def _downscale(frame: np.ndarray, max_width: int | None) -> tuple[np.ndarray, fl
     return small, factor
 
 
-def check_yunet_file(path: Path) -> None:
-    """Raise a clear error unless ``path`` is a YuNet ONNX model (not, say, a fer-edge classifier)."""
-    from fer_edge.onnx_model import load_onnx
-
-    model = load_onnx(path, load_external_data=False)
-    outputs = {o.name for o in model.graph.output}
-    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    channels = None
-    if len(inputs) == 1:
-        dims = inputs[0].type.tensor_type.shape.dim
-        if len(dims) == 4 and dims[1].HasField("dim_value"):
-            channels = dims[1].dim_value
-    if channels != 3 or not any(s <= outputs for s in YUNET_OUTPUT_SETS):
-        raise FerEdgeError(
-            "not a YuNet face detector (expected a 3-channel image input and YuNet's cls/obj/bbox/kps "
-            f"outputs, found outputs {sorted(outputs)}); pass face_detection_yunet_2023mar.onnx from the "
-            "OpenCV Zoo",
-            path=path,
-        )
+def _min_face(found: Detections, min_face: int) -> Detections:
+    return found.select(np.minimum(found.boxes[:, 2], found.boxes[:, 3]) >= min_face)
 
 
 class YuNetDetector:
+    """YuNet through a fer-edge runner (ONNX Runtime or a TensorRT engine), decoded in numpy."""
+
     name = "yunet"
+
+    def __init__(
+        self,
+        runner: YuNetRunner,
+        min_face: int = 40,
+        score_threshold: float = 0.7,
+        nms_threshold: float = 0.3,
+        detect_width: int | None = None,
+    ) -> None:
+        self.runner = runner
+        self.backend = runner.name
+        self.min_face = min_face
+        self.score_threshold = score_threshold
+        self.nms_threshold = nms_threshold
+        self.detect_width = detect_width
+        self._checked: tuple[int, ...] | None = None
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        image, factor = _downscale(frame_bgr, self.detect_width)
+        blob = to_blob(image)
+        outputs = self.runner.run(blob)
+        if self._checked != blob.shape:  # once per input size: the layout cannot change in between
+            check_outputs(outputs, blob.shape, self.runner.path)
+            self._checked = blob.shape
+        faces = decode(outputs, (blob.shape[3], blob.shape[2]), self.score_threshold, self.nms_threshold)
+        found = Detections(faces.boxes, faces.scores, faces.landmarks).scaled(factor)
+        return _min_face(found, self.min_face)
+
+
+class OpenCVYuNetDetector:
+    """YuNet through OpenCV DNN (``cv2.FaceDetectorYN``) on the CPU: the reference decoder."""
+
+    name = "yunet"
+    backend = "opencv"
 
     def __init__(
         self,
@@ -109,10 +142,12 @@ class YuNetDetector:
         _, faces = self._net.detect(image)
         if faces is None or len(faces) == 0:
             return Detections()
-        boxes = faces[:, :4].astype(np.float32) * factor
-        scores = faces[:, 14].astype(np.float32)
-        keep = np.minimum(boxes[:, 2], boxes[:, 3]) >= self.min_face
-        return Detections(boxes[keep], scores[keep])
+        found = Detections(
+            faces[:, :4].astype(np.float32),
+            faces[:, 14].astype(np.float32),
+            faces[:, 4:14].reshape(-1, 5, 2).astype(np.float32),
+        ).scaled(factor)
+        return _min_face(found, self.min_face)
 
 
 def haar_cascade_path(cv2: Any) -> Path:
@@ -180,14 +215,32 @@ class HaarDetector:
 
 
 def make_detector(
-    model_path: str | Path | None, min_face: int = 40, detect_width: int | None = None
+    model_path: str | Path | None,
+    min_face: int = 40,
+    detect_width: int | None = None,
+    device: str = "auto",
+    threads: int | None = None,
 ) -> FaceDetector:
-    """YuNet when an ONNX file is given, a Haar cascade for an .xml file, else OpenCV's shipped cascade."""
+    """The detector for a file: YuNet ``.onnx`` (ONNX Runtime on ``device``, or OpenCV DNN with
+    ``device="opencv"``), a YuNet TensorRT ``.engine`` (its profile checked against each frame
+    size), a Haar ``.xml``; no file: OpenCV's shipped Haar cascade."""
+    if device not in DETECTOR_DEVICES:
+        raise FerEdgeError(f"--detector-device {device!r}: choose one of {', '.join(DETECTOR_DEVICES)}")
     if model_path is None:
         return HaarDetector(min_face=min_face, detect_width=detect_width)
     path = Path(model_path)
     if not path.is_file():
         raise FerEdgeError("detector model not found", path=path)
-    if path.suffix.lower() == ".xml":
+    suffix = path.suffix.lower()
+    if suffix == ".xml":
         return HaarDetector(path, min_face=min_face, detect_width=detect_width)
-    return YuNetDetector(path, min_face=min_face, detect_width=detect_width)
+    if suffix == ".engine":
+        from fer_edge.camera.yunet_trt import open_yunet_engine
+
+        return YuNetDetector(open_yunet_engine(path), min_face=min_face, detect_width=detect_width)
+    if device == "opencv":
+        return OpenCVYuNetDetector(path, min_face=min_face, detect_width=detect_width)
+    from fer_edge.camera.yunet import OrtYuNet
+
+    return YuNetDetector(OrtYuNet(path, device=device, threads=threads), min_face=min_face,
+                         detect_width=detect_width)

@@ -1,4 +1,5 @@
-"""The camera loop: frames -> faces -> one batched classification per frame -> tracks -> mood log.
+"""The camera loop: frames -> faces (the detector every few frames, the tracker in between) ->
+one batched classification of the faces due for it -> per-track smoothing -> mood log.
 
 The loop is a plain function of its parts (source, detector, backend, log), so tests can drive it
 with fakes and the CLI only wires options to parts.
@@ -13,12 +14,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from fer_edge.camera.align import aligned_views
 from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
-from fer_edge.camera.detection import FaceDetector
+from fer_edge.camera.detection import Detections, FaceDetector
 from fer_edge.camera.moodlog import WindowSummary, iso, summarize_window
+from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.sources import Outage, import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
-from fer_edge.camera.tracking import IouTracker, Track
+from fer_edge.camera.tracking import IouTracker, Track, iou_matrix
+from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import softmax
 
 
@@ -62,16 +66,73 @@ class FrameSink(Protocol):
     def show(self, frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> bool: ...
 
 
-@dataclass
-class LoopOptions:
-    window_s: float = 60.0
-    max_frames: int | None = None
-    stats_every_s: float = 10.0
-    # For a video file, time is the file's own clock (frame index / fps) from the run's start, so
-    # a file gives the same windows however fast it is processed; a live source uses the wall clock.
-    media_fps: float | None = None
-    views: int = 6  # crops per face averaged (see crop.face_views)
-    rotate_views: bool = True  # one view per face per frame, cycling (cost of a single crop)
+def check_options(options: LoopOptions) -> None:
+    """One-line errors for out-of-range loop options, named as the CLI names them."""
+    if options.views not in (1, 2, 6):
+        raise FerEdgeError(f"--views must be 1, 2 or 6, got {options.views}")
+    for flag, value in (("--detect-every", options.detect_every), ("--reinfer-every", options.reinfer_every)):
+        if not 1 <= value <= 1000:
+            raise FerEdgeError(f"{flag} must be a whole number of frames from 1 to 1000, got {value}")
+    if not 0.0 <= options.reinfer_iou <= 1.0:
+        raise FerEdgeError(f"--reinfer-iou must be from 0 to 1 (0: never early), got {options.reinfer_iou:g}")
+
+
+def check_tracker(tracker: IouTracker) -> None:
+    if not 0.0 < tracker.iou_threshold <= 1.0:
+        raise FerEdgeError(f"--track-iou must be above 0 and at most 1, got {tracker.iou_threshold:g}")
+    if not 0.0 < tracker.alpha <= 1.0:
+        raise FerEdgeError(f"--smoothing must be above 0 and at most 1, got {tracker.alpha:g}")
+    if not 0 <= tracker.max_missed <= 10000:
+        raise FerEdgeError(f"--max-missed must be from 0 to 10000 frames, got {tracker.max_missed}")
+    if not 1 <= tracker.min_hits <= 1000:
+        raise FerEdgeError(f"--min-hits must be from 1 to 1000 detections, got {tracker.min_hits}")
+
+
+def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
+    """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
+    every frame while a track is unconfirmed, or seen and drifted a quarter of its width since its
+    last detection."""
+    if last_detect is None or frame_index - last_detect >= options.detect_every:
+        return True
+    if not options.adaptive:
+        return False
+    for track in tracker.tracks:
+        # An unconfirmed face (one the detector found only now and then: a tilted or small face)
+        # gets a look on every frame, so it reaches --min-hits as it would with detection on
+        # every frame instead of being dropped as a one-off.
+        if track.detections < tracker.min_hits:
+            return True
+        if track.missed:
+            continue
+        # Predicted boxes that may have slid a quarter of their width need a fresh look.
+        drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
+        if drift > 0.25 * max(track.box[2], 1.0):
+            return True
+    return False
+
+
+def needs_classification(track: Track, options: LoopOptions, frame_index: int) -> bool:
+    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
+        return True
+    if options.reinfer_iou > 0:
+        overlap = iou_matrix(track.box[None], track.classified_box[None])[0, 0]
+        return bool(overlap < options.reinfer_iou)
+    return False
+
+
+def classify_tracks(
+    gray: np.ndarray, tracks: list[Track], classifier: Classifier, rule: CropRule, options: LoopOptions, k: int
+) -> np.ndarray:
+    """Class probabilities ``[len(tracks), C]`` for these tracks' faces: one batched call."""
+    boxes = np.stack([t.box for t in tracks])
+    if options.align:
+        landmarks = np.stack([t.landmarks for t in tracks])
+        batch = aligned_views(gray, boxes, landmarks, rule, options.views, k)
+        return softmax(classifier.infer(batch))
+    if options.rotate_views:
+        return softmax(classifier.infer(one_view(gray, boxes, rule, options.views, k)))
+    batch = face_views(gray, boxes, rule, options.views)
+    return average_views(softmax(classifier.infer(batch)), options.views)
 
 
 @dataclass
@@ -118,7 +179,9 @@ def run_loop(
 ) -> RunStats:
     """Run until the source ends, ``max_frames`` or ``should_stop()``; always flushes the open window."""
     cv2 = import_cv2()
+    check_options(options)
     tracker = tracker or IouTracker()
+    check_tracker(tracker)
     labels = tuple(classifier.labels)
     stats, recent = RunStats(), StageTimes()
     wall0 = time.time()
@@ -131,6 +194,8 @@ def run_loop(
     faces_now = 0
     window_outage = 0.0  # seconds of the open window without a camera
     down_since: float | None = None  # when the live source dropped, while it is down
+    last_detect: int | None = None
+    classify_round = 0  # which view the rotating views are at
 
     def clock() -> float:
         if options.media_fps:
@@ -161,7 +226,8 @@ def run_loop(
         means = recent.mean_ms()
         stages = " | ".join(f"{k} {means[k]:.1f} ms" for k in means)
         windows = status.windows(log.windows_written, log.waiting)
-        return f"{recent.fps:.1f} fps | faces now {faces_now} | {windows} | {stages}"
+        detector = f"detector on {recent.detector_runs}/{recent.frames} frames"
+        return f"{recent.fps:.1f} fps | faces now {faces_now} | {windows} | {stages} | {detector}"
 
     def outage_text() -> str:
         assert status is not None
@@ -198,24 +264,35 @@ def run_loop(
                 down_since = None
             close_due_windows(now)
 
-            detections = detector.detect(frame)
-            detect_ms = watch.lap()
-            if len(detections):
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-                # One batched call per frame. Rotating: one view per face, the view cycling with the
-                # frame number (the track's smoothing averages them); else every view of every face.
-                if options.rotate_views:
-                    batch = one_view(gray, detections.boxes, rule, options.views, frame_index)
-                    probs = softmax(classifier.infer(batch))
-                else:
-                    batch = face_views(gray, detections.boxes, rule, options.views)
-                    probs = average_views(softmax(classifier.infer(batch)), options.views)
-            else:
-                probs = np.zeros((0, len(labels)))
-            classify_ms = watch.lap()
+            log_ms = watch.lap()
 
-            tracks = tracker.update(detections.boxes, probs, now)
-            faces_now = len(detections)
+            # Detect less, track more: the detector runs when due; in between the tracker moves
+            # the boxes on. Classification happens at detector passes (fresh boxes and landmarks),
+            # only for tracks that are new, due again, or whose box changed a lot: one batch.
+            detections = Detections()
+            detected = detection_due(options, tracker, frame_index, last_detect)
+            if detected:
+                detections = detector.detect(frame)
+                last_detect = frame_index
+            detect_ms = watch.lap()
+            if detected:
+                tracker.match(detections.boxes, now, frame_index, detections.landmarks)
+            else:
+                tracker.predict(frame_index)
+            track_ms = watch.lap()
+            due = [] if not detected else [
+                t for t in tracker.tracks
+                if t.missed == 0 and needs_classification(t, options, frame_index)
+            ]
+            if due:
+                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+                probs = classify_tracks(gray, due, classifier, rule, options, classify_round)
+                classify_round += 1
+                for track, p in zip(due, probs):
+                    tracker.set_probs(track, p, frame_index)
+            classify_ms = watch.lap()
+            tracks = tracker.accumulate()
+            faces_now = len(tracks)
             max_track_id = max([max_track_id, *(t.id for t in tracks)])
             window_frames += 1
             frame_index += 1
@@ -229,12 +306,14 @@ def run_loop(
             stage_ms = {
                 "capture": capture_ms,
                 "detect": detect_ms,
+                "track": track_ms,
                 "classify": classify_ms,
+                "log": log_ms,
                 "other": other_ms,
             }
             seconds = time.perf_counter() - t_frame
-            stats.total.add(stage_ms, len(detections), seconds)
-            recent.add(stage_ms, len(detections), seconds)
+            stats.total.add(stage_ms, len(tracks), seconds, detected)
+            recent.add(stage_ms, len(tracks), seconds, detected)
             if status is not None:
                 status.live(status_text)
             if time.perf_counter() - last_print >= options.stats_every_s:

@@ -34,11 +34,36 @@ def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def paste_face(frame: np.ndarray, face48: np.ndarray, x: int, y: int, side: int) -> None:
-    """Upscale one grayscale face to ``side`` px and paste it (as gray BGR) with its top-left at (x, y)."""
+def paste_face(frame: np.ndarray, face48: np.ndarray, x: int, y: int, side: int, tilt: float = 0.0) -> None:
+    """Upscale one grayscale face to ``side`` px and paste it (as gray BGR) with its top-left at (x, y).
+
+    ``tilt`` (degrees, positive = clockwise on screen) turns the face about its centre, as a head
+    tilts; the turned square's corners cover the background around it.
+    """
     cv2 = import_cv2()
     big = cv2.resize(face48, (side, side), interpolation=cv2.INTER_CUBIC)
-    frame[y : y + side, x : x + side] = big[:, :, None] if frame.ndim == 3 else big
+    if not tilt:
+        frame[y : y + side, x : x + side] = big[:, :, None] if frame.ndim == 3 else big
+        return
+    rad = np.radians(tilt)
+    span = int(np.ceil(side * (abs(np.cos(rad)) + abs(np.sin(rad))))) + 2
+    pad = (span - side) // 2
+    canvas = cv2.copyMakeBorder(big, pad, span - side - pad, pad, span - side - pad, cv2.BORDER_CONSTANT, value=0)
+    mask = cv2.copyMakeBorder(np.full((side, side), 255, np.uint8), pad, span - side - pad, pad,
+                              span - side - pad, cv2.BORDER_CONSTANT, value=0)
+    turn = cv2.getRotationMatrix2D(((span - 1) / 2.0, (span - 1) / 2.0), -float(tilt), 1.0)
+    canvas = cv2.warpAffine(canvas, turn, (span, span), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpAffine(mask, turn, (span, span), flags=cv2.INTER_LINEAR) > 127
+    x0, y0 = x - pad, y - pad
+    fx0, fy0 = max(x0, 0), max(y0, 0)
+    fx1, fy1 = min(x0 + span, frame.shape[1]), min(y0 + span, frame.shape[0])
+    region = frame[fy0:fy1, fx0:fx1]
+    sub = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+    keep = mask[sub]
+    if frame.ndim == 3:
+        region[keep] = canvas[sub][keep][:, None]
+    else:
+        region[keep] = canvas[sub][keep]
 
 
 def scene_with_faces(
@@ -48,8 +73,10 @@ def scene_with_faces(
     sides: list[int],
     rng: np.random.Generator,
     bg: np.ndarray | None = None,
+    tilts: list[float] | None = None,
 ) -> tuple[np.ndarray, list[PlacedFace]]:
-    """Paste ``faces`` (uint8 ``[K, 48, 48]``) side by side at random non-overlapping places."""
+    """Paste ``faces`` (uint8 ``[K, 48, 48]``) side by side at random non-overlapping places,
+    each turned by its ``tilts`` entry (degrees) if given."""
     frame = background(width, height, rng) if bg is None else bg.copy()
     placed: list[PlacedFace] = []
     slot_w = width // max(len(faces), 1)
@@ -57,7 +84,7 @@ def scene_with_faces(
         side = min(side, slot_w - 2, height - 2)
         x = k * slot_w + int(rng.integers(0, max(slot_w - side, 1)))
         y = int(rng.integers(0, max(height - side, 1)))
-        paste_face(frame, face, x, y, side)
+        paste_face(frame, face, x, y, side, tilt=tilts[k] if tilts else 0.0)
         placed.append(PlacedFace(k, x, y, side))
     return frame, placed
 
@@ -70,6 +97,7 @@ def moving_faces_frames(
     side: int = 150,
     seed: int = 0,
     step: int = 2,
+    tilts: list[float] | None = None,
 ) -> list[tuple[np.ndarray, list[PlacedFace]]]:
     """Frames with each face drifting slowly (``step`` px a frame) in its own column: stable identities."""
     rng = np.random.default_rng(seed)
@@ -89,7 +117,7 @@ def moving_faces_frames(
             span_x, span_y = max(slot_w - side, 1), max(height - side, 1)
             x = k * slot_w + _bounce(x0 - k * slot_w + step * i, span_x)
             y = _bounce(y0 + step * i // 2, span_y)
-            paste_face(frame, face, x, y, side)
+            paste_face(frame, face, x, y, side, tilt=tilts[k] if tilts else 0.0)
             placed.append(PlacedFace(k, x, y, side))
         out.append((frame, placed))
     return out

@@ -1,12 +1,13 @@
-"""Face tracks across frames (greedy IoU matching) with per-track smoothing of the emotion.
+"""Face tracks across frames (greedy IoU matching, constant-velocity prediction between detector
+passes) with per-track smoothing of the emotion.
 
 Smoothing is an exponential moving average of class probabilities, so one frame's flicker does
-not change a track's emotion. Ids are stable while a face keeps overlapping its last box.
+not change a track's emotion. Ids are stable while a face keeps overlapping its predicted box.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,15 +28,22 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass
 class Track:
     id: int
-    box: np.ndarray
-    probs: np.ndarray  # smoothed distribution
+    box: np.ndarray  # where the face is now: the last detection, moved on by the velocity
+    probs: np.ndarray  # smoothed distribution (empty until the track is first classified)
     first_seen: float
     last_seen: float
-    hits: int = 1
-    missed: int = 0  # consecutive frames without a match
+    hits: int = 1  # frames the track was in view (the mood log's ``frames``)
+    missed: int = 0  # consecutive detection passes without a match
     # Sum of the smoothed distribution over this window's frames: the track's vote for the window.
     window_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
     window_frames: int = 0
+    landmarks: np.ndarray = field(default_factory=lambda: np.full((5, 2), np.nan))
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box change per frame
+    matched_box: np.ndarray = field(default_factory=lambda: np.zeros(4))  # the last detection's box
+    matched_frame: int = 0
+    classified_frame: int | None = None  # frame of the last classification
+    classified_box: np.ndarray = field(default_factory=lambda: np.zeros(4))
+    detections: int = 1  # detector passes that found it (a one-off false detection has 1)
 
     @property
     def emotion(self) -> int:
@@ -43,11 +51,15 @@ class Track:
 
 
 class IouTracker:
-    """Greedy IoU tracker with EMA smoothing.
+    """Constant-velocity IoU tracker with EMA smoothing.
 
-    ``alpha``: weight of the newest frame in the EMA (0.3: roughly the last 5-6 frames matter).
-    ``max_missed``: frames a track survives unseen (a blink of the detector does not end it).
-    ``min_hits``: frames before a track counts in the mood log (one-frame false detections don't).
+    Between detector passes, :meth:`predict` moves each box on by its velocity, so a face that
+    walks keeps overlapping its track when the detector runs again a few frames later.
+    ``alpha``: weight of the newest classification in the EMA (0.3: roughly the last 5-6 count).
+    ``max_missed``: frames a track survives without a matching detection (a detector blink does not
+    end it; a face that left ends after this many frames).
+    ``min_hits``: detections before a track counts in the mood log (one-off false detections don't).
+    ``Track.hits`` counts the frames a track was in view, detected or carried by the tracker.
     """
 
     def __init__(
@@ -60,75 +72,119 @@ class IouTracker:
         self.tracks: list[Track] = []
         self.ended: list[Track] = []  # tracks dropped since the caller last collected them
         self._next_id = 1
+        self._frame = -1  # the frame the boxes are at
 
-    def update(self, boxes: np.ndarray, probs: np.ndarray, now: float) -> list[Track]:
-        """Match this frame's boxes (and class probabilities) to tracks; return each box's track."""
+    def predict(self, frame: int) -> None:
+        """Move every track's box to ``frame`` at its constant velocity (no detection needed)."""
+        for track in self.tracks:
+            ahead = min(frame - track.matched_frame, self.max_missed)
+            track.box = track.matched_box + track.velocity * ahead
+        self._frame = frame
+
+    def match(
+        self, boxes: np.ndarray, now: float, frame: int, landmarks: np.ndarray | None = None
+    ) -> list[Track]:
+        """Match one detector pass to the tracks (predicted to ``frame``); new faces start tracks.
+
+        Returns each box's track, in box order. Tracks unmatched for more than ``max_missed``
+        frames end (they go to :attr:`ended` for the window that is open).
+        """
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        marks = (
+            np.full((len(boxes), 5, 2), np.nan)
+            if landmarks is None
+            else np.asarray(landmarks, np.float64).reshape(-1, 5, 2)
+        )
+        if frame != self._frame:
+            self.predict(frame)
         assigned: list[Track | None] = [None] * len(boxes)
         if self.tracks and len(boxes):
             ious = iou_matrix(np.stack([t.box for t in self.tracks]), boxes)
             # Greedy: best pairs first; good enough for a handful of faces, and deterministic.
+            taken: set[int] = set()
             for flat in np.argsort(-ious, axis=None):
                 ti, bi = np.unravel_index(flat, ious.shape)
                 if ious[ti, bi] < self.iou_threshold:
                     break
-                track = self.tracks[ti]
-                if assigned[bi] is not None or any(a is track for a in assigned):
+                if assigned[bi] is not None or int(ti) in taken:
                     continue
-                assigned[bi] = track
-        matched_ids = set()
+                assigned[bi] = self.tracks[ti]
+                taken.add(int(ti))
         for bi, match in enumerate(assigned):
             if match is None:
-                track = Track(
-                    self._next_id,
-                    boxes[bi],
-                    probs[bi].astype(np.float64),
-                    now,
-                    now,
-                    window_sum=np.zeros(probs.shape[1]),
-                )
+                track = Track(self._next_id, boxes[bi], np.zeros(0), now, now, hits=0,
+                              matched_box=boxes[bi], matched_frame=frame)
                 self._next_id += 1
                 self.tracks.append(track)
                 assigned[bi] = track
             else:
                 track = match
-                track.box = boxes[bi]
-                track.probs = (1 - self.alpha) * track.probs + self.alpha * probs[bi]
+                gap = max(frame - track.matched_frame, 1)
+                measured = (boxes[bi] - track.matched_box) / gap
+                # Half old, half new: one jittery detection does not fling the box.
+                track.velocity = measured if track.detections == 1 else 0.5 * (track.velocity + measured)
                 track.last_seen = now
-                track.hits += 1
+                track.detections += 1
                 track.missed = 0
-            track.window_sum = track.window_sum + track.probs
-            track.window_frames += 1
-            matched_ids.add(track.id)
+            track.box = track.matched_box = boxes[bi]
+            track.matched_frame = frame
+            track.landmarks = marks[bi]
+        matched = {id(t) for t in assigned}
         survivors = []
         for track in self.tracks:
-            if track.id not in matched_ids:
+            if id(track) not in matched:
                 track.missed += 1
-            if track.missed > self.max_missed:
+            if frame - track.matched_frame > self.max_missed:
                 self.ended.append(track)
             else:
                 survivors.append(track)
         self.tracks = survivors
         return [t for t in assigned if t is not None]
 
+    def set_probs(self, track: Track, probs: np.ndarray, frame: int) -> None:
+        """Fold one classification into the track's smoothed distribution (the first one sets it)."""
+        probs = np.asarray(probs, dtype=np.float64)
+        if track.probs.size == 0:
+            track.probs = probs.copy()
+            track.window_sum = np.zeros_like(probs)
+        else:
+            track.probs = (1 - self.alpha) * track.probs + self.alpha * probs
+        track.classified_frame = frame
+        track.classified_box = track.box.copy()
+
+    def visible(self) -> list[Track]:
+        """Tracks matched at the latest detector pass and classified: the faces in view now."""
+        return [t for t in self.tracks if t.missed == 0 and t.probs.size]
+
+    def accumulate(self) -> list[Track]:
+        """Add this frame to the window vote of every visible track; returns them."""
+        shown = self.visible()
+        for track in shown:
+            track.hits += 1
+            track.window_sum = track.window_sum + track.probs
+            track.window_frames += 1
+        return shown
+
+    def update(self, boxes: np.ndarray, probs: np.ndarray, now: float) -> list[Track]:
+        """One frame with a detection and a classification of every box (the detect-every-frame,
+        classify-every-frame loop): match, smooth, count. Returns each box's track."""
+        frame = self._frame + 1
+        tracks = self.match(boxes, now, frame)
+        for track, p in zip(tracks, np.asarray(probs)):
+            self.set_probs(track, p, frame)
+        self.accumulate()
+        return tracks
+
     def close_window(self) -> list[Track]:
         """The confirmed tracks seen in the window that just closed (each once), then reset the sums.
 
         Tracks that ended during the window are included and then forgotten.
         """
-        counted = [t for t in [*self.ended, *self.tracks] if t.window_frames > 0 and t.hits >= self.min_hits]
+        counted = [
+            t for t in [*self.ended, *self.tracks] if t.window_frames > 0 and t.detections >= self.min_hits
+        ]
         snapshot = [
-            Track(
-                t.id,
-                t.box.copy(),
-                t.probs.copy(),
-                t.first_seen,
-                t.last_seen,
-                t.hits,
-                t.missed,
-                t.window_sum.copy(),
-                t.window_frames,
-            )
+            replace(t, box=t.box.copy(), probs=t.probs.copy(), window_sum=t.window_sum.copy())
             for t in counted
         ]
         for t in self.tracks:

@@ -76,6 +76,21 @@ def bench(
             "--wide", help="Show every column, even past the terminal's width (by default the table fits it)."
         ),
     ] = False,
+    camera: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Run the whole camera pipeline on this video instead (as `run` plays a file): "
+            "end-to-end frames/s and ms per stage, for run's defaults and for detection on every frame.",
+            show_default=False,
+        ),
+    ] = None,
+    detector_model: Annotated[
+        Optional[Path],
+        typer.Option(help="--camera: YuNet .onnx/.engine or Haar .xml (default: as `run` chooses)."),
+    ] = None,
+    detector_device: Annotated[
+        str, typer.Option(help="--camera: YuNet .onnx on auto, cpu, cuda, tensorrt or opencv.")
+    ] = "auto",
     estimate: Annotated[
         Optional[str],
         typer.Option(
@@ -106,6 +121,13 @@ def bench(
         raise FerEdgeError(f"--split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
     if threads < 1:
         raise FerEdgeError(f"--threads must be at least 1, got {threads}")
+
+    if camera is not None:
+        from fer_edge.bench.camera import bench_camera_command
+
+        bench_camera_command(console, camera, all_models, detector_model, detector_device, device, threads,
+                             rounds, json_out, markdown_out)
+        return
 
     if estimate is not None:
         _print_estimate(console, estimate, all_models, max(batches), threads, json_out, markdown_out, wide)

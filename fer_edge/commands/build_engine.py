@@ -35,6 +35,14 @@ def build_engine(
     opt_level: Annotated[
         Optional[int], typer.Option(help="Builder optimisation level 0-5 (TensorRT's default: 3).")
     ] = None,
+    detector: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Build the YuNet face detector instead, for the camera's resolution WxH (e.g. 640x480; "
+            "min:opt:max for a range); --precision fp16 or fp32.",
+            show_default=False,
+        ),
+    ] = None,
     print_trtexec: Annotated[
         bool, typer.Option(help="Print the equivalent trtexec command instead (works without TensorRT) and "
                            "write the sidecar fields known ahead beside --out, so fer-edge loads trtexec's engine.")
@@ -44,18 +52,24 @@ def build_engine(
     from rich.console import Console
 
     from fer_edge.paths import guard_outputs
+    from fer_edge.trt.sidecar import sidecar_path
+
+    # --timing-cache is read and rewritten: an output that must not be the model or the engine
+    outputs = {"--out (sidecar)": sidecar_path(out)}
+    if not print_trtexec:
+        outputs.update({"--out": out, "--timing-cache": timing_cache})
+    guard_outputs({"MODEL": model}, outputs)
+    if detector is not None:
+        from fer_edge.trt.detector_profile import build_detector_command
+
+        build_detector_command(model, out, detector, precision.value, workspace)
+        return
+
     from fer_edge.trt.build import build_engine as run_build
     from fer_edge.trt.build import trtexec_command
     from fer_edge.trt.options import BuildOptions
     from fer_edge.trt.profile import parse_batch
-    from fer_edge.trt.sidecar import sidecar_path
 
-    if not print_trtexec:
-        # --timing-cache is read and rewritten: an output that must not be the model or the engine
-        guard_outputs(
-            {"MODEL": model},
-            {"--out": out, "--out (sidecar)": sidecar_path(out), "--timing-cache": timing_cache},
-        )
     options = BuildOptions(
         onnx=model, out=out, precision=precision.value, batch=parse_batch(batch), workspace_mb=workspace,
         timing_cache=timing_cache, dla_core=dla, opt_level=opt_level,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.camera.options import TUNED as DEFAULTS
+from fer_edge.camera.options import LoopOptions
 from fer_edge.errors import FerEdgeError
 
 
@@ -72,7 +75,10 @@ def run(
     window: Annotated[float, typer.Option(help="Seconds per mood-log window.", min=0.1)] = 60.0,
     detector_model: Annotated[
         Optional[Path],
-        typer.Option(help="YuNet ONNX (face_detection_yunet_2023mar.onnx); default: OpenCV's Haar cascade."),
+        typer.Option(
+            help="YuNet .onnx or its TensorRT .engine (build-engine --detector), or a Haar .xml; default: "
+            "YuNet from the cache dir (fer-edge fetch-detector), else OpenCV's Haar cascade."
+        ),
     ] = None,
     min_face: Annotated[int, typer.Option(help="Smallest face to classify, in pixels.", min=8)] = 40,
     detect_width: Annotated[
@@ -108,7 +114,7 @@ def run(
             help="Crops per face averaged: 1, 2 (+ mirror) or 6 (3 scales x mirror; "
             "recovers the accuracy a detector's framing costs)."
         ),
-    ] = 6,
+    ] = DEFAULTS.views,
     all_views: Annotated[
         bool,
         typer.Option(
@@ -142,24 +148,59 @@ def run(
     store: Annotated[
         Optional[str], typer.Option(help="Store label of this camera, kept in the log (needed with --sync).")
     ] = None,
+    # -- detector, tracker and re-inference (docs/camera.md, "Detect less, track more") ----------
+    detector_device: Annotated[
+        str,
+        typer.Option(help="YuNet .onnx on: auto, cpu, cuda, tensorrt (ONNX Runtime) or opencv (OpenCV DNN)."),
+    ] = "auto",
+    detect_every: Annotated[
+        int, typer.Option(help="Run the detector every N frames; the tracker carries faces in between.")
+    ] = DEFAULTS.detect_every,
+    adaptive: Annotated[
+        bool, typer.Option(help="Also detect on every frame while a track is new or moving fast.")
+    ] = DEFAULTS.adaptive,
+    reinfer_every: Annotated[
+        int, typer.Option(help="Classify a face again after this many frames (at a detector pass).")
+    ] = DEFAULTS.reinfer_every,
+    reinfer_iou: Annotated[
+        float,
+        typer.Option(help="...or sooner when its box overlaps the classified one less than this (0: never)."),
+    ] = DEFAULTS.reinfer_iou,
+    align: Annotated[
+        bool, typer.Option(help="Turn faces upright on YuNet's eye landmarks before cropping.")
+    ] = DEFAULTS.align,
+    track_iou: Annotated[float, typer.Option(help="Overlap a detection needs to continue a track.")] = 0.3,
+    max_missed: Annotated[
+        int, typer.Option(help="Frames a track survives without a detection (a face that left ends).")
+    ] = 10,
+    min_hits: Annotated[int, typer.Option(help="Detections before a track counts in the mood log.")] = 3,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
     from fer_edge.backends import load_backend
     from fer_edge.camera.crop import crop_rule_for
     from fer_edge.camera.detection import make_detector
+    from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet, find_detector
     from fer_edge.camera.logbuffer import BufferedLog
     from fer_edge.camera.moodlog import MoodLog
-    from fer_edge.camera.pipeline import FrameSink, LoopOptions, run_loop
+    from fer_edge.camera.pipeline import FrameSink, check_options, check_tracker, run_loop
     from fer_edge.camera.sinks import DisplaySink, VideoSink
     from fer_edge.camera.sources import FrameSource, parse_source
     from fer_edge.camera.status import StatusLine
+    from fer_edge.camera.tracking import IouTracker
     from fer_edge.fleet import camera as fleet
     from fer_edge.paths import guard_outputs
     from fer_edge.weights import default_model
 
     fleet.check_options(log, sync, store)
-    if views not in (1, 2, 6):
-        raise FerEdgeError(f"--views must be 1, 2 or 6, got {views}")
+    loop_options = LoopOptions(
+        window_s=window, max_frames=max_frames, stats_every_s=stats_every, views=views,
+        rotate_views=not all_views, detect_every=detect_every, adaptive=adaptive,
+        reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align,
+    )
+    check_options(loop_options)
+    tracker = IouTracker(iou_threshold=track_iou, max_missed=max_missed, min_hits=min_hits)
+    check_tracker(tracker)
+    detector_path = find_detector(detector_model)
     spec = parse_source(source, width, height, fps)
     model_path = model if model is not None else default_model(device)
     # --log is appended to, so it is an output too: never the model, the detector or a video file source
@@ -178,7 +219,11 @@ def run(
     stop.install()
     try:
         with load_backend(model_path, device=device, threads=threads) as backend:
-            detector = make_detector(detector_model, min_face=min_face, detect_width=detect_width)
+            detector = make_detector(
+                detector_path, min_face=min_face, detect_width=detect_width, device=detector_device, threads=threads
+            )
+            if detector_path is None:  # said once the inputs are known to be good, so errors stay one line
+                echo(HAAR_HINT.format(where=cached_yunet()))
             rule = crop_rule_for(detector.name)
             with FrameSource(spec, should_stop=stop, on_event=echo, fail_fast=fail_fast) as frames:
                 media_fps = None if spec.live else (frames.fps or 30.0)
@@ -202,7 +247,8 @@ def run(
                 run_name = f"run {mood_log.run_id}" if mood_log.run_id is not None else "run (not yet in the log)"
                 echo(
                     f"{run_name}: {spec.text} -> {Path(model_path).name} ({backend.name}, "
-                    f"{backend.precision}), detector {detector.name}, window {window:g} s, log {log}"
+                    f"{backend.precision}), detector {detector.name} ({getattr(detector, 'backend', 'opencv')}, "
+                    f"every {detect_every} frames{', adaptive' if adaptive else ''}), window {window:g} s, log {log}"
                 )
                 try:
                     forwarder = fleet.attach(log, mood_log.run_id, sync, store, echo)
@@ -212,18 +258,12 @@ def run(
                         backend,
                         rule,
                         mood_log,
-                        LoopOptions(
-                            window_s=window,
-                            max_frames=max_frames,
-                            stats_every_s=stats_every,
-                            media_fps=media_fps,
-                            views=views,
-                            rotate_views=not all_views,
-                        ),
+                        replace(loop_options, media_fps=media_fps),
                         should_stop=stop,
                         echo=echo,
                         sinks=sinks,
                         status=status,
+                        tracker=tracker,
                     )
                 finally:
                     status.close()
