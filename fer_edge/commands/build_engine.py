@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Dict, Optional, Union
 
 import typer
 from typing_extensions import Annotated
@@ -55,7 +55,7 @@ def build_engine(
     from fer_edge.trt.sidecar import sidecar_path
 
     # --timing-cache is read and rewritten: an output that must not be the model or the engine
-    outputs = {"--out (sidecar)": sidecar_path(out)}
+    outputs: Dict[str, Union[str, Path, None]] = {"--out (sidecar)": sidecar_path(out)}
     if not print_trtexec:
         outputs.update({"--out": out, "--timing-cache": timing_cache})
     guard_outputs({"MODEL": model}, outputs)
