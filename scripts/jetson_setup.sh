@@ -151,15 +151,13 @@ python -m pip install --no-deps -e "${SOURCE}"
 # A pip OpenCV in the venv would shadow JetPack's; remove it if something pulled one in.
 python -m pip uninstall -y opencv-python opencv-python-headless opencv-contrib-python >/dev/null 2>&1 || true
 
-# The face detector (YuNet), where this fer-edge has the command for it.
-if fer-edge fetch-detector --help >/dev/null 2>&1; then
-  fer-edge fetch-detector
-fi
-
 # The YuNet face detector for `fer-edge run` (OpenCV Zoo, MIT, 230 KB): downloaded into the cache
 # dir and accepted only with its pinned SHA-256. Offline: copy the file over and run
-# `fer-edge fetch-detector --from-file face_detection_yunet_2026may.onnx`.
-fer-edge fetch-detector || echo "YuNet not fetched: run falls back to Haar until fetch-detector succeeds"
+# `fer-edge fetch-detector --from-file face_detection_yunet_2026may.onnx`. Not fatal: run falls
+# back to Haar. Guarded, so an older fer-edge without the command still sets up.
+if fer-edge fetch-detector --help >/dev/null 2>&1; then
+  fer-edge fetch-detector || echo "YuNet not fetched: run falls back to Haar until fetch-detector succeeds"
+fi
 
 echo
 fer-edge info || die "fer-edge info reported a problem (above); see docs/jetson.md, 'When something is wrong'"

@@ -222,10 +222,10 @@ def run(
             detector = make_detector(
                 detector_path, min_face=min_face, detect_width=detect_width, device=detector_device, threads=threads
             )
-            if detector_path is None:  # said once the inputs are known to be good, so errors stay one line
-                echo(HAAR_HINT.format(where=cached_yunet()))
             rule = crop_rule_for(detector.name)
             with FrameSource(spec, should_stop=stop, on_event=echo, fail_fast=fail_fast) as frames:
+                if detector_path is None:  # said once the source is open too, so a failing run prints one line
+                    echo(HAAR_HINT.format(where=cached_yunet()))
                 media_fps = None if spec.live else (frames.fps or 30.0)
                 sinks: list[FrameSink] = []
                 if display:

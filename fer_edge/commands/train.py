@@ -133,11 +133,13 @@ def summary_line(metrics: Dict[str, Any]) -> str:
     parts = [f"best.pt: epoch {metrics['best_epoch']}"]
     if selected in metrics:
         parts.append(f"{selected} {_percent(metrics[selected])} (selected on)")
-    parts += [
-        f"{key} {_percent(value)}"
-        for key, value in metrics.items()
-        if key not in ("selected_on", "best_epoch", selected)
-    ]
+    suffix = "_without_train_duplicates"
+    for key, value in metrics.items():
+        if key in ("selected_on", "best_epoch", selected) or key.endswith(suffix):
+            continue
+        clean = metrics.get(key + suffix)
+        extra = f" ({_percent(clean)} without its copies in Training)" if clean is not None else ""
+        parts.append(f"{key} {_percent(value)}{extra}")
     return ", ".join(parts)
 
 
