@@ -16,7 +16,7 @@ from typing import Dict, List, Tuple, Type
 # OPENCV_FFMPEG_LOGLEVEL is FFmpeg's av_log level (-8 = AV_LOG_QUIET): FFmpeg's own C code prints
 # "[tcp @ 0x...] Connection refused" and "moov atom not found" before our one-line error says the same.
 QUIET_ENV: Dict[str, str] = {
-    "OPENCV_LOG_LEVEL": "ERROR",
+    "OPENCV_LOG_LEVEL": "SILENT",  # also its ERROR lines (e.g. the obsensor backend probing a camera index)
     "OPENCV_FFMPEG_LOGLEVEL": "-8",
 }
 

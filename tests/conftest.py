@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, List
 
 import numpy as np
 import pytest
@@ -22,10 +23,15 @@ SHARED_DATA = Path(os.environ.get("FER_EDGE_SHARED_DATA", REPO.parent / "shared"
 
 # train, export and quantize refuse Python < 3.10 before doing anything (test_device_side.py checks
 # that refusal) and need torch; tests of what they do past that point run on the host side only.
-host_side = pytest.mark.skipif(
-    sys.version_info < (3, 10) or importlib.util.find_spec("torch") is None,
-    reason="train/export/quantize run on the host side (Python >= 3.10 with torch)",
-)
+NOT_HOST_SIDE = sys.version_info < (3, 10) or importlib.util.find_spec("torch") is None
+HOST_SIDE_REASON = "train/export/quantize run on the host side (Python >= 3.10 with torch)"
+host_side = pytest.mark.skipif(NOT_HOST_SIDE, reason=HOST_SIDE_REASON)
+
+
+def skip_host_command_off_host(command: str) -> None:
+    """For tests parametrised over every command: the host-only ones skip on a device-side Python."""
+    if command in ("train", "export", "quantize") and NOT_HOST_SIDE:
+        pytest.skip(HOST_SIDE_REASON)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -118,3 +124,14 @@ def real_slice_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("real") / "fer2013_slice.csv"
     out.write_text(header + "".join(line for rows in per_split.values() for line in rows))
     return out
+
+
+def invoke_apart(app: Any, args: List[Any]) -> Any:
+    """CliRunner.invoke with stdout and stderr kept apart, on Click 8.1 (Python 3.8) as on 8.2+."""
+    from typer.testing import CliRunner
+
+    try:
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:  # Click 8.2 dropped the option: the streams are always apart
+        runner = CliRunner()
+    return runner.invoke(app, [str(a) for a in args])

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, List, Tuple, Union
 
 import pytest
+from conftest import skip_host_command_off_host
 from fs_faults import fill, remount_read_only, tmpfs
 from typer.testing import CliRunner, Result
 
@@ -21,6 +22,7 @@ from fer_edge.cli import app
 
 
 def invoke(args: list[str | Path]) -> Result:
+    skip_host_command_off_host(str(args[0]))
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
@@ -50,7 +52,7 @@ class Files:
 
 
 # command line, the option the refusal names, and the input it names
-Case = Callable[[Files], tuple[list[str | Path], str, str]]
+Case = Callable[[Files], Tuple[List[Union[str, Path]], str, str]]
 CASES: dict[str, Case] = {
     "export --out checkpoint": lambda f: (["export", f("a.pt"), "--out", f("a.pt")], "--out", "CHECKPOINT"),
     "export --out hard link": lambda f: (
@@ -114,7 +116,7 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(case: str, tmp_pa
 
 
 # command line with its one output on the mount, and the option named
-ReadOnly = Callable[[Files, Path], tuple[list[str | Path], str]]
+ReadOnly = Callable[[Files, Path], Tuple[List[Union[str, Path]], str]]
 READ_ONLY: dict[str, ReadOnly] = {
     "export": lambda f, ro: (["export", f("a.pt"), "--out", ro / "m.onnx"], "--out"),
     "quantize": lambda f, ro: (["quantize", f("m.onnx"), "--data", f("fer.csv"), "--out", ro / "q.onnx"], "--out"),
@@ -195,7 +197,7 @@ def test_train_onto_a_full_disk(tmp_path: Path) -> None:
 
 
 def test_evaluate_prints_its_figures_before_a_confusion_png_hits_a_full_disk(tmp_path: Path) -> None:
-    from conftest import synthetic_faces, write_fer_csv
+    from conftest import invoke_apart, synthetic_faces, write_fer_csv
 
     from fer_edge.weights import shipped_model
 
@@ -203,8 +205,8 @@ def test_evaluate_prints_its_figures_before_a_confusion_png_hits_a_full_disk(tmp
     data = write_fer_csv(tmp_path / "faces.csv", images, labels, ["Training", "PublicTest"] + ["PrivateTest"] * 10)
     with tmpfs(tmp_path / "full", size="64k") as mnt:
         fill(mnt)
-        result = invoke(["evaluate", shipped_model("fer2013", "fp32"), "--data", data, "--device", "cpu", "--json",
-                         "--confusion", mnt / "c.png"])
+        result = invoke_apart(app, ["evaluate", shipped_model("fer2013", "fp32"), "--data", data, "--device", "cpu",
+                                    "--json", "--confusion", mnt / "c.png"])
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert json.loads(result.stdout.strip().splitlines()[0])["n"] == 10  # the figures came out
         assert result.stderr.strip().splitlines() == [
@@ -214,13 +216,15 @@ def test_evaluate_prints_its_figures_before_a_confusion_png_hits_a_full_disk(tmp
 
 
 def test_bench_keeps_its_table_and_other_outputs_when_json_hits_a_full_disk(tmp_path: Path) -> None:
+    from conftest import invoke_apart
+
     from fer_edge.weights import shipped_model
 
     with tmpfs(tmp_path / "full", size="64k") as mnt:
         fill(mnt)
-        result = invoke(["bench", shipped_model("fer2013", "fp32"), "--device", "cpu", "--min-time", "0.01",
-                         "--min-iters", "1", "--batch", "1", "--json", mnt / "b.json", "--markdown",
-                         tmp_path / "b.md"])
+        result = invoke_apart(app, ["bench", shipped_model("fer2013", "fp32"), "--device", "cpu", "--min-time",
+                                    "0.01", "--min-iters", "1", "--batch", "1", "--json", mnt / "b.json",
+                                    "--markdown", tmp_path / "b.md"])
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert "p50" in result.stdout and f"wrote {tmp_path / 'b.md'}" in result.stdout.replace("\n", "")
         assert "fer2013.onnx" in (tmp_path / "b.md").read_text()
