@@ -87,13 +87,9 @@ def ckpt_metrics_json(ckpt: dict[str, Any]) -> str | None:
 
 def onnx_logits(model_path: str | Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """Run an ONNX model on uint8 ``[N,48,48]`` images with ONNX Runtime (CPU)."""
-    from fer_edge.ort import import_onnxruntime
+    from fer_edge.ort import cpu_session
 
-    ort = import_onnxruntime()
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    session = cpu_session(model_path)
     parts = []
     for start in range(0, len(images), batch):
         x = images[start : start + batch, None].astype(np.float32)

@@ -7,7 +7,9 @@ module, and two of them side by side hide the CUDA/TensorRT providers.
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Optional, Union
 
 from fer_edge.errors import FerEdgeError
 
@@ -31,3 +33,22 @@ def import_onnxruntime() -> ModuleType:
             f"ONNX Runtime is installed but does not import ({first}); reinstall one build: {INSTALL}"
         ) from None
     return onnxruntime
+
+
+def session_options(threads: Optional[int] = None) -> Any:
+    """``SessionOptions`` for fer-edge's sessions: ONNX Runtime's warnings only with --verbose, and
+    ``threads`` intra-op threads with one inter-op thread (the graph is a chain)."""
+    from fer_edge.quiet import ort_log_severity
+
+    options = import_onnxruntime().SessionOptions()
+    options.log_severity_level = ort_log_severity()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
+def cpu_session(model: Union[str, Path, bytes], threads: Optional[int] = None) -> Any:
+    """An ONNX Runtime CPU session on a model file or serialised model bytes."""
+    source = model if isinstance(model, bytes) else str(model)
+    return import_onnxruntime().InferenceSession(source, session_options(threads), providers=["CPUExecutionProvider"])

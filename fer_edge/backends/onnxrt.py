@@ -10,8 +10,7 @@ import numpy as np
 from fer_edge.backends.base import Backend
 from fer_edge.backends.precision import graph_precision
 from fer_edge.errors import FerEdgeError
-from fer_edge.ort import import_onnxruntime
-from fer_edge.quiet import ort_log_severity
+from fer_edge.ort import import_onnxruntime, session_options
 
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -109,11 +108,7 @@ class OnnxRuntimeBackend(Backend):
     def activate_impl(self) -> None:
         ort = import_onnxruntime()
 
-        opts = ort.SessionOptions()
-        opts.log_severity_level = ort_log_severity()  # warnings about unused initializers: --verbose
-        if self.threads is not None:
-            opts.intra_op_num_threads = self.threads
-            opts.inter_op_num_threads = 1
+        opts = session_options(self.threads)  # warnings about unused initializers: only with --verbose
         providers = [(p, provider_options(p, self.precision)) for p in self.providers]
         if self.providers[0] == TRT_EP:
             try:

@@ -172,9 +172,10 @@ class OrtYuNet:
     """YuNet on ONNX Runtime: CPU, CUDA or the TensorRT execution provider."""
 
     def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         from fer_edge.backends.onnxrt import EP_NAMES, choose_providers, provider_options
+        from fer_edge.ort import import_onnxruntime, session_options
+
+        ort = import_onnxruntime()  # one line naming the extra when it is missing
 
         check_yunet_file(path)
         fixed = static_input_size(path)
@@ -187,14 +188,11 @@ class OrtYuNet:
             )
         self.path = path
         providers = choose_providers(device, list(ort.get_available_providers()))
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
         try:
             self._session: Any = ort.InferenceSession(
-                str(path), sess_options=opts, providers=[(p, provider_options(p, "fp32")) for p in providers]
+                str(path),
+                sess_options=session_options(threads),
+                providers=[(p, provider_options(p, "fp32")) for p in providers],
             )
         except Exception as exc:  # ORT raises its own exception types for bad graphs
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -145,13 +145,9 @@ def input_range_overrides(prepared: Path) -> dict[str, list[dict[str, np.ndarray
     for t in firsts:
         if t not in graph_outputs and t != INPUT_NAME:
             model.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
-    from fer_edge.ort import import_onnxruntime
+    from fer_edge.ort import cpu_session
 
-    ort = import_onnxruntime()
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    sess = cpu_session(model.SerializeToString())
     names = [t for t in firsts if t != INPUT_NAME]
     outputs = dict(zip(names, sess.run(names, {INPUT_NAME: extremes}), strict=True)) if names else {}
     outputs.update({INPUT_NAME: extremes} if INPUT_NAME in firsts else {})

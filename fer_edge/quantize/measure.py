@@ -13,16 +13,9 @@ from fer_edge.onnx_model import INPUT_NAME, OUTPUT_NAME
 
 
 def session(path: str | Path, threads: int | None = None) -> Any:
-    from fer_edge.ort import import_onnxruntime
+    from fer_edge.ort import cpu_session
 
-    ort = import_onnxruntime()
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return cpu_session(path, threads or None)
 
 
 def predict(path: str | Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
