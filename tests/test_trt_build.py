@@ -401,9 +401,10 @@ def test_fp16_conversion_line_runs(tmp_path: Path) -> None:
 def test_engine_built_by_trtexec_loads_with_the_sidecar_written_ahead(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(tensorrt_api, "tensorrt_version", lambda: None)  # printed anywhere (10.3 assumed)
+    monkeypatch.setattr(tensorrt_api, "tensorrt_version", lambda: None)  # printed anywhere, for 10.3
     out = tmp_path / "m.fp16.engine"
-    code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--out", str(out), "--print-trtexec")
+    code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--out", str(out), "--print-trtexec",
+                         "--trt-version", "10.3")
     assert code == 0, output
     out.write_bytes(b"what trtexec wrote")
     monkeypatch.setattr(trt_engine, "device_here", lambda index=0: DeviceInfo("10.3.0.30", "Orin", "8.7"))
