@@ -17,7 +17,7 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.trt.layers import dla_fallback_note
 from fer_edge.trt.options import BuildOptions
 from fer_edge.trt.sidecar import BUILT_BY_TRTEXEC, Sidecar, sha256_file, write_sidecar
-from fer_edge.trt.versions import PrecisionPlan, parse_trt_version, plan_precision
+from fer_edge.trt.versions import PrecisionPlan, parse_trt_release, parse_trt_version, plan_precision
 
 JETPACK6_TRT = (10, 3)  # the refusals that hold on every version are checked against this one
 TRT_VERSION_HINT = "pass --trt-version X.Y (8.5 on JetPack 5.1, 8.6 on 6.0, 10.3 on 6.1/6.2)"
@@ -84,7 +84,7 @@ def placement_notes(source: SourceOnnx) -> list[str]:
     return placement_warnings(source.model) if source.precision == "int8" else []
 
 
-def plan_for(options: BuildOptions, trt_version: tuple[int, int], graph: str) -> PrecisionPlan:
+def plan_for(options: BuildOptions, trt_version: tuple[int, ...], graph: str) -> PrecisionPlan:
     from fer_edge.trt.fp16 import can_convert_fp16
 
     return plan_precision(trt_version, options.precision, graph, can_convert_fp16=can_convert_fp16(),
@@ -124,8 +124,8 @@ def trtexec_command(options: BuildOptions, trt_version: str | None = None) -> tu
 
     source = inspect_onnx(options.onnx)
     version_text = trtexec_version(trt_version)
-    version = parse_trt_version(version_text)
-    check_parser_opset(source, options.onnx, version)
+    version = parse_trt_release(version_text)
+    check_parser_opset(source, options.onnx, version[:2])
     plan = plan_precision(version, options.precision, source.precision, can_convert_fp16=True,
                           dla=options.dla_core is not None)
     if plan.convert_to_fp16:
@@ -175,7 +175,7 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
     plan_precision(JETPACK6_TRT, options.precision, graph, can_convert_fp16=True, dla=dla)
     trt_version = tensorrt_api.require_tensorrt()
     check_parser_opset(source, options.onnx, parse_trt_version(trt_version))
-    plan = plan_for(options, parse_trt_version(trt_version), graph)
+    plan = plan_for(options, parse_trt_release(trt_version), graph)
     for note in placement_notes(source):
         warn(f"{options.onnx}: {note}")
 
