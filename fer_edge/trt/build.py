@@ -16,7 +16,7 @@ from fer_edge.atomic import write_bytes_atomic
 from fer_edge.errors import FerEdgeError
 from fer_edge.trt.layers import dla_fallback_note
 from fer_edge.trt.options import BuildOptions
-from fer_edge.trt.sidecar import BUILT_BY_TRTEXEC, Sidecar, sha256_file, write_sidecar
+from fer_edge.trt.sidecar import BUILT_BY_TRTEXEC, Sidecar, board_model_here, sha256_file, write_sidecar
 from fer_edge.trt.versions import PrecisionPlan, parse_trt_release, parse_trt_version, plan_precision
 
 JETPACK6_TRT = (10, 3)  # the refusals that hold on every version are checked against this one
@@ -89,6 +89,24 @@ def plan_for(options: BuildOptions, trt_version: tuple[int, ...], graph: str) ->
 
     return plan_precision(trt_version, options.precision, graph, can_convert_fp16=can_convert_fp16(),
                           dla=options.dla_core is not None)
+
+
+def sm_count_here() -> int | None:
+    """Device 0's SM count for the sidecar; None where no CUDA binding can ask."""
+    from fer_edge.trt.cuda_mem import import_cudart, import_pycuda_driver, load_cuda_api
+
+    if import_cudart() is None and import_pycuda_driver() is None:
+        return None
+    try:
+        api = load_cuda_api()
+    except FerEdgeError:
+        return None
+    try:
+        return api.multiprocessor_count()
+    except FerEdgeError:
+        return None
+    finally:
+        api.close()
 
 
 def trtexec_version(given: str | None = None) -> str:
@@ -223,6 +241,8 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
         metadata=meta,
         fer_edge_version=__version__,
         layers=built.layers,
+        sm_count=sm_count_here(),
+        board_model=board_model_here(),
     )
     fallback = dla_fallback_note(built.layers)
     if fallback:
