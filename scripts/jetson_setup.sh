@@ -44,7 +44,7 @@ while [[ $# -gt 0 ]]; do
     --ort-wheel) ORT_WHEEL="$2"; shift 2 ;;
     --ort-index) ORT_INDEX="$2"; shift 2 ;;
     --ort-cpu) ORT_CPU=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
