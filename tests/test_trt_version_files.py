@@ -129,3 +129,19 @@ def test_trt_version_is_checked_and_only_for_print_trtexec(no_bindings: Path, tm
     assert code == 2 and "cannot read the TensorRT version 'ten'" in output
     code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--out", str(out), "--trt-version", "10.3")
     assert code == 2 and "--trt-version goes with --print-trtexec" in output
+
+
+def test_print_trtexec_for_dla_on_11_4_1_converts_and_has_no_precision_flag(
+    no_bindings: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "m.fp16.engine"
+    code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--dla", "0", "--batch", "8",
+                         "--out", str(out), "--print-trtexec", "--trt-version", "11.4.1")
+    assert code == 0, output
+    convert, build_line = next(x for x in output.splitlines() if "trtexec" in x).split(" && ")
+    args = shlex.split(build_line)
+    assert "convert_to_fp16" in convert and f"--onnx={tmp_path / 'm.fp16.onnx'}" in args
+    assert {"--useDLACore=0", "--allowGPUFallback", "--stronglyTyped"} <= set(args) and "--fp16" not in args
+    code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--dla", "0", "--batch", "8",
+                         "--out", str(out), "--print-trtexec", "--trt-version", "11.3")
+    assert code == 2 and "no DLA support" in output
