@@ -14,7 +14,8 @@
 #   --ort-wheel     install this onnxruntime-gpu wheel (e.g. NVIDIA's JetPack 5 wheel from the Jetson Zoo)
 #   --ort-index     the package index serving onnxruntime-gpu for this JetPack (default on JetPack 6:
 #                   the Jetson AI Lab index for its CUDA); --ort-cpu installs the CPU build from PyPI
-# Environment: FER_EDGE_CUDA_VERSION_JSON, FER_EDGE_NV_TEGRA_RELEASE override the files read.
+# Environment: FER_EDGE_CUDA_VERSION_JSON, FER_EDGE_NV_TEGRA_RELEASE override the files read;
+#   FER_EDGE_STATE_DIR (default /var/lib/fer-edge) is where the face detector goes for the service.
 set -euo pipefail
 
 VENV="${HOME}/fer-edge-venv"
@@ -26,6 +27,9 @@ ORT_INDEX=""
 ORT_CPU=0
 CUDA_VERSION_JSON="${FER_EDGE_CUDA_VERSION_JSON:-/usr/local/cuda/version.json}"
 NV_TEGRA_RELEASE="${FER_EDGE_NV_TEGRA_RELEASE:-/etc/nv_tegra_release}"
+# scripts/fer-edge.service runs with FER_EDGE_CACHE_DIR=/var/lib/fer-edge, so `run` finds YuNet here.
+STATE_DIR="${FER_EDGE_STATE_DIR:-/var/lib/fer-edge}"
+YUNET_FILE="face_detection_yunet_2026may.onnx"  # fer_edge/camera/detector_file.py's YUNET_FILE
 
 die() { echo "error: $*" >&2; exit 2; }
 note() { echo "jetson_setup: $*"; }
@@ -40,7 +44,7 @@ while [[ $# -gt 0 ]]; do
     --ort-wheel) ORT_WHEEL="$2"; shift 2 ;;
     --ort-index) ORT_INDEX="$2"; shift 2 ;;
     --ort-cpu) ORT_CPU=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -112,6 +116,11 @@ import cv2, re, sys
 sys.exit(0 if re.search(r"GStreamer:\s*YES", cv2.getBuildInformation()) else 1)
 PY
 
+# Ubuntu ships venv's ensurepip in its own package; without it `python3 -m venv` fails half-way.
+if ! python3 -c "import ensurepip" 2>/dev/null; then
+  PY_MINOR="$(python3 -V 2>&1 | sed -n 's/^Python \([0-9]*\.[0-9]*\).*/\1/p')"
+  die "python3 -m venv needs ensurepip, which Ubuntu packages separately: sudo apt install python${PY_MINOR:-3}-venv"
+fi
 python3 -m venv --system-site-packages "${VENV}"
 # shellcheck disable=SC1091
 source "${VENV}/bin/activate"
@@ -151,12 +160,26 @@ python -m pip install --no-deps -e "${SOURCE}"
 # A pip OpenCV in the venv would shadow JetPack's; remove it if something pulled one in.
 python -m pip uninstall -y opencv-python opencv-python-headless opencv-contrib-python >/dev/null 2>&1 || true
 
-# The YuNet face detector for `fer-edge run` (OpenCV Zoo, MIT, 230 KB): downloaded into the cache
-# dir and accepted only with its pinned SHA-256. Offline: copy the file over and run
-# `fer-edge fetch-detector --from-file face_detection_yunet_2026may.onnx`. Not fatal: run falls
-# back to Haar. Guarded, so an older fer-edge without the command still sets up.
+# The YuNet face detector for `fer-edge run` (OpenCV Zoo, MIT, 230 KB), accepted only with its
+# pinned SHA-256: into ${STATE_DIR}, where the service looks (its unit sets FER_EDGE_CACHE_DIR
+# there), then copied into this user's cache dir for runs by hand. sudo only where this user
+# cannot write ${STATE_DIR}. Offline: copy the file over and run `fer-edge fetch-detector
+# --from-file face_detection_yunet_2026may.onnx`. Not fatal: run falls back to Haar. Guarded, so
+# an older fer-edge without the command still sets up.
+fetch_yunet() {
+  local target="${STATE_DIR}/${YUNET_FILE}"
+  if mkdir -p "${STATE_DIR}" 2>/dev/null && [[ -w "${STATE_DIR}" ]]; then
+    fer-edge fetch-detector --out "${target}" || return 1
+  else
+    note "${STATE_DIR} is not writable by $(id -un): fetching the detector there with sudo"
+    sudo install -d -m 755 "${STATE_DIR}" \
+      && sudo "$(command -v fer-edge)" fetch-detector --out "${target}" || return 1
+  fi
+  fer-edge fetch-detector --from-file "${target}" || return 1
+}
 if fer-edge fetch-detector --help >/dev/null 2>&1; then
-  fer-edge fetch-detector || echo "YuNet not fetched: run falls back to Haar until fetch-detector succeeds"
+  fetch_yunet || echo "YuNet not fetched: run falls back to Haar until \
+fer-edge fetch-detector --out ${STATE_DIR}/${YUNET_FILE} succeeds (with sudo where needed)"
 fi
 
 echo

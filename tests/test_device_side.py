@@ -67,7 +67,8 @@ def test_every_command_signature_is_evaluated_for_typer() -> None:
 def test_options_stay_options(tmp_path: Path) -> None:
     """On Python 3.8 with unevaluated annotations, build-engine's --out became a positional argument."""
     out = tmp_path / "m.engine"
-    args = ["build-engine", str(SHIPPED_ONNX), "--out", str(out), "--precision", "fp16", "--print-trtexec"]
+    args = ["build-engine", str(SHIPPED_ONNX), "--out", str(out), "--precision", "fp16", "--print-trtexec",
+            "--trt-version", "10.3"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"--saveEngine={out}" in result.output

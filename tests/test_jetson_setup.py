@@ -1,21 +1,26 @@
-"""scripts/jetson_setup.sh picks the CUDA binding and ONNX Runtime from the board's files.
+"""scripts/jetson_setup.sh picks the CUDA binding and ONNX Runtime from the board's files, and
+puts the face detector where scripts/fer-edge.service finds it.
 
 The board is faked: version.json and nv_tegra_release through the script's environment
 overrides, and a fake ``python3`` first on PATH that records every pip command instead of
-installing (its venv gets the same fake as ``python`` and a fake ``fer-edge``).
+installing (its venv gets the same fake as ``python`` and a fake ``fer-edge``). The fake
+``fer-edge`` records its calls; with ``FAKE_YUNET`` set, ``fetch-detector`` is the real command,
+its download played by the pinned YuNet file from the shared data (a local ``--from-file``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
 import pytest
-from conftest import REPO
+from conftest import REPO, SHARED_DATA
 
 SCRIPT = REPO / "scripts" / "jetson_setup.sh"
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -44,7 +49,16 @@ exit 0
 FAKE_FER_EDGE = r"""#!/usr/bin/env bash
 echo "fer-edge $*" >> "$FAKE_LOG"
 if [[ "$1" == fetch-detector && "${FAKE_NO_FETCH:-}" == 1 ]]; then exit 2; fi
+if [[ "$1" == fetch-detector && "$2" != --help && -n "${FAKE_YUNET:-}" ]]; then
+  [[ "$*" == *--from-file* ]] || set -- "$@" --from-file "$FAKE_YUNET"  # the download
+  exec "$FAKE_REAL_PYTHON" -m fer_edge "$@"
+fi
 exit 0
+"""
+
+FAKE_SUDO = r"""#!/usr/bin/env bash
+echo "sudo $*" >> "$FAKE_LOG"
+exit 1
 """
 
 JETPACK = {
@@ -82,7 +96,7 @@ def run_setup(
 ) -> Run:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    for name, text in (("python3", FAKE_PYTHON), ("fer-edge", FAKE_FER_EDGE)):
+    for name, text in (("python3", FAKE_PYTHON), ("fer-edge", FAKE_FER_EDGE), ("sudo", FAKE_SUDO)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     release_file, json_file = tmp_path / "nv_tegra_release", tmp_path / "version.json"
@@ -96,9 +110,12 @@ def run_setup(
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "FAKE_LOG": str(log),
-        "FAKE_IMPORTABLE": "tensorrt cv2",
+        "FAKE_IMPORTABLE": "tensorrt cv2 ensurepip",
+        "FAKE_REAL_PYTHON": sys.executable,
+        "PYTHONPATH": str(REPO),
         "FER_EDGE_NV_TEGRA_RELEASE": str(release_file),
         "FER_EDGE_CUDA_VERSION_JSON": str(json_file),
+        "FER_EDGE_STATE_DIR": str(tmp_path / "var-lib-fer-edge"),
         **(env or {}),
     }
     proc = subprocess.run(
@@ -196,15 +213,113 @@ def test_cuda_python_is_refused_on_cuda_11(tmp_path: Path) -> None:
 
 def test_missing_tensorrt_stops_before_the_venv(tmp_path: Path) -> None:
     release, cuda = JETPACK["6.2"]
-    run = run_setup(tmp_path, release, version_json(cuda), env={"FAKE_IMPORTABLE": "cv2"})
+    run = run_setup(tmp_path, release, version_json(cuda), env={"FAKE_IMPORTABLE": "cv2 ensurepip"})
     assert run.code == 2 and "sudo apt install python3-libnvinfer" in run.stderr
     assert not (tmp_path / "venv").exists()
+
+
+def test_missing_ensurepip_names_the_venv_package_before_the_venv(tmp_path: Path) -> None:
+    release, cuda = JETPACK["6.2"]
+    run = run_setup(tmp_path, release, version_json(cuda), env={"FAKE_IMPORTABLE": "tensorrt cv2"})
+    assert run.code == 2
+    errors = run.stderr.strip().splitlines()
+    assert len(errors) == 1 and "ensurepip" in errors[0], run.stderr
+    assert errors[0].endswith("sudo apt install python3.10-venv")  # the fake python3 is 3.10.12
+    assert not (tmp_path / "venv").exists() and run.pip() == []
+
+
+def fetches(run: Run) -> List[str]:
+    return [line for line in run.log if line.startswith("fer-edge fetch-detector") and "--help" not in line]
 
 
 def test_fetch_detector_runs_only_where_the_command_exists(tmp_path: Path) -> None:
     release, cuda = JETPACK["6.2"]
     run = run_setup(tmp_path, release, version_json(cuda))
-    assert "fer-edge fetch-detector" in run.log and "fer-edge info" in run.log
+    state = tmp_path / "var-lib-fer-edge"
+    assert fetches(run)[0] == f"fer-edge fetch-detector --out {state}/face_detection_yunet_2026may.onnx"
+    assert "fer-edge info" in run.log
     run = run_setup(tmp_path, release, version_json(cuda), env={"FAKE_NO_FETCH": "1"})
     assert run.code == 0, run.stderr
-    assert "fer-edge fetch-detector --help" in run.log and "fer-edge fetch-detector" not in run.log
+    assert "fer-edge fetch-detector --help" in run.log and fetches(run) == []
+
+
+def test_a_state_dir_this_user_cannot_write_goes_through_sudo_and_is_not_fatal(tmp_path: Path) -> None:
+    release, cuda = JETPACK["6.2"]
+    (tmp_path / "a-file").write_text("")
+    state = tmp_path / "a-file" / "fer-edge"  # mkdir fails even for root
+    run = run_setup(tmp_path, release, version_json(cuda), env={"FER_EDGE_STATE_DIR": str(state)})
+    assert run.code == 0, run.stderr
+    assert f"sudo install -d -m 755 {state}" in run.log
+    assert f"YuNet not fetched: run falls back to Haar until fer-edge fetch-detector --out {state}/" in run.stdout
+    assert "fer-edge info" in run.log
+
+
+UNIT = REPO / "scripts" / "fer-edge.service"
+UNIT_STATE_DIR = "/var/lib/fer-edge"
+
+
+def unit_settings(text: str) -> Dict[str, List[str]]:
+    """``Key=value`` lines of a systemd unit, repeated keys kept in order (comments skipped)."""
+    settings: Dict[str, List[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")) and "=" in line:
+            key, value = line.split("=", 1)
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def documented_environment_file(text: str) -> Dict[str, str]:
+    """The /etc/default/fer-edge the unit's header shows (``#   FER_EDGE_X=...`` lines)."""
+    found: Dict[str, str] = {}
+    for line in text.splitlines():
+        body = line.lstrip("#").strip()
+        if body.startswith("FER_EDGE_") and "=" in body:
+            key, value = body.split("=", 1)
+            found[key] = value.split("  #")[0].strip()
+    return found
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "face_detection_yunet.onnx").is_file(), reason="needs the shared YuNet file")
+def test_the_service_finds_the_detector_set_up_fetched_and_run_takes_its_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import typer.main
+
+    from fer_edge.camera.detector_file import YUNET_SHA256, find_detector
+    from fer_edge.cli import app
+    from fer_edge.data.cache import file_sha256
+
+    release, cuda = JETPACK["6.2"]
+    state = tmp_path / "var-lib-fer-edge"
+    yunet = str(SHARED_DATA / "face_detection_yunet.onnx")
+    run = run_setup(tmp_path, release, version_json(cuda), env={"FAKE_YUNET": yunet})
+    assert run.code == 0, run.stdout + run.stderr
+    assert "YuNet not fetched" not in run.stdout
+
+    text = UNIT.read_text()
+    settings = unit_settings(text)
+    environment = dict(value.split("=", 1) for value in settings.get("Environment", []))
+    environment.update(documented_environment_file(text))
+
+    def here(value: str) -> str:  # the unit's /var/lib/fer-edge is the set-up's state dir here
+        return value.replace(UNIT_STATE_DIR, str(state))
+
+    # The detector `run` picks up under the service's environment is the file set-up installed.
+    monkeypatch.setenv("FER_EDGE_CACHE_DIR", here(environment["FER_EDGE_CACHE_DIR"]))
+    options = shlex.split(here(environment["FER_EDGE_OPTIONS"]))
+    explicit = options[options.index("--detector-model") + 1] if "--detector-model" in options else None
+    detector = find_detector(Path(explicit) if explicit else None)
+    assert detector is not None and detector.is_file(), f"the unit names no detector set-up put there: {detector}"
+    assert file_sha256(detector) == YUNET_SHA256
+    assert (tmp_path / ".cache" / "fer-edge" / detector.name).is_file(), "the user's own copy, for runs by hand"
+
+    # ExecStart, with the options of the documented EnvironmentFile, parses as `fer-edge run`.
+    exec_start = shlex.split(here(settings["ExecStart"][0]).replace("$FER_EDGE_OPTIONS", " ".join(options)))
+    assert Path(exec_start[0]).name == "fer-edge" and exec_start[1] == "run"
+    run_command = typer.main.get_command(app).commands["run"]  # type: ignore[attr-defined]
+    known = {opt for param in run_command.params for opt in param.opts}
+    assert [arg for arg in exec_start[2:] if arg.startswith("--") and arg not in known] == []
+    monkeypatch.setenv("FER_EDGE_SOURCE", environment["FER_EDGE_SOURCE"])
+    context = run_command.make_context("run", exec_start[2:])
+    assert context.params["log"] == state / "mood.db"

@@ -25,7 +25,7 @@ from fer_edge.trt.sidecar import (
 )
 from fer_edge.trt.tensorrt_api import NOT_INSTALLED, describe_parser_error, tensorrt_version
 from fer_edge.trt.trtexec import render_trtexec
-from fer_edge.trt.versions import parse_trt_version, plan_precision
+from fer_edge.trt.versions import parse_trt_release, parse_trt_version, plan_precision
 
 TRT86, TRT10, TRT11 = (8, 6), (10, 3), (11, 0)
 
@@ -93,9 +93,27 @@ def test_dla_flags_and_refusals(version: tuple[int, int]) -> None:
         plan_precision(version, "int8", "int8", dla=True)
 
 
-def test_no_dla_on_tensorrt_11() -> None:
-    with pytest.raises(FerEdgeError, match="no DLA support.*10.7"):
-        plan_precision(TRT11, "fp16", "fp16", dla=True)
+@pytest.mark.parametrize("version", [TRT11, (11, 3, 0), (11, 4, 0), (11, 4)])
+def test_no_dla_on_tensorrt_11_before_11_4_1(version: tuple[int, ...]) -> None:
+    with pytest.raises(FerEdgeError, match="no DLA support.*10.7.*11.4.1.*AGX Orin"):
+        plan_precision(version, "fp16", "fp16", dla=True)
+
+
+@pytest.mark.parametrize("version", [(11, 4, 1), (11, 5, 0), (12, 0, 0)])
+def test_dla_on_tensorrt_11_4_1_is_strongly_typed_without_the_fp16_flag(version: tuple[int, ...]) -> None:
+    plan = plan_precision(version, "fp16", "fp16", dla=True)
+    assert plan.builder_flags == ("GPU_FALLBACK",) and plan.strongly_typed and not plan.convert_to_fp16
+    converted = plan_precision(version, "fp16", "fp32", can_convert_fp16=True, dla=True)
+    assert converted.convert_to_fp16 and converted.builder_flags == ("GPU_FALLBACK",)
+    with pytest.raises(FerEdgeError, match="FP16 needs an FP16 ONNX"):
+        plan_precision(version, "fp16", "fp32", can_convert_fp16=False, dla=True)
+    with pytest.raises(FerEdgeError, match="DLA runs only implicitly quantised INT8"):
+        plan_precision(version, "int8", "int8", dla=True)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("11.4.1.7", (11, 4, 1)), ("11.4", (11, 4, 0)), ("8.5.2", (8, 5, 2))])
+def test_parse_trt_release(text: str, expected: tuple[int, int, int]) -> None:
+    assert parse_trt_release(text) == expected
 
 
 def test_old_tensorrt_is_refused_and_opt_level_support() -> None:
@@ -425,7 +443,8 @@ def test_build_engine_missing_or_foreign_onnx(tmp_path: Path) -> None:
 def test_print_trtexec_works_without_tensorrt(fer_onnx: Path, tmp_path: Path) -> None:
     out = tmp_path / "tiny.engine"
     code, output = _run(
-        str(fer_onnx), "--precision", "fp16", "--out", str(out), "--batch", "2:4:16", "--print-trtexec"
+        str(fer_onnx), "--precision", "fp16", "--out", str(out), "--batch", "2:4:16", "--print-trtexec",
+        "--trt-version", "10.3",
     )
     assert code == 0, output
     line = next(x for x in output.splitlines() if x.startswith("trtexec"))

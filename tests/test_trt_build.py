@@ -328,6 +328,38 @@ def test_dla_build_sets_fp16_and_records_gpu_fallback(fake_trt: FakeState, tmp_p
     assert len(warned) == 1 and "1 of 3 layers cannot run on the DLA" in warned[0]
 
 
+def test_dla_on_tensorrt_11_4_1_builds_strongly_typed_from_an_fp16_onnx(
+    fake_trt: FakeState, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+
+    from fer_edge.trt import fp16
+
+    fake_trt.dla_cores = 2
+    sys.modules["tensorrt"].__version__ = "11.4.1.5"  # type: ignore[attr-defined]
+    flags = sys.modules["tensorrt"].BuilderFlag  # type: ignore[attr-defined]
+    del flags.FP16, flags.INT8  # as in TensorRT 11: setting either would be an AttributeError
+    converted: list[Path] = []
+
+    def convert(src: Path, dst: Path) -> Path:
+        converted.append(src)
+        return Path(shutil.copyfile(src, dst))
+
+    monkeypatch.setattr(fp16, "can_convert_fp16", lambda: True)
+    monkeypatch.setattr(fp16, "convert_to_fp16", convert)
+    model, out = fer_model(tmp_path), tmp_path / "m.fp16.engine"
+    code, output = build(str(model), "--precision", "fp16", "--dla", "1", "--batch", "8", "--out", str(out))
+    assert code == 0, output
+    assert converted == [model], "the FP32 graph is converted first: its tensor types are the precision"
+    assert fake_trt.flags == ["GPU_FALLBACK"] and fake_trt.device_type == "DLA"
+    sidecar = read_sidecar(out)
+    assert sidecar.strongly_typed and sidecar.dla_core == 1
+    # 11.4.0 (DLA only on Windows on ARM) and 11.0-11.3 are still refused, before anything is built.
+    sys.modules["tensorrt"].__version__ = "11.4.0.2"  # type: ignore[attr-defined]
+    code, output = build(str(model), "--precision", "fp16", "--dla", "0", "--batch", "8", "--out", str(out))
+    assert code == 2 and "no DLA support" in output and "11.4.1" in output and fake_trt.built == 1
+
+
 def test_dla_with_a_qdq_graph_is_refused_before_building(fake_trt: FakeState, tmp_path: Path) -> None:
     fake_trt.dla_cores = 2
     out = tmp_path / "m.int8.engine"
@@ -401,9 +433,10 @@ def test_fp16_conversion_line_runs(tmp_path: Path) -> None:
 def test_engine_built_by_trtexec_loads_with_the_sidecar_written_ahead(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(tensorrt_api, "tensorrt_version", lambda: None)  # printed anywhere (10.3 assumed)
+    monkeypatch.setattr(tensorrt_api, "tensorrt_version", lambda: None)  # printed anywhere, for 10.3
     out = tmp_path / "m.fp16.engine"
-    code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--out", str(out), "--print-trtexec")
+    code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--out", str(out), "--print-trtexec",
+                         "--trt-version", "10.3")
     assert code == 0, output
     out.write_bytes(b"what trtexec wrote")
     monkeypatch.setattr(trt_engine, "device_here", lambda index=0: DeviceInfo("10.3.0.30", "Orin", "8.7"))

@@ -20,6 +20,7 @@ from fer_edge.trt.profile import BatchProfile, chunks_for, profile_from_shapes
 from fer_edge.trt.sidecar import (
     DeviceInfo,
     Sidecar,
+    board_model_here,
     check_device,
     check_engine_file,
     read_sidecar,
@@ -124,9 +125,10 @@ def device_here(device_index: int = 0) -> DeviceInfo:
     cuda = load_cuda_api(device_index)
     try:
         name, capability = cuda.device_info()
+        sm_count = cuda.multiprocessor_count()
     finally:
         cuda.close()
-    return DeviceInfo(version, name, capability)
+    return DeviceInfo(version, name, capability, sm_count=sm_count, board_model=board_model_here())
 
 
 def open_engine(path: str | Path, device_index: int = 0) -> TensorRTBackend:

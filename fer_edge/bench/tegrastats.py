@@ -1,7 +1,19 @@
-"""Jetson memory and power while a row runs, from ``tegrastats`` (present on every JetPack).
+"""Jetson memory, power, temperatures and GPU load from ``tegrastats`` (present on every JetPack).
 
 On a Jetson, CPU and GPU share one memory, so there is no per-process GPU figure: the row
-reports its own RSS, and this adds the board's RAM in use and its input power (mean, peak).
+reports its own RSS, and this adds the board's RAM in use and its power (mean, peak).
+
+Power per board. Boards with a total-input rail report it, and that is the board's power:
+``VDD_IN`` (Orin Nano/NX, Xavier NX, TX2) and ``POM_5V_IN`` (Nano; its GPU/CPU rails are parts of
+it, not additions). The AGX boards have no total rail, so their known rails are summed: AGX Orin
+``VDD_GPU_SOC + VDD_CPU_CV + VIN_SYS_5V0 + VDDQ_VDD2_1V8AO``, AGX Xavier ``GPU + CPU + SOC + CV +
+VDDRQ + SYS5V`` (the module's rails, so the carrier board's own draw is not in it). A line whose
+rails match no known board gives no power rather than a guess.
+
+Formats across JetPack: rails read ``NAME cur/avg`` in mW (JetPack 4: ``VDD_IN 3140/3208``) or with
+units (JetPack 5/6: ``VDD_IN 4567mW/4500mW``); GPU load is ``GR3D_FREQ 0%``, ``0%@76`` or, on Orin,
+``0%@[305]`` / ``0%@[0,0]`` (one frequency per GPC); temperatures are ``CPU@45.5C`` / ``tj@44.3C``,
+and a sensor that is off reads ``-256C``.
 """
 
 from __future__ import annotations
@@ -11,23 +23,72 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
 
 RAM = re.compile(r"\bRAM (\d+)/(\d+)MB")
-# Orin (JetPack 5/6): "VDD_IN 4567mW/4500mW"; Xavier/Nano: "POM_5V_IN 3000/2900" (mW).
-POWER = re.compile(r"\b(?:VDD_IN|POM_5V_IN) (\d+)(?:mW)?/(\d+)(?:mW)?")
+# "NAME 4567mW/4500mW" or "NAME 3120/2900": a rail has mW or a "/avg" (so "APE 150" is no rail).
+RAIL = re.compile(r"(?<![\w@])([A-Z][A-Z0-9_]*) (\d+)(mW)?(?:/(\d+)(?:mW)?)?(?=\s|$)")
+TEMP = re.compile(r"(?<![\w@])([A-Za-z][A-Za-z0-9_]*)@(-?\d+(?:\.\d+)?)C(?=\s|$)")
+GPU_LOAD = re.compile(r"\bGR3D\d*_FREQ (\d+)%")
+SENSOR_OFF_C = -256.0
+
+TOTAL_RAILS: Tuple[str, ...] = ("VDD_IN", "POM_5V_IN")
+# The rails whose sum is the board's power where there is no total rail; the first two of each
+# must be present for a line to count as that board.
+BOARD_RAILS: Dict[str, Tuple[str, ...]] = {
+    "agx-orin": ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"),
+    "agx-xavier": ("GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"),
+}
 
 
 @dataclass
 class TegraSample:
-    ram_used_mb: int | None
-    power_mw: int | None
+    """One tegrastats line. ``power_mw`` is the board's power (see the module docstring)."""
+
+    ram_used_mb: Optional[int]
+    power_mw: Optional[int]
+    rails_mw: Dict[str, int] = field(default_factory=dict)  # every rail's current reading
+    temps_c: Dict[str, float] = field(default_factory=dict)  # per zone; sensors that are off left out
+    gpu_load_pct: Optional[float] = None  # GR3D (mean over GR3D/GR3D2 where both are reported)
+    power_source: Optional[str] = None  # "VDD_IN", or the summed rails joined by "+"
+
+    @property
+    def power_w(self) -> Optional[float]:
+        return None if self.power_mw is None else self.power_mw / 1000.0
+
+
+def board_power(rails: Dict[str, int]) -> Tuple[Optional[int], Optional[str]]:
+    """``(mW, source)``: the total input rail where the board has one, else the sum of the known
+    rails of an AGX board, else ``(None, None)``."""
+    for name in TOTAL_RAILS:
+        if name in rails:
+            return rails[name], name
+    for names in BOARD_RAILS.values():
+        if all(name in rails for name in names[:2]):
+            present = [name for name in names if name in rails]
+            return sum(rails[name] for name in present), "+".join(present)
+    return None, None
 
 
 def parse_line(line: str) -> TegraSample:
+    """Parse one tegrastats line (pure); anything it does not carry is None or empty."""
     ram = RAM.search(line)
-    power = POWER.search(line)
+    rails: Dict[str, int] = {}
+    for match in RAIL.finditer(line):
+        name, current, unit, average = match.groups()
+        if name in ("RAM", "SWAP", "IRAM") or (unit is None and average is None):
+            continue
+        rails[name] = rails.get(name, 0) + int(current)  # AGX Orin prints two "NC" rails
+    temps = {name: float(value) for name, value in TEMP.findall(line) if float(value) > SENSOR_OFF_C}
+    loads = [float(x) for x in GPU_LOAD.findall(line)]
+    power, source = board_power(rails)
     return TegraSample(
-        ram_used_mb=int(ram.group(1)) if ram else None, power_mw=int(power.group(1)) if power else None
+        ram_used_mb=int(ram.group(1)) if ram else None,
+        power_mw=power,
+        rails_mw=rails,
+        temps_c=temps,
+        gpu_load_pct=sum(loads) / len(loads) if loads else None,
+        power_source=source,
     )
 
 
@@ -39,7 +100,7 @@ class TegraSummary:
     power_w_peak: float | None
 
 
-def summarise(samples: list[TegraSample]) -> TegraSummary:
+def summarise(samples: List[TegraSample]) -> TegraSummary:
     ram = [s.ram_used_mb for s in samples if s.ram_used_mb is not None]
     power = [s.power_mw for s in samples if s.power_mw is not None]
     return TegraSummary(

@@ -43,6 +43,11 @@ def build_engine(
             show_default=False,
         ),
     ] = None,
+    trt_version: Annotated[
+        Optional[str],
+        typer.Option(help="With --print-trtexec: the TensorRT the command is for (e.g. 10.3); default: the "
+                     "installed one (Python bindings, NvInferVersion.h or dpkg).", show_default=False),
+    ] = None,
     print_trtexec: Annotated[
         bool, typer.Option(help="Print the equivalent trtexec command instead (works without TensorRT) and "
                            "write the sidecar fields known ahead beside --out, so fer-edge loads trtexec's engine.")
@@ -59,6 +64,10 @@ def build_engine(
     if not print_trtexec:
         outputs.update({"--out": out, "--timing-cache": timing_cache})
     guard_outputs({"MODEL": model}, outputs)
+    if trt_version is not None and not print_trtexec:
+        from fer_edge.errors import FerEdgeError
+
+        raise FerEdgeError("--trt-version goes with --print-trtexec; a build uses the installed TensorRT")
     if detector is not None:
         from fer_edge.trt.detector_profile import build_detector_command
 
@@ -77,7 +86,7 @@ def build_engine(
     if print_trtexec:
         from fer_edge.trt.sidecar import write_sidecar
 
-        line, ahead = trtexec_command(options)
+        line, ahead = trtexec_command(options, trt_version)
         written = write_sidecar(out, ahead)
         typer.echo(line)
         typer.echo(f"wrote {written} (fields known before the build; loading checks the TensorRT version, "

@@ -16,10 +16,11 @@ from fer_edge.atomic import write_bytes_atomic
 from fer_edge.errors import FerEdgeError
 from fer_edge.trt.layers import dla_fallback_note
 from fer_edge.trt.options import BuildOptions
-from fer_edge.trt.sidecar import BUILT_BY_TRTEXEC, Sidecar, sha256_file, write_sidecar
-from fer_edge.trt.versions import PrecisionPlan, parse_trt_version, plan_precision
+from fer_edge.trt.sidecar import BUILT_BY_TRTEXEC, Sidecar, board_model_here, sha256_file, write_sidecar
+from fer_edge.trt.versions import PrecisionPlan, parse_trt_release, parse_trt_version, plan_precision
 
-JETPACK6_TRT = (10, 3)  # what --print-trtexec assumes where TensorRT is not installed here
+JETPACK6_TRT = (10, 3)  # the refusals that hold on every version are checked against this one
+TRT_VERSION_HINT = "pass --trt-version X.Y (8.5 on JetPack 5.1, 8.6 on 6.0, 10.3 on 6.1/6.2)"
 
 
 CPU_LAYOUT_HINT = (
@@ -83,27 +84,66 @@ def placement_notes(source: SourceOnnx) -> list[str]:
     return placement_warnings(source.model) if source.precision == "int8" else []
 
 
-def plan_for(options: BuildOptions, trt_version: tuple[int, int], graph: str) -> PrecisionPlan:
+def plan_for(options: BuildOptions, trt_version: tuple[int, ...], graph: str) -> PrecisionPlan:
     from fer_edge.trt.fp16 import can_convert_fp16
 
     return plan_precision(trt_version, options.precision, graph, can_convert_fp16=can_convert_fp16(),
                           dla=options.dla_core is not None)
 
 
-def trtexec_command(options: BuildOptions) -> tuple[str, Sidecar]:
-    """The trtexec line for this build, for the installed TensorRT (or JetPack 6's 10.3), and the
-    sidecar fields known before trtexec runs (no engine hash, no GPU: ``built_by="trtexec"``).
+def sm_count_here() -> int | None:
+    """Device 0's SM count for the sidecar; None where no CUDA binding can ask."""
+    from fer_edge.trt.cuda_mem import import_cudart, import_pycuda_driver, load_cuda_api
+
+    if import_cudart() is None and import_pycuda_driver() is None:
+        return None
+    try:
+        api = load_cuda_api()
+    except FerEdgeError:
+        return None
+    try:
+        return api.multiprocessor_count()
+    except FerEdgeError:
+        return None
+    finally:
+        api.close()
+
+
+def trtexec_version(given: str | None = None) -> str:
+    """The TensorRT the trtexec line is for: ``given`` (--trt-version), else the importable
+    bindings', else NvInferVersion.h's or dpkg's; refuses in one line when none says."""
+    from fer_edge.build.trt_version_files import DPKG_PACKAGES, NVINFER_HEADERS, installed_trt_version
+    from fer_edge.trt.tensorrt_api import tensorrt_version
+
+    if given is not None:
+        parse_trt_version(given)  # a one-line refusal for "ten" or ""
+        return given.strip()
+    installed = tensorrt_version()
+    if installed:
+        return installed
+    found = installed_trt_version()
+    if found is not None:
+        return found[0]
+    raise FerEdgeError(
+        "cannot tell which TensorRT the trtexec command is for: the Python bindings do not import, and "
+        f"neither {' nor '.join(str(h) for h in NVINFER_HEADERS[:2])} nor the dpkg packages "
+        f"{'/'.join(DPKG_PACKAGES)} name a version; {TRT_VERSION_HINT}")
+
+
+def trtexec_command(options: BuildOptions, trt_version: str | None = None) -> tuple[str, Sidecar]:
+    """The trtexec line for this build, for ``trt_version`` or the TensorRT found here (see
+    :func:`trtexec_version`), and the sidecar fields known before trtexec runs (no engine hash,
+    no GPU: ``built_by="trtexec"``).
 
     On TensorRT 11 an FP16 build from an FP32 ONNX starts with the FP16 conversion (networks
     are strongly typed: trtexec alone would build FP32)."""
     from fer_edge import __version__
-    from fer_edge.trt.tensorrt_api import tensorrt_version
     from fer_edge.trt.trtexec import fp16_conversion_command, fp16_onnx_path, render_trtexec
 
     source = inspect_onnx(options.onnx)
-    installed = tensorrt_version()
-    version = parse_trt_version(installed) if installed else JETPACK6_TRT
-    check_parser_opset(source, options.onnx, version)
+    version_text = trtexec_version(trt_version)
+    version = parse_trt_release(version_text)
+    check_parser_opset(source, options.onnx, version[:2])
     plan = plan_precision(version, options.precision, source.precision, can_convert_fp16=True,
                           dla=options.dla_core is not None)
     if plan.convert_to_fp16:
@@ -113,7 +153,7 @@ def trtexec_command(options: BuildOptions) -> tuple[str, Sidecar]:
     else:
         line = render_trtexec(options, version)
     sidecar = Sidecar(
-        tensorrt_version=installed or f"{version[0]}.{version[1]}",
+        tensorrt_version=version_text,
         gpu_name="unknown",
         compute_capability="unknown",
         precision=options.precision,
@@ -153,7 +193,7 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
     plan_precision(JETPACK6_TRT, options.precision, graph, can_convert_fp16=True, dla=dla)
     trt_version = tensorrt_api.require_tensorrt()
     check_parser_opset(source, options.onnx, parse_trt_version(trt_version))
-    plan = plan_for(options, parse_trt_version(trt_version), graph)
+    plan = plan_for(options, parse_trt_release(trt_version), graph)
     for note in placement_notes(source):
         warn(f"{options.onnx}: {note}")
 
@@ -201,6 +241,8 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
         metadata=meta,
         fer_edge_version=__version__,
         layers=built.layers,
+        sm_count=sm_count_here(),
+        board_model=board_model_here(),
     )
     fallback = dla_fallback_note(built.layers)
     if fallback:

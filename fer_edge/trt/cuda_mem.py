@@ -80,6 +80,10 @@ class CudaApi:
         """``(name, "major.minor")`` of the current device."""
         raise NotImplementedError
 
+    def multiprocessor_count(self) -> int | None:
+        """The device's SM count (tells Orin modules apart: all are "Orin", 8.7); None if unknown."""
+        return None
+
     # CUDA events time the work queued on a stream as the GPU saw it, not as Python waited for it.
     def event_create(self) -> Any:
         raise NotImplementedError
@@ -165,6 +169,10 @@ class CudaPythonApi(CudaApi):
             name = bytes(name).split(b"\0", 1)[0].decode("utf-8", "replace")
         return str(name).strip(), f"{props.major}.{props.minor}"
 
+    def multiprocessor_count(self) -> int | None:
+        props = check_cuda(self.cudart.cudaGetDeviceProperties(self.device), "cudaGetDeviceProperties")
+        return int(props.multiProcessorCount)
+
     def event_create(self) -> Any:
         return check_cuda(self.cudart.cudaEventCreate(), "cudaEventCreate")
 
@@ -227,6 +235,9 @@ class PyCudaApi(CudaApi):
     def device_info(self) -> tuple[str, str]:
         major, minor = self._device.compute_capability()
         return str(self._device.name()), f"{major}.{minor}"
+
+    def multiprocessor_count(self) -> int | None:
+        return int(self._device.get_attribute(self.driver.device_attribute.MULTIPROCESSOR_COUNT))
 
     def event_create(self) -> Any:
         return self.driver.Event()

@@ -17,6 +17,7 @@ from typing import Any
 from fer_edge.atomic import write_text_atomic
 from fer_edge.errors import FerEdgeError
 
+DEVICE_TREE_MODEL = Path("/proc/device-tree/model")  # the module's name on a Jetson
 FORMAT = "fer-edge-engine"
 FORMAT_VERSION = 1
 BUILT_BY_FER_EDGE = "fer-edge"
@@ -37,6 +38,16 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def board_model_here(path: Path | None = None) -> str | None:
+    """The device-tree model (NUL-terminated), e.g. ``NVIDIA Jetson Orin Nano Developer Kit``;
+    None off a Jetson (no such file) or where it is empty."""
+    try:
+        raw = (path or DEVICE_TREE_MODEL).read_bytes()
+    except OSError:
+        return None
+    return raw.replace(b"\0", b"").decode("utf-8", "replace").strip() or None
+
+
 @dataclass(frozen=True)
 class DeviceInfo:
     """The TensorRT version and GPU an engine is built on or loaded on."""
@@ -44,6 +55,9 @@ class DeviceInfo:
     tensorrt_version: str
     gpu_name: str  # "unknown" where no CUDA binding could ask
     compute_capability: str  # "8.7"; "unknown" likewise
+    # Every Orin module reports GPU "Orin" and 8.7: the SM count and the board tell them apart.
+    sm_count: int | None = None
+    board_model: str | None = None
 
     @property
     def sm(self) -> str:
@@ -82,6 +96,8 @@ class Sidecar:
     built_by: str = BUILT_BY_FER_EDGE
     # Where the engine's layers run, from TensorRT's engine inspector / can_run_on_DLA (or None).
     layers: dict[str, Any] | None = None
+    sm_count: int | None = None  # of the GPU that built it (None: unknown, or an older sidecar)
+    board_model: str | None = None  # /proc/device-tree/model where it was built (None off a Jetson)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -92,7 +108,8 @@ class Sidecar:
 
     @property
     def built_on(self) -> DeviceInfo:
-        return DeviceInfo(self.tensorrt_version, self.gpu_name, self.compute_capability)
+        return DeviceInfo(self.tensorrt_version, self.gpu_name, self.compute_capability,
+                          sm_count=self.sm_count, board_model=self.board_model)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -206,10 +223,30 @@ def device_mismatch(built: DeviceInfo, here: DeviceInfo) -> str | None:
     return f"built with {built.describe()}; this machine has {here.describe()}"
 
 
+def module_mismatch(built: DeviceInfo, here: DeviceInfo) -> str | None:
+    """Why an engine that passes :func:`device_mismatch` was still built on another module (None:
+    same module, or not known on one side): a different SM count or device-tree model. Orin Nano,
+    Orin NX and AGX Orin all report GPU "Orin", compute capability 8.7; an engine moved between
+    them deserialises, but its kernels were chosen and timed for the other module's GPU."""
+    differ = []
+    if built.sm_count is not None and here.sm_count is not None and built.sm_count != here.sm_count:
+        differ.append(f"{built.sm_count} SMs, this one has {here.sm_count}")
+    if built.board_model and here.board_model and built.board_model != here.board_model:
+        differ.append(f"board {built.board_model!r}, this is {here.board_model!r}")
+    if not differ:
+        return None
+    return "built on another module (" + "; ".join(differ) + ")"
+
+
 def check_device(engine: str | Path, sidecar: Sidecar, here: DeviceInfo) -> None:
+    """Refuse an engine from another TensorRT or GPU; warn (one line) for one from another module."""
     reason = device_mismatch(sidecar.built_on, here)
     if reason is not None:
         raise FerEdgeError(f"engine {reason}; rebuild with: {sidecar.build_command}", path=engine)
+    moved = module_mismatch(sidecar.built_on, here)
+    if moved is not None:
+        warn(f"{engine}: {moved}: it runs, but may be slower than one built here; rebuild with: "
+             f"{sidecar.build_command}")
 
 
 def sidecar_metadata(sidecar: Sidecar) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def _shape(batch: int) -> str:
     return f"{INPUT_NAME}:{batch}x1x48x48"
 
 
-def render_trtexec(options: BuildOptions, trt_version: tuple[int, int] = (10, 3),
+def render_trtexec(options: BuildOptions, trt_version: tuple[int, ...] = (10, 3),
                    trtexec: str = "trtexec", onnx: Path | None = None) -> str:
     """One shell line. ``trt_version`` picks the precision flags (DESIGN.md's table):
     ``--int8 --fp16``/``--fp16`` up to 10.x, ``--stronglyTyped`` from 11 (the ONNX then carries

@@ -12,7 +12,21 @@ run in FP32, as they do with trtexec's ``--int8`` alone (hence ``--int8 --fp16``
 
 The DLA runs only implicitly quantised INT8 (a calibration cache), not explicit Q/DQ graphs, so
 a Q/DQ graph with ``--dla`` would run on the GPU under GPU fallback while the sidecar said DLA:
-it is refused. DLA builds set FP16 (the DLA has no FP32) and GPU fallback.
+it is refused. DLA builds set GPU fallback and, on weakly typed versions, FP16 (the DLA has no
+FP32).
+
+DLA across versions. 8.5 to 10.7 have it (JetPack 5 and 6 ship 8.5, 8.6, 10.3). 11.0 to 11.3
+have none, 11.4.0 only on Windows on ARM. What NVIDIA's TensorRT 11.4.1 documentation says
+("Working with DLA", "Strongly Typed Networks for DLA", the 11.4.1 release notes): DLA is back on
+Jetson AGX Orin with JetPack 7.2.2 or later, generally available, GPU fallback as in 10.x; those
+builds are strongly typed, BuilderFlag.FP16/INT8 no longer exist, and the network's tensor types
+decide the precision, so FP16 on the DLA needs an FP16 ONNX (NVIDIA suggests ModelOpt AutoCast
+``--target_dla``). So on 11.4.1+ fer-edge builds ``--dla`` from an FP16 ONNX (converting the FP32
+one as for any strongly typed FP16 build) with GPU fallback and no precision flag. Not said there,
+and not tried here on a board: that onnxconverter-common's conversion (FP32 input/output kept,
+casts at the edges) places as many layers on the DLA as AutoCast would (the sidecar records
+which layers TensorRT gives the DLA), and how a strongly typed Q/DQ graph maps onto the DLA; a
+Q/DQ graph with ``--dla`` stays refused there too.
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ from fer_edge.errors import FerEdgeError
 
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
 OLDEST_SUPPORTED = (8, 5)  # set_tensor_address + execute_async_v3 arrived in 8.5
+DLA_STRONGLY_TYPED_SINCE = (11, 4, 1)  # see the module docstring
 QUANTIZE_HINT = "make one with: fer-edge quantize MODEL.onnx --out MODEL.int8.onnx"
 FP16_HINT = (
     "install onnxconverter-common (pip install onnxconverter-common) so fer-edge can convert it, "
@@ -39,9 +54,21 @@ def parse_trt_version(version: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def is_strongly_typed_only(version: tuple[int, int]) -> bool:
+def parse_trt_release(version: str) -> tuple[int, int, int]:
+    """``"11.4.1.7"`` → ``(11, 4, 1)``; a missing patch reads as 0 (``"11.4"`` → ``(11, 4, 0)``)."""
+    major, minor = parse_trt_version(version)
+    match = re.match(r"^\s*\d+\.\d+\.(\d+)", version)
+    return major, minor, int(match.group(1)) if match else 0
+
+
+def is_strongly_typed_only(version: tuple[int, ...]) -> bool:
     """TensorRT 11 dropped weakly typed networks (and BuilderFlag.INT8/FP16 with them)."""
     return version[0] >= 11
+
+
+def has_dla(version: tuple[int, ...]) -> bool:
+    """Whether TensorRT ``version`` (major, minor[, patch]) can build for a DLA at all."""
+    return not is_strongly_typed_only(version) or tuple(version) >= DLA_STRONGLY_TYPED_SINCE
 
 
 @dataclass(frozen=True)
@@ -57,7 +84,7 @@ class PrecisionPlan:
 
 
 def plan_precision(
-    version: tuple[int, int],
+    version: tuple[int, ...],
     precision: str,
     graph_precision: str,
     can_convert_fp16: bool = False,
@@ -98,10 +125,11 @@ def plan_precision(
         )
 
     strongly_typed = is_strongly_typed_only(version)
-    if dla and strongly_typed:
+    if dla and not has_dla(version):
         raise FerEdgeError(
-            f"--dla: TensorRT {version[0]}.{version[1]} has no DLA support (10.7 was the last release "
-            "with it; JetPack 6 ships 10.3); build without --dla"
+            f"--dla: TensorRT {'.'.join(map(str, version))} has no DLA support (10.7 was the last release "
+            "with it until 11.4.1, which has it on Jetson AGX Orin with JetPack 7.2.2 or later; JetPack 6 "
+            "ships 10.3); build without --dla"
         )
     convert = False
     flags: tuple[str, ...] = ()
@@ -118,7 +146,8 @@ def plan_precision(
         flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8", "FP16")}[precision]
         network_flags = ("EXPLICIT_BATCH",) if version[0] < 10 else ()
     if dla:
-        if "FP16" not in flags:
+        # Strongly typed (11.4.1+): the FP16 graph is the precision, and the flag no longer exists.
+        if "FP16" not in flags and not strongly_typed:
             flags = (*flags, "FP16")
         flags = (*flags, "GPU_FALLBACK")
     return PrecisionPlan(
