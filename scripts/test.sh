@@ -23,7 +23,7 @@ fi
 # ---- 1. host run ----------------------------------------------------------------------------------
 # The CPU wheel of torch first: any other spec can pull a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[train,opencv,test,cpu,fleet]"
+python -m pip install -q -e ".[train,opencv,test,cpu,fleet,metrics]"
 # Typed TensorRT 10.13 API for mypy; --no-deps because its dependencies pull TensorRT itself.
 python -m pip install -q --no-deps "tensorrt-stubs==10.13.0.35.1"
 python -m ruff check fer_edge tests scripts
@@ -57,7 +57,7 @@ device_suite() {  # device_suite 3.8 jetpack5
     "${python}" -m venv "${venv}"
   fi
   echo "== device side, ${name}: $("${venv}/bin/python" -V) with scripts/${name}-constraints.txt, no torch"
-  "${venv}/bin/python" -m pip install -q -c "scripts/${name}-constraints.txt" ".[cpu,opencv,test-device]"
+  "${venv}/bin/python" -m pip install -q -c "scripts/${name}-constraints.txt" ".[cpu,opencv,metrics,test-device]"
   "${venv}/bin/python" - <<'PY'
 import importlib.util, sys
 bad = [m for m in ("torch", "onnxscript") if importlib.util.find_spec(m)]
