@@ -15,7 +15,7 @@ SYSFS_THERMAL = Path("/sys/class/thermal")
 
 
 def zone_label(sensor: str) -> str:
-    """``CPU-therm`` / ``cpu-thermal`` / ``Tboard_tegra`` -> ``cpu`` / ``cpu`` / ``tboard_tegra``: tegrastats's names, lower case."""
+    """``CPU-therm`` or ``cpu-thermal`` -> ``cpu``: the sensor name without its suffix, lower case."""
     name = sensor.strip().lower()
     for suffix in ("-therm", "-thermal", "_thermal"):
         if name.endswith(suffix):
