@@ -11,15 +11,19 @@ cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # ---- services the tests need --------------------------------------------------------------------
-# The fleet tests start their own PostgreSQL server (as the postgres user); install it where missing.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+# The fleet tests start their own PostgreSQL server (as the postgres user), the metrics tests a
+# Prometheus server and promtool; install what is missing (Debian's packages).
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # ---- 1. host run ----------------------------------------------------------------------------------
 # The CPU wheel of torch first: any other spec can pull a multi-GB CUDA build.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[train,opencv,test,cpu,fleet]"
+python -m pip install -q -e ".[train,opencv,test,cpu,fleet,metrics]"
 # Typed TensorRT 10.13 API for mypy; --no-deps because its dependencies pull TensorRT itself.
 python -m pip install -q --no-deps "tensorrt-stubs==10.13.0.35.1"
 python -m ruff check fer_edge tests scripts
@@ -53,7 +57,7 @@ device_suite() {  # device_suite 3.8 jetpack5
     "${python}" -m venv "${venv}"
   fi
   echo "== device side, ${name}: $("${venv}/bin/python" -V) with scripts/${name}-constraints.txt, no torch"
-  "${venv}/bin/python" -m pip install -q -c "scripts/${name}-constraints.txt" ".[cpu,opencv,test-device]"
+  "${venv}/bin/python" -m pip install -q -c "scripts/${name}-constraints.txt" ".[cpu,opencv,metrics,test-device]"
   "${venv}/bin/python" - <<'PY'
 import importlib.util, sys
 bad = [m for m in ("torch", "onnxscript") if importlib.util.find_spec(m)]
