@@ -38,10 +38,6 @@ class StopFlag:
         self.signal: int | None = None
         self._previous: dict[int, Any] = {}
 
-    @property
-    def requested(self) -> bool:
-        return self.event.is_set()
-
     def __call__(self) -> bool:
         return self.event.is_set()
 
