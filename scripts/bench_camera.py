@@ -2,10 +2,10 @@
 
 Builds 640x480 videos of real FER2013 PrivateTest faces (1-3 at a time, drifting, 1.5 s each,
 then 0.5 s of empty frames; one group per 2 s mood-log window) - upright, and tilted by up to
-+-20 degrees - and runs every configuration through ``run_loop`` on the same files, interleaved
-and repeated (a shared machine's load hits all alike). Accuracy: per window, the faces whose true
-emotion the window's counts got right (sum over emotions of min(counted, true)), over all true
-faces; and the face-count error. Writes JSON + Markdown to benchmarks/camera/.
++-20 degrees - and runs every configuration, wired as ``fer-edge run`` wires it, on the same
+files, interleaved and repeated (a shared machine's load hits all alike). Accuracy: per window,
+the faces whose true emotion the window's counts got right (sum over emotions of min(counted,
+true)), over all true faces; and the face-count error. Writes JSON + Markdown to benchmarks/camera/.
 
     nice python scripts/bench_camera.py --data ../shared/data/fer2013.csv.gz \
         --detector-model ../shared/data/face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
@@ -33,6 +33,7 @@ from fer_edge.bench.camera import (
 from fer_edge.bench.machine import machine_info
 from fer_edge.camera.options import TUNED, LoopOptions
 from fer_edge.camera.scenes import background, moving_faces_frames
+from fer_edge.camera.settings import CameraSettings
 from fer_edge.camera.sources import import_cv2
 
 FPS = 30.0
@@ -94,17 +95,24 @@ def main() -> None:
     from fer_edge.labels import FER2013_LABELS
 
     test = load_dataset(args.data, dataset="fer2013").split("PrivateTest")
-    today = CameraConfig("today: OpenCV YuNet, every frame, 6 views", LoopOptions(), "opencv")
-    tuned = CameraConfig("new default", TUNED, "cpu")
-    aligned = CameraConfig("new default + --align", replace(TUNED, align=True), "cpu")
-    configs = [today, CameraConfig("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"), tuned, aligned]
+    # Every row: the given classifier on the CPU, YuNet from --detector-model, run's other options.
+    base = CameraSettings(model=args.model, device="cpu", threads=args.threads, detector_model=args.detector_model,
+                          loop=replace(TUNED, window_s=WINDOW_S))
+
+    def config(name: str, loop: LoopOptions, detector_device: str) -> CameraConfig:
+        return CameraConfig(name, replace(base, loop=replace(loop, window_s=WINDOW_S), detector_device=detector_device))
+
+    today = config("today: OpenCV YuNet, every frame, 6 views", LoopOptions(), "opencv")
+    tuned = config("new default", TUNED, "cpu")
+    aligned = config("new default + --align", replace(TUNED, align=True), "cpu")
+    configs = [today, config("ORT YuNet, every frame, 6 views", LoopOptions(), "cpu"), tuned, aligned]
     if args.variants:
         configs += [
-            CameraConfig("new default, 1 view", replace(TUNED, views=1), "cpu"),
-            CameraConfig("new default, detect every 3", replace(TUNED, detect_every=3), "cpu"),
-            CameraConfig("new default, detect every 10", replace(TUNED, detect_every=10), "cpu"),
-            CameraConfig("new default, re-classify every 30", replace(TUNED, reinfer_every=30), "cpu"),
-            CameraConfig("new default, not adaptive", replace(TUNED, adaptive=False), "cpu"),
+            config("new default, 1 view", replace(TUNED, views=1), "cpu"),
+            config("new default, detect every 3", replace(TUNED, detect_every=3), "cpu"),
+            config("new default, detect every 10", replace(TUNED, detect_every=10), "cpu"),
+            config("new default, re-classify every 30", replace(TUNED, reinfer_every=30), "cpu"),
+            config("new default, not adaptive", replace(TUNED, adaptive=False), "cpu"),
         ]
     tilt_configs = [today, tuned, aligned]
     results = {}
@@ -115,8 +123,7 @@ def main() -> None:
         ):
             video = Path(tmp) / f"{name}.avi"
             truth = make_video(video, test.images, test.labels, groups, tilt, seed=1 if tilt else 0)
-            bench = CameraBench(video, args.model, args.detector_model, device="cpu", threads=args.threads,
-                                repeats=repeats, window_s=WINDOW_S, configs=cfgs)
+            bench = CameraBench(video, base, repeats=repeats, configs=cfgs)
             rows = run_camera_bench(bench, on_row=lambda r: print(r["config"], r["fps_median"], flush=True))
             for row in rows:
                 row["accuracy"] = score(row["windows"], truth, FER2013_LABELS)

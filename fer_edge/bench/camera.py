@@ -1,8 +1,10 @@
 """``fer-edge bench --camera VIDEO``: the whole camera pipeline on a video, frames/s and per stage.
 
-The video plays through ``run_loop`` exactly as ``fer-edge run`` plays a file (decode, detect,
-track, crop + classify, mood log in a temporary database), once per configuration and repeat,
-configurations interleaved so a shared machine's load hits them alike. A Jetson owner learns
+The video plays through the pipeline ``fer-edge run`` builds from the same options
+(``camera.wiring``: model, detector, min-face, detect-width, tracker and scheduler) exactly as
+``run`` plays a file (decode, detect, track, crop + classify, mood log in a temporary database),
+once per configuration and repeat, configurations interleaved so a shared machine's load hits
+them alike. A Jetson owner learns
 from it how many frames per second the board gives before mounting the camera.
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from fer_edge.atomic import write_text_atomic
-from fer_edge.camera.options import TUNED, LoopOptions
+from fer_edge.camera.settings import CameraSettings
 from fer_edge.camera.stages import STAGES
 from fer_edge.errors import FerEdgeError
 
@@ -27,60 +29,61 @@ Row = Dict[str, Any]
 @dataclass
 class CameraConfig:
     name: str
-    options: LoopOptions
-    detector_device: str = "auto"  # for a YuNet .onnx: ONNX Runtime's provider, or "opencv"
+    settings: CameraSettings  # the pipeline of this row (the classifier is the bench's, shared by all rows)
 
 
-def standard_configs(detector_device: str = "auto") -> list[CameraConfig]:
-    """``run``'s default (detect less, track more) and the detect-and-classify-every-frame loop."""
-    return [
-        CameraConfig("tuned (run's default)", TUNED, detector_device),
-        CameraConfig("every frame", LoopOptions(), detector_device),
-    ]
+def standard_configs(settings: CameraSettings) -> list[CameraConfig]:
+    """``run``'s pipeline as the options give it (by default: detect less, track more), and the same
+    pipeline with the detector and the classifier on every frame."""
+    defaults = CameraSettings()
+    same_as_run = settings.loop == replace(defaults.loop, window_s=settings.loop.window_s) and (
+        settings.tracker == defaults.tracker
+    )
+    name = "tuned (run's default)" if same_as_run else "as run with these options"
+    return [CameraConfig(name, settings), CameraConfig("every frame", settings.every_frame())]
 
 
 @dataclass
 class CameraBench:
     video: Path
-    model: Path
-    detector_model: Path | None
-    device: str = "auto"
-    threads: int | None = None
+    settings: CameraSettings  # the classifier (model, device, threads) of every row; the default rows
     repeats: int = 1
     max_frames: int | None = None
-    window_s: float = 10.0
-    configs: list[CameraConfig] = field(default_factory=standard_configs)
+    configs: list[CameraConfig] = field(default_factory=list)  # empty: standard_configs(settings)
+
+    def __post_init__(self) -> None:
+        if not self.configs:
+            self.configs = standard_configs(self.settings)
 
 
-def _one_pass(bench: CameraBench, config: CameraConfig, backend: Any, tmp: Path, index: int) -> Any:
-    from fer_edge.camera.crop import crop_rule_for
-    from fer_edge.camera.detection import make_detector
-    from fer_edge.camera.moodlog import MoodLog
-    from fer_edge.camera.pipeline import run_loop
+def _one_pass(bench: CameraBench, config: CameraConfig, classifier: Any, log_path: Path) -> tuple[Any, str]:
+    """The video through the pipeline as ``run`` plays a file: the same wiring, its own clock."""
     from fer_edge.camera.sources import FrameSource, parse_source
+    from fer_edge.camera.wiring import build_pipeline
 
-    detector = make_detector(bench.detector_model, device=config.detector_device, threads=bench.threads)
-    log = MoodLog(tmp / f"mood{index}.db", backend.labels)
-    try:
-        with FrameSource(parse_source(str(bench.video))) as frames:
-            options = replace(
-                config.options,
-                window_s=bench.window_s,
-                media_fps=frames.fps or 30.0,
-                stats_every_s=1e9,
-                max_frames=bench.max_frames,
-            )
-            stats = run_loop(frames, detector, backend, crop_rule_for(detector.name), log, options,
-                             echo=lambda s: None)
-    finally:
-        log.close()
-    return stats, detector
+    pipeline = build_pipeline(config.settings, classifier)
+    with FrameSource(parse_source(str(bench.video))) as frames:
+        log = pipeline.mood_log(log_path, str(bench.video), echo=lambda s: None)
+        try:
+            loop = pipeline.loop(frames, log, media_fps=frames.fps or 30.0, max_frames=bench.max_frames,
+                                 stats_every_s=1e9, echo=lambda s: None)
+            stats = loop.run()
+        finally:
+            log.close()
+    return stats, pipeline.detector_label
+
+
+def _options(settings: CameraSettings) -> dict[str, Any]:
+    loop = {k: v for k, v in asdict(settings.loop).items()
+            if k not in ("window_s", "max_frames", "stats_every_s", "media_fps")}
+    return {**loop, "min_face": settings.min_face, "detect_width": settings.detect_width,
+            "tracker": asdict(settings.tracker)}
 
 
 def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda r: None) -> list[Row]:
     """One row per configuration: median and best frames/s over the repeats, mean ms per stage
     (of the median run), faces per frame, detector passes, window counts."""
-    from fer_edge.backends import load_backend
+    from fer_edge.camera.wiring import open_classifier, pipeline_files
 
     if not bench.video.is_file():
         raise FerEdgeError("video not found", path=bench.video)
@@ -88,17 +91,16 @@ def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda 
         raise FerEdgeError(f"--repeats must be at least 1, got {bench.repeats}")
     runs: list[list[Any]] = [[] for _ in bench.configs]
     detectors: list[str] = ["" for _ in bench.configs]
-    with load_backend(bench.model, device=bench.device, threads=bench.threads) as backend, \
+    with open_classifier(bench.settings, pipeline_files(bench.settings)) as classifier, \
             tempfile.TemporaryDirectory(prefix="fer-edge-camera-") as tmp:
         count = len(bench.configs)
         for repeat in range(bench.repeats):
             for step in range(count):
                 i = (step + repeat) % count  # rotate the order: a load that drifts hits every config
-                config = bench.configs[i]
-                stats, detector = _one_pass(bench, config, backend, Path(tmp), repeat * count + i)
+                log_path = Path(tmp) / f"mood{repeat * count + i}.db"
+                stats, detectors[i] = _one_pass(bench, bench.configs[i], classifier, log_path)
                 runs[i].append(stats)
-                detectors[i] = f"{detector.name} ({getattr(detector, 'backend', 'opencv')})"
-        classifier = f"{backend.name} {backend.precision}"
+        classifier_label = f"{classifier.name} {classifier.precision}"
     rows = []
     for config, stats_list, detector_name in zip(bench.configs, runs, detectors):
         ordered = sorted(stats_list, key=lambda s: s.total.fps)
@@ -106,10 +108,9 @@ def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda 
         timing = median.total
         row: Row = {
             "config": config.name,
-            "options": {k: v for k, v in asdict(config.options).items()
-                        if k not in ("window_s", "max_frames", "stats_every_s", "media_fps")},
+            "options": _options(config.settings),
             "detector": detector_name,
-            "classifier": classifier,
+            "classifier": classifier_label,
             "frames": timing.frames,
             "fps_median": round(statistics.median(s.total.fps for s in stats_list), 2),
             "fps_best": round(ordered[-1].total.fps, 2),
@@ -128,12 +129,14 @@ def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda 
 
 def camera_report(bench: CameraBench, rows: list[Row], machine: dict[str, Any]) -> dict[str, Any]:
     from fer_edge.camera.sources import import_cv2
+    from fer_edge.camera.wiring import pipeline_files
 
     machine = {**machine, "opencv": import_cv2().__version__}
+    files = pipeline_files(bench.settings)
     return {
         "video": str(bench.video),
-        "model": str(bench.model),
-        "detector_model": str(bench.detector_model) if bench.detector_model else "Haar (OpenCV)",
+        "model": str(files.model),
+        "detector_model": str(files.detector) if files.detector else "Haar (OpenCV)",
         "repeats": bench.repeats,
         "machine": machine,
         "rows": rows,
@@ -202,38 +205,29 @@ def bench_camera_command(
     console: Any,
     video: Path,
     models: list[Path],
-    detector_model: Path | None,
-    detector_device: str,
-    device: str,
-    threads: int,
+    settings: CameraSettings,
     repeats: int,
     json_out: Path | None,
     markdown_out: Path | None,
 ) -> None:
-    """What ``fer-edge bench --camera`` does: run, print the table, write the requested files."""
+    """What ``fer-edge bench --camera`` does: run, print the table, write the requested files.
+    ``settings`` are run's camera options as given; ``models``: at most one classifier (default: run's)."""
     from fer_edge.bench.machine import machine_info
-    from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet, find_detector
-    from fer_edge.weights import shipped_model
+    from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
+    from fer_edge.camera.wiring import pipeline_files
 
     if len(models) > 1:
-        raise FerEdgeError("--camera takes one classifier model (or none: the shipped FER2013 INT8)")
+        raise FerEdgeError("--camera takes one classifier model (or none: the shipped FER2013 INT8 that run uses)")
     for out in (json_out, markdown_out):
         if out is not None and out.resolve() == video.resolve():
             raise FerEdgeError("an output would overwrite the input video", path=out)
     if not video.is_file():
         raise FerEdgeError("video not found", path=video)
-    detector_path = find_detector(detector_model)
-    if detector_path is None:
+    if models:
+        settings = replace(settings, model=models[0])
+    if pipeline_files(settings).detector is None:
         console.print(HAAR_HINT.format(where=cached_yunet()), markup=False)
-    bench = CameraBench(
-        video=video,
-        model=models[0] if models else shipped_model("fer2013", "int8"),
-        detector_model=detector_path,
-        device=device,
-        threads=threads,
-        repeats=repeats,
-        configs=standard_configs(detector_device),
-    )
+    bench = CameraBench(video=video, settings=settings, repeats=repeats)
     with console.status(f"running the camera pipeline on {video.name}"):
         rows = run_camera_bench(bench, on_row=lambda r: console.print(f"{r['config']}: {r['fps_median']:.1f} fps",
                                                                       markup=False))

@@ -31,3 +31,13 @@ class LoopOptions:
 # Alignment is off by default: on this model it changed the faces counted right by -2 to +1 points
 # (docs/camera.md, "Alignment"), so it stays an option (--align) rather than a cost on every face.
 TUNED = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, align=False, views=6)
+
+
+@dataclass
+class TrackerOptions:
+    """``IouTracker``'s options, as ``fer-edge run`` names them (--track-iou, --max-missed, --min-hits)."""
+
+    iou_threshold: float = 0.3  # overlap a detection needs to continue a track
+    alpha: float = 0.3  # weight of the newest classification in the track's smoothing
+    max_missed: int = 10  # frames a track survives without a detection
+    min_hits: int = 3  # detections before a track counts in the mood log

@@ -1,29 +1,40 @@
 """The camera loop: frames -> faces (the detector every few frames, the tracker in between) ->
 one batched classification of the faces due for it -> per-track smoothing -> mood log.
 
-The loop is a plain function of its parts (source, detector, backend, log), so tests can drive it
-with fakes and the CLI only wires options to parts.
+The loop is a plain object of its parts (source, detector, classifier, log), so tests can drive it
+with fakes; ``camera.wiring`` builds the parts from options for ``run`` and ``bench --camera``.
+Its state lives in three places: the open window (``windows.OpenWindow``), the figures a reader
+may want (``metrics.CameraMetrics``: the status line, later a metrics endpoint) and the few
+counters of the scheduler here. It stops when the source ends, at ``max_frames``, when a sink
+(the display window) closes, or when ``stop`` (a ``threading.Event``, set by a signal handler)
+is set; the open window is flushed however it ends.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Optional, Protocol
 
 import numpy as np
 
-from fer_edge.camera.align import aligned_views
-from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
+from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections, FaceDetector
-from fer_edge.camera.moodlog import WindowSummary, iso, summarize_window
+from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.options import LoopOptions
+from fer_edge.camera.schedule import Classifier, classify_tracks, detection_due, needs_classification
+from fer_edge.camera.settings import check_options, check_tracker
 from fer_edge.camera.sources import Outage, import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
-from fer_edge.camera.tracking import IouTracker, Track, iou_matrix
-from fer_edge.errors import FerEdgeError
-from fer_edge.metrics import softmax
+from fer_edge.camera.tracking import IouTracker, Track
+from fer_edge.camera.windows import OpenWindow, WindowSummary, describe_window
+
+__all__ = [
+    "CameraLoop", "Classifier", "FrameReader", "FrameSink", "LoopOptions", "RunStats", "StatusSink", "WindowLog",
+    "check_options", "check_tracker", "describe_window", "detection_due", "needs_classification", "run_loop",
+]
 
 
 class FrameReader(Protocol):
@@ -45,94 +56,17 @@ class WindowLog(Protocol):
 
 
 class StatusSink(Protocol):
-    """The --stats line: on a terminal one line kept up to date in place, else a line per interval."""
+    """The --stats line (``status.StatusLine``): it builds its text from the metrics it is given."""
 
-    def windows(self, written: int, held: int) -> str: ...
+    def update(self, metrics: CameraMetrics) -> None: ...
 
-    def live(self, text: Callable[[], str]) -> None: ...
-
-    def periodic(self, text: str) -> None: ...
-
-
-class Classifier(Protocol):
-    labels: tuple[str, ...]
-
-    def infer(self, batch: np.ndarray) -> np.ndarray: ...
+    def report(self, metrics: CameraMetrics) -> None: ...
 
 
 class FrameSink(Protocol):
     """Where annotated frames go: the --display window and/or the --save-video file."""
 
     def show(self, frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> bool: ...
-
-
-def check_options(options: LoopOptions) -> None:
-    """One-line errors for out-of-range loop options, named as the CLI names them."""
-    if options.views not in (1, 2, 6):
-        raise FerEdgeError(f"--views must be 1, 2 or 6, got {options.views}")
-    for flag, value in (("--detect-every", options.detect_every), ("--reinfer-every", options.reinfer_every)):
-        if not 1 <= value <= 1000:
-            raise FerEdgeError(f"{flag} must be a whole number of frames from 1 to 1000, got {value}")
-    if not 0.0 <= options.reinfer_iou <= 1.0:
-        raise FerEdgeError(f"--reinfer-iou must be from 0 to 1 (0: never early), got {options.reinfer_iou:g}")
-
-
-def check_tracker(tracker: IouTracker) -> None:
-    if not 0.0 < tracker.iou_threshold <= 1.0:
-        raise FerEdgeError(f"--track-iou must be above 0 and at most 1, got {tracker.iou_threshold:g}")
-    if not 0.0 < tracker.alpha <= 1.0:
-        raise FerEdgeError(f"--smoothing must be above 0 and at most 1, got {tracker.alpha:g}")
-    if not 0 <= tracker.max_missed <= 10000:
-        raise FerEdgeError(f"--max-missed must be from 0 to 10000 frames, got {tracker.max_missed}")
-    if not 1 <= tracker.min_hits <= 1000:
-        raise FerEdgeError(f"--min-hits must be from 1 to 1000 detections, got {tracker.min_hits}")
-
-
-def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
-    """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
-    every frame while a track is unconfirmed, or seen and drifted a quarter of its width since its
-    last detection."""
-    if last_detect is None or frame_index - last_detect >= options.detect_every:
-        return True
-    if not options.adaptive:
-        return False
-    for track in tracker.tracks:
-        # An unconfirmed face (one the detector found only now and then: a tilted or small face)
-        # gets a look on every frame, so it reaches --min-hits as it would with detection on
-        # every frame instead of being dropped as a one-off.
-        if track.detections < tracker.min_hits:
-            return True
-        if track.missed:
-            continue
-        # Predicted boxes that may have slid a quarter of their width need a fresh look.
-        drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
-        if drift > 0.25 * max(track.box[2], 1.0):
-            return True
-    return False
-
-
-def needs_classification(track: Track, options: LoopOptions, frame_index: int) -> bool:
-    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
-        return True
-    if options.reinfer_iou > 0:
-        overlap = iou_matrix(track.box[None], track.classified_box[None])[0, 0]
-        return bool(overlap < options.reinfer_iou)
-    return False
-
-
-def classify_tracks(
-    gray: np.ndarray, tracks: list[Track], classifier: Classifier, rule: CropRule, options: LoopOptions, k: int
-) -> np.ndarray:
-    """Class probabilities ``[len(tracks), C]`` for these tracks' faces: one batched call."""
-    boxes = np.stack([t.box for t in tracks])
-    if options.align:
-        landmarks = np.stack([t.landmarks for t in tracks])
-        batch = aligned_views(gray, boxes, landmarks, rule, options.views, k)
-        return softmax(classifier.infer(batch))
-    if options.rotate_views:
-        return softmax(classifier.infer(one_view(gray, boxes, rule, options.views, k)))
-    batch = face_views(gray, boxes, rule, options.views)
-    return average_views(softmax(classifier.infer(batch)), options.views)
 
 
 @dataclass
@@ -151,17 +85,202 @@ class RunStats:
         }
 
 
-def describe_window(w: WindowSummary) -> str:
-    sat = "n/a" if w.satisfaction is None else f"{w.satisfaction:+.2f}"
-    counts = ", ".join(f"{k} {v}" for k, v in w.counts.items() if v)
-    tail = " (partial)" if w.partial else ""
-    if w.outage_s:
-        tail += f" (no camera for {w.outage_s:.1f} s)"
-    return (
-        f"window {iso(w.start_ts)} .. {iso(w.end_ts)}: {w.faces} faces, satisfaction {sat}"
-        + (f" [{counts}]" if counts else "")
-        + tail
-    )
+class CameraLoop:
+    """One camera's loop over its parts; :meth:`run` returns the run's :class:`RunStats`."""
+
+    def __init__(
+        self,
+        source: FrameReader,
+        detector: FaceDetector,
+        classifier: Classifier,
+        rule: CropRule,
+        log: WindowLog,
+        options: LoopOptions,
+        *,
+        tracker: Optional[IouTracker] = None,
+        metrics: Optional[CameraMetrics] = None,
+        stop: Optional[threading.Event] = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        echo: Callable[[str], None] = print,
+        sinks: Sequence[FrameSink] = (),
+        status: Optional[StatusSink] = None,
+    ) -> None:
+        check_options(options)
+        self.tracker = tracker or IouTracker()
+        check_tracker(self.tracker)
+        self.source, self.detector, self.classifier, self.rule, self.log = source, detector, classifier, rule, log
+        self.options = options
+        self.labels = tuple(classifier.labels)
+        self.metrics = metrics or CameraMetrics(labels=self.labels)
+        self.stop = stop or threading.Event()
+        self._should_stop = should_stop
+        self._echo, self._sinks, self._status = echo, list(sinks), status
+        self._cv2 = import_cv2()
+        self.stats = RunStats()
+        self._t0 = time.time()
+        self.window = OpenWindow(self._t0, options.window_s)
+        self._frame_index = 0
+        self._last_now = self._t0  # the clock of the last frame processed
+        self._last_detect: Optional[int] = None
+        self._classify_round = 0  # which view the rotating views are at
+        self._max_track_id = 0
+        self._last_print = time.perf_counter()
+        self._ended_by: Optional[str] = None  # a reason to end other than a signal (the display closed)
+
+    # -- the loop -----------------------------------------------------------------------------------
+
+    def run(self) -> RunStats:
+        """Run until the source ends, ``max_frames``, a closed display or a stop; always flushes the
+        open window."""
+        try:
+            while self._may_continue() and self._step():
+                pass
+        finally:
+            # The window in progress is flushed however the loop ended (end of file, signal, error),
+            # also one the camera was down for: the gap is in the log.
+            self._flush()
+            self.stats.tracks_seen = self._max_track_id
+            self.stats.total = self.metrics.total
+        if self.stats.total.frames:
+            self._echo("total: " + self.stats.total.line())
+        return self.stats
+
+    def _stop_requested(self) -> bool:
+        return self.stop.is_set() or self._should_stop()
+
+    def _may_continue(self) -> bool:
+        if self._ended_by is not None:
+            self.stats.stopped_by = self._ended_by
+            return False
+        if self._stop_requested():
+            self.stats.stopped_by = "signal"
+            return False
+        if self.options.max_frames is not None and self._frame_index >= self.options.max_frames:
+            self.stats.stopped_by = "max frames"
+            return False
+        return True
+
+    def _clock(self) -> float:
+        # A video file runs on its own clock (frame index / fps from the run's start), so it gives
+        # the same windows however fast it is processed; a live source uses the wall clock.
+        if self.options.media_fps:
+            return self._t0 + self._frame_index / self.options.media_fps
+        return time.time()
+
+    def _step(self) -> bool:
+        """One read from the source; False at its end."""
+        watch = Stopwatch()
+        t_frame = time.perf_counter()
+        frame = self.source.read()
+        capture_ms = watch.lap()
+        if frame is None:
+            self.stats.stopped_by = "signal" if self._stop_requested() else "end of source"
+            return False
+        now = self._clock()
+        self.metrics.source_state(getattr(self.source, "reconnects", 0))
+        if isinstance(frame, Outage):
+            self._outage(now)
+            return True
+        if self.window.down_since is not None:
+            self.window.camera_back(now)
+            self.metrics.camera_back()
+        self._close_due_windows(now)
+        stage_ms = {"capture": capture_ms, "log": watch.lap()}
+        tracks, detected = self._process(frame, now, watch, stage_ms)
+        self._frame_index += 1
+        self._last_now = now
+        self.window.frames += 1
+        for sink in self._sinks:
+            if not sink.show(frame, tracks, self.labels):
+                self._ended_by = "display closed"
+        self.log.poll()  # retries a log write that failed, when its backoff is due (counted in "other")
+        self.metrics.log_state(self.log.windows_written, self.log.waiting)
+        stage_ms["other"] = watch.lap()
+        self.metrics.frame(stage_ms, len(tracks), time.perf_counter() - t_frame, detected)
+        self._report()
+        return True
+
+    def _process(
+        self, frame: np.ndarray, now: float, watch: Stopwatch, stage_ms: dict[str, float]
+    ) -> tuple[list[Track], bool]:
+        """Detect less, track more: the detector runs when due; in between the tracker moves the
+        boxes on. Classification happens at detector passes (fresh boxes and landmarks), only for
+        tracks that are new, due again, or whose box changed a lot: one batch. Returns the faces in
+        view (classified) and whether the detector ran."""
+        index = self._frame_index
+        detections = Detections()
+        detected = detection_due(self.options, self.tracker, index, self._last_detect)
+        if detected:
+            detections = self.detector.detect(frame)
+            self._last_detect = index
+        stage_ms["detect"] = watch.lap()
+        if detected:
+            self.tracker.match(detections.boxes, now, index, detections.landmarks)
+        else:
+            self.tracker.predict(index)
+        stage_ms["track"] = watch.lap()
+        due = [] if not detected else [
+            t for t in self.tracker.tracks if t.missed == 0 and needs_classification(t, self.options, index)
+        ]
+        if due:
+            cv2 = self._cv2
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+            probs = classify_tracks(gray, due, self.classifier, self.rule, self.options, self._classify_round)
+            self._classify_round += 1
+            for track, p in zip(due, probs):
+                self.tracker.set_probs(track, p, index)
+        stage_ms["classify"] = watch.lap()
+        tracks = self.tracker.accumulate()
+        self._max_track_id = max([self._max_track_id, *(t.id for t in tracks)])
+        return tracks, detected
+
+    def _outage(self, now: float) -> None:
+        """A live source is down: windows still close on time, with the gap recorded."""
+        if self.window.camera_down(now):
+            self.metrics.camera_down(now)
+        self._close_due_windows(now)
+        self.log.poll()
+        self.metrics.log_state(self.log.windows_written, self.log.waiting)
+        if self._status is not None:
+            self._status.update(self.metrics)
+
+    def _report(self) -> None:
+        """The status line every frame (redrawn at its own pace), a line per stats interval."""
+        if self._status is not None:
+            self._status.update(self.metrics)
+        if time.perf_counter() - self._last_print < self.options.stats_every_s:
+            return
+        if self._status is not None:
+            self._status.report(self.metrics)
+            self.metrics.next_interval()
+        else:
+            self._echo(self.metrics.next_interval().line())
+        self._last_print = time.perf_counter()
+
+    # -- windows --------------------------------------------------------------------------------------
+
+    def _close_due_windows(self, now: float) -> None:
+        # Every window that ended before ``now`` (several, if a camera was down), each on time.
+        for end in self.window.due(now):
+            self._close_window(end, partial=False)
+
+    def _close_window(self, end_ts: float, partial: bool) -> None:
+        counted = self.tracker.close_window()
+        summary = self.window.close(self.labels, counted, end_ts, partial)
+        self.log.write_window(summary, counted)
+        self.stats.windows.append(summary)
+        self.metrics.window_closed(summary.counts, summary.outage_s)
+        self.metrics.log_state(self.log.windows_written, self.log.waiting)
+        self._echo(describe_window(summary))
+
+    def _flush(self) -> None:
+        if not self.window.has_content:
+            return
+        end = self._last_now + (1.0 / self.options.media_fps if self.options.media_fps else 0.0)
+        if self.window.down_since is not None:
+            end = max(end, self._clock())
+        window_end = self.window.end
+        self._close_window(min(end, window_end), partial=end < window_end - 1e-6)
 
 
 def run_loop(
@@ -173,165 +292,15 @@ def run_loop(
     options: LoopOptions,
     should_stop: Callable[[], bool] = lambda: False,
     echo: Callable[[str], None] = print,
-    sinks: list[FrameSink] | None = None,
-    tracker: IouTracker | None = None,
-    status: StatusSink | None = None,
+    sinks: Optional[Sequence[FrameSink]] = None,
+    tracker: Optional[IouTracker] = None,
+    status: Optional[StatusSink] = None,
+    metrics: Optional[CameraMetrics] = None,
+    stop: Optional[threading.Event] = None,
 ) -> RunStats:
-    """Run until the source ends, ``max_frames`` or ``should_stop()``; always flushes the open window."""
-    cv2 = import_cv2()
-    check_options(options)
-    tracker = tracker or IouTracker()
-    check_tracker(tracker)
-    labels = tuple(classifier.labels)
-    stats, recent = RunStats(), StageTimes()
-    wall0 = time.time()
-    window_start = wall0
-    window_frames = 0
-    last_now = wall0
-    last_print = time.perf_counter()
-    frame_index = 0
-    max_track_id = 0
-    faces_now = 0
-    window_outage = 0.0  # seconds of the open window without a camera
-    down_since: float | None = None  # when the live source dropped, while it is down
-    last_detect: int | None = None
-    classify_round = 0  # which view the rotating views are at
-
-    def clock() -> float:
-        if options.media_fps:
-            return wall0 + frame_index / options.media_fps
-        return time.time()
-
-    def close_window(end_ts: float, partial: bool) -> None:
-        nonlocal window_frames, window_outage
-        counted = tracker.close_window()
-        if down_since is not None:
-            window_outage += end_ts - max(down_since, window_start)
-        summary = summarize_window(labels, counted, window_start, end_ts, window_frames, partial, window_outage)
-        log.write_window(summary, counted)
-        stats.windows.append(summary)
-        window_frames, window_outage = 0, 0.0
-        echo(describe_window(summary))
-
-    def close_due_windows(now: float) -> None:
-        # Every window that ended before ``now`` (several, if a camera was down), each on time.
-        nonlocal window_start
-        while now >= window_start + options.window_s:
-            close_window(window_start + options.window_s, partial=False)
-            window_start += options.window_s
-
-    def status_text() -> str:
-        # What matters first comes first: a narrow terminal cuts the line at its width.
-        assert status is not None
-        means = recent.mean_ms()
-        stages = " | ".join(f"{k} {means[k]:.1f} ms" for k in means)
-        windows = status.windows(log.windows_written, log.waiting)
-        detector = f"detector on {recent.detector_runs}/{recent.frames} frames"
-        return f"{recent.fps:.1f} fps | faces now {faces_now} | {windows} | {stages} | {detector}"
-
-    def outage_text() -> str:
-        assert status is not None
-        windows = status.windows(log.windows_written, log.waiting)
-        return f"no camera since {iso(down_since or last_now)} | {windows}"
-
-    try:
-        while True:
-            if should_stop():
-                stats.stopped_by = "signal"
-                break
-            if options.max_frames is not None and frame_index >= options.max_frames:
-                stats.stopped_by = "max frames"
-                break
-            watch = Stopwatch()
-            t_frame = time.perf_counter()
-            frame = source.read()
-            capture_ms = watch.lap()
-            if frame is None:
-                stats.stopped_by = "signal" if should_stop() else "end of source"
-                break
-            now = clock()
-            if isinstance(frame, Outage):
-                # A live source is down: windows still close on time, with the gap recorded.
-                if down_since is None:
-                    down_since, faces_now = now, 0
-                close_due_windows(now)
-                log.poll()
-                if status is not None:
-                    status.live(outage_text)
-                continue
-            if down_since is not None:
-                window_outage += now - max(down_since, window_start)
-                down_since = None
-            close_due_windows(now)
-
-            log_ms = watch.lap()
-
-            # Detect less, track more: the detector runs when due; in between the tracker moves
-            # the boxes on. Classification happens at detector passes (fresh boxes and landmarks),
-            # only for tracks that are new, due again, or whose box changed a lot: one batch.
-            detections = Detections()
-            detected = detection_due(options, tracker, frame_index, last_detect)
-            if detected:
-                detections = detector.detect(frame)
-                last_detect = frame_index
-            detect_ms = watch.lap()
-            if detected:
-                tracker.match(detections.boxes, now, frame_index, detections.landmarks)
-            else:
-                tracker.predict(frame_index)
-            track_ms = watch.lap()
-            due = [] if not detected else [
-                t for t in tracker.tracks
-                if t.missed == 0 and needs_classification(t, options, frame_index)
-            ]
-            if due:
-                gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-                probs = classify_tracks(gray, due, classifier, rule, options, classify_round)
-                classify_round += 1
-                for track, p in zip(due, probs):
-                    tracker.set_probs(track, p, frame_index)
-            classify_ms = watch.lap()
-            tracks = tracker.accumulate()
-            faces_now = len(tracks)
-            max_track_id = max([max_track_id, *(t.id for t in tracks)])
-            window_frames += 1
-            frame_index += 1
-            last_now = now
-            for sink in sinks or []:
-                if not sink.show(frame, tracks, labels):
-                    stats.stopped_by = "display closed"
-                    should_stop = lambda: True  # noqa: E731  (ends the loop at the top)
-            log.poll()  # retries a log write that failed, when its backoff is due (counted in "other")
-            other_ms = watch.lap()
-            stage_ms = {
-                "capture": capture_ms,
-                "detect": detect_ms,
-                "track": track_ms,
-                "classify": classify_ms,
-                "log": log_ms,
-                "other": other_ms,
-            }
-            seconds = time.perf_counter() - t_frame
-            stats.total.add(stage_ms, len(tracks), seconds, detected)
-            recent.add(stage_ms, len(tracks), seconds, detected)
-            if status is not None:
-                status.live(status_text)
-            if time.perf_counter() - last_print >= options.stats_every_s:
-                if status is not None:
-                    status.periodic(status_text())
-                else:
-                    echo(recent.line())
-                recent, last_print = StageTimes(), time.perf_counter()
-    finally:
-        # The window in progress is flushed however the loop ended (end of file, signal, error),
-        # also one the camera was down for: the gap is in the log.
-        if window_frames or window_outage or down_since is not None:
-            end = last_now + (1.0 / options.media_fps if options.media_fps else 0.0)
-            if down_since is not None:
-                end = max(end, clock())
-            window_end = window_start + options.window_s
-            close_window(min(end, window_end), partial=end < window_end - 1e-6)
-        stats.tracks_seen = max_track_id
-    if stats.total.frames:
-        echo("total: " + stats.total.line())
-    return stats
+    """:class:`CameraLoop` in one call: run until the source ends, ``max_frames`` or a stop
+    (``should_stop()`` or ``stop`` set); always flushes the open window."""
+    return CameraLoop(
+        source, detector, classifier, rule, log, options, tracker=tracker, metrics=metrics, stop=stop,
+        should_stop=should_stop, echo=echo, sinks=sinks or (), status=status,
+    ).run()

@@ -2,8 +2,9 @@
 service or a log file, a line per interval. Lines that matter (a window closed, a problem) are
 printed above the status line and stay.
 
-``to_sync`` is a hook for the forwarder to the central database: a callable returning how many
-windows wait to be sent (None when there is no sync); it is shown on the status line.
+The text comes from the loop's metrics object (``metrics.CameraMetrics``), which a metrics
+endpoint can read too: the loop says when (every frame, every stats interval), this module says
+what. ``to_sync`` is a hook for :meth:`StatusLine.windows` when text is built without metrics.
 """
 
 from __future__ import annotations
@@ -14,7 +15,29 @@ import time
 from collections.abc import Callable
 from typing import Optional, TextIO
 
+from fer_edge.camera.metrics import CameraMetrics, MetricsSnapshot
+from fer_edge.camera.windows import iso
+
 CLEAR_LINE = "\r\x1b[2K"
+
+
+def windows_text(written: int, held: int, to_sync: Optional[int]) -> str:
+    """``windows 12 written, 3 held, 40 to sync``: held (log not writable) and to sync when any."""
+    text = f"windows {written} written" + (f", {held} held" if held else "")
+    return text if to_sync is None else f"{text}, {to_sync} to sync"
+
+
+def status_text(snap: MetricsSnapshot) -> str:
+    """The status line: figures since the last periodic line; a camera that is down says since when."""
+    windows = windows_text(snap.windows_written, snap.windows_held, snap.to_sync)
+    if not snap.camera_up:
+        return f"no camera since {iso(snap.down_since or 0.0)} | {windows}"
+    # What matters first comes first: a narrow terminal cuts the line at its width.
+    recent = snap.interval
+    means = recent.mean_ms()
+    stages = " | ".join(f"{k} {means[k]:.1f} ms" for k in means)
+    detector = f"detector on {recent.detector_runs}/{recent.frames} frames"
+    return f"{recent.fps:.1f} fps | faces now {snap.faces_now} | {windows} | {stages} | {detector}"
 
 
 class StatusLine:
@@ -35,10 +58,16 @@ class StatusLine:
         self._next_refresh = 0.0
 
     def windows(self, written: int, held: int) -> str:
-        """``windows 12 written, 3 held, 40 to sync``: held (log not writable) and to sync when any."""
-        text = f"windows {written} written" + (f", {held} held" if held else "")
-        waiting = self.to_sync()
-        return text if waiting is None else f"{text}, {waiting} to sync"
+        """:func:`windows_text` with this line's ``to_sync`` hook."""
+        return windows_text(written, held, self.to_sync())
+
+    def update(self, metrics: CameraMetrics) -> None:
+        """Every frame: the status line from the metrics (built only when it is redrawn)."""
+        self.live(lambda: status_text(metrics.snapshot()))
+
+    def report(self, metrics: CameraMetrics) -> None:
+        """Every stats interval: the status line, or a line in a log."""
+        self.periodic(status_text(metrics.snapshot()))
 
     def _fit(self, text: str) -> str:
         # A status line that wraps cannot be redrawn in place: cut it to the terminal's width.

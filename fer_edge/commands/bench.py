@@ -9,6 +9,27 @@ from typing import TYPE_CHECKING, Any, List, Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands.camera_options import (
+    DEFAULT_MIN_FACE,
+    DEFAULT_WINDOW_S,
+    DEFAULTS,
+    TRACKER,
+    Adaptive,
+    Align,
+    AllViews,
+    DetectEvery,
+    DetectorDevice,
+    DetectorModel,
+    DetectWidth,
+    MaxMissed,
+    MinFace,
+    MinHits,
+    ReinferEvery,
+    ReinferIou,
+    TrackIou,
+    Views,
+    Window,
+)
 from fer_edge.errors import FerEdgeError
 
 if TYPE_CHECKING:
@@ -79,18 +100,28 @@ def bench(
     camera: Annotated[
         Optional[Path],
         typer.Option(
-            help="Run the whole camera pipeline on this video instead (as `run` plays a file): "
-            "end-to-end frames/s and ms per stage, for run's defaults and for detection on every frame.",
+            help="Run the whole camera pipeline on this video instead, as `run` plays a file with the same "
+            "camera options (below): end-to-end frames/s and ms per stage, for those options and for "
+            "detection on every frame.",
             show_default=False,
         ),
     ] = None,
-    detector_model: Annotated[
-        Optional[Path],
-        typer.Option(help="--camera: YuNet .onnx/.engine or Haar .xml (default: as `run` chooses)."),
-    ] = None,
-    detector_device: Annotated[
-        str, typer.Option(help="--camera: YuNet .onnx on auto, cpu, cuda, tensorrt or opencv.")
-    ] = "auto",
+    # -- --camera: the camera options of `run` (declared once, fer_edge/commands/camera_options.py) --
+    window: Window = DEFAULT_WINDOW_S,
+    detector_model: DetectorModel = None,
+    detector_device: DetectorDevice = "auto",
+    min_face: MinFace = DEFAULT_MIN_FACE,
+    detect_width: DetectWidth = None,
+    views: Views = DEFAULTS.views,
+    all_views: AllViews = False,
+    detect_every: DetectEvery = DEFAULTS.detect_every,
+    adaptive: Adaptive = DEFAULTS.adaptive,
+    reinfer_every: ReinferEvery = DEFAULTS.reinfer_every,
+    reinfer_iou: ReinferIou = DEFAULTS.reinfer_iou,
+    align: Align = DEFAULTS.align,
+    track_iou: TrackIou = TRACKER.iou_threshold,
+    max_missed: MaxMissed = TRACKER.max_missed,
+    min_hits: MinHits = TRACKER.min_hits,
     estimate: Annotated[
         Optional[str],
         typer.Option(
@@ -124,9 +155,16 @@ def bench(
 
     if camera is not None:
         from fer_edge.bench.camera import bench_camera_command
+        from fer_edge.camera.settings import camera_settings
 
-        bench_camera_command(console, camera, all_models, detector_model, detector_device, device, threads,
-                             rounds, json_out, markdown_out)
+        settings = camera_settings(
+            model=None, device=device, threads=threads, detector_model=detector_model,
+            detector_device=detector_device, min_face=min_face, detect_width=detect_width, window=window,
+            views=views, all_views=all_views, detect_every=detect_every, adaptive=adaptive,
+            reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align, track_iou=track_iou,
+            max_missed=max_missed, min_hits=min_hits,
+        )
+        bench_camera_command(console, camera, all_models, settings, rounds, json_out, markdown_out)
         return
 
     if estimate is not None:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import signal
 import sys
-from dataclasses import replace
+import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from typing_extensions import Annotated
 
 from fer_edge.camera.options import TUNED as DEFAULTS
-from fer_edge.camera.options import LoopOptions
 from fer_edge.errors import FerEdgeError
+
+if TYPE_CHECKING:
+    from fer_edge.camera.pipeline import RunStats
+    from fer_edge.camera.settings import CameraSettings
+    from fer_edge.camera.sources import SourceSpec
+    from fer_edge.camera.wiring import PipelineFiles
 
 
 def _echo(message: str) -> None:
@@ -22,21 +29,23 @@ def _echo(message: str) -> None:
 
 
 class StopFlag:
-    """SIGINT/SIGTERM ask the loop to stop after the current frame (it then flushes the window);
-    a second signal stops at once (the log is still closed by the loop's cleanup)."""
+    """SIGINT/SIGTERM set ``event``: the loop stops after the current frame (it then flushes the
+    window), a source's reconnect backoff ends; a second signal stops at once (the log is still
+    closed by the loop's cleanup). Called, it says whether a stop was asked."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self.event = threading.Event()
         self.signal: int | None = None
         self._previous: dict[int, Any] = {}
 
     def __call__(self) -> bool:
-        return self.requested
+        return self.event.is_set()
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
+        if self.event.is_set():
             raise KeyboardInterrupt
-        self.requested, self.signal = True, signum
+        self.signal = signum
+        self.event.set()
         # On a terminal, below the status line rather than glued to its end.
         print(
             ("\n" if sys.stderr.isatty() else "")
@@ -176,114 +185,131 @@ def run(
     min_hits: Annotated[int, typer.Option(help="Detections before a track counts in the mood log.")] = 3,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
-    from fer_edge.backends import load_backend
-    from fer_edge.camera.crop import crop_rule_for
-    from fer_edge.camera.detection import make_detector
-    from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet, find_detector
-    from fer_edge.camera.logbuffer import BufferedLog
-    from fer_edge.camera.moodlog import MoodLog
-    from fer_edge.camera.pipeline import FrameSink, check_options, check_tracker, run_loop
-    from fer_edge.camera.sinks import DisplaySink, VideoSink
-    from fer_edge.camera.sources import FrameSource, parse_source
-    from fer_edge.camera.status import StatusLine
-    from fer_edge.camera.tracking import IouTracker
+    from fer_edge.camera.settings import camera_settings
+    from fer_edge.camera.sources import parse_source
+    from fer_edge.camera.wiring import pipeline_files
     from fer_edge.fleet import camera as fleet
     from fer_edge.paths import guard_outputs
-    from fer_edge.weights import default_model
 
     fleet.check_options(log, sync, store)
-    loop_options = LoopOptions(
-        window_s=window, max_frames=max_frames, stats_every_s=stats_every, views=views,
-        rotate_views=not all_views, detect_every=detect_every, adaptive=adaptive,
-        reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align,
+    settings = camera_settings(
+        model=model, device=device, threads=threads, detector_model=detector_model,
+        detector_device=detector_device, min_face=min_face, detect_width=detect_width, window=window,
+        views=views, all_views=all_views, detect_every=detect_every, adaptive=adaptive,
+        reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align, track_iou=track_iou,
+        max_missed=max_missed, min_hits=min_hits,
     )
-    check_options(loop_options)
-    tracker = IouTracker(iou_threshold=track_iou, max_missed=max_missed, min_hits=min_hits)
-    check_tracker(tracker)
-    detector_path = find_detector(detector_model)
     spec = parse_source(source, width, height, fps)
-    model_path = model if model is not None else default_model(device)
+    files = pipeline_files(settings)
     # --log is appended to, so it is an output too: never the model, the detector or a video file source
     source_file = Path(source) if Path(source).is_file() else None
     guard_outputs(
-        {"--model": model_path, "--detector-model": detector_model, "--source": source_file},
+        {"--model": files.model, "--detector-model": detector_model, "--source": source_file},
         {"--log": log, "--save-video": save_video},
     )
+    outputs = RunOutputs(log=log, display=display, save_video=save_video, max_frames=max_frames,
+                         stats_every_s=stats_every, fail_fast=fail_fast, hold_windows=hold_windows,
+                         sync=sync, store=store)
     stop = StopFlag()
-    # to_sync: the forwarder to the central database plugs its "windows waiting" count in here.
-    forwarder = None
-    status = StatusLine(to_sync=lambda: fleet.waiting(forwarder))
-    echo = status.message
     # Installed before anything slow: a signal during loading or a camera's reconnect backoff ends
     # the run at once (a second one interrupts whatever runs).
     stop.install()
     try:
-        with load_backend(model_path, device=device, threads=threads) as backend:
-            detector = make_detector(
-                detector_path, min_face=min_face, detect_width=detect_width, device=detector_device, threads=threads
-            )
-            rule = crop_rule_for(detector.name)
-            with FrameSource(spec, should_stop=stop, on_event=echo, fail_fast=fail_fast) as frames:
-                if detector_path is None:  # said once the source is open too, so a failing run prints one line
-                    echo(HAAR_HINT.format(where=cached_yunet()))
-                media_fps = None if spec.live else (frames.fps or 30.0)
-                sinks: list[FrameSink] = []
-                if display:
-                    sinks.append(DisplaySink())
-                if save_video is not None:
-                    sinks.append(VideoSink(save_video, fps=frames.fps or 30.0))
-                moodlog = MoodLog(
-                    log,
-                    backend.labels,
-                    dataset=backend.dataset,
-                    source=spec.text,
-                    model=Path(model_path).name,
-                    detector=detector.name,
-                    crop_rule=str(rule.to_dict()),
-                    window_s=window,
-                    busy_timeout_s=1.0,  # a lock held elsewhere costs the loop at most 1 s per try
-                )
-                mood_log = BufferedLog(moodlog, echo=echo, limit=hold_windows)
-                run_name = f"run {mood_log.run_id}" if mood_log.run_id is not None else "run (not yet in the log)"
-                echo(
-                    f"{run_name}: {spec.text} -> {Path(model_path).name} ({backend.name}, "
-                    f"{backend.precision}), detector {detector.name} ({getattr(detector, 'backend', 'opencv')}, "
-                    f"every {detect_every} frames{', adaptive' if adaptive else ''}), window {window:g} s, log {log}"
-                )
-                try:
-                    forwarder = fleet.attach(log, mood_log.run_id, sync, store, echo)
-                    stats = run_loop(
-                        frames,
-                        detector,
-                        backend,
-                        rule,
-                        mood_log,
-                        replace(loop_options, media_fps=media_fps),
-                        should_stop=stop,
-                        echo=echo,
-                        sinks=sinks,
-                        status=status,
-                        tracker=tracker,
-                    )
-                finally:
-                    status.close()
-                    mood_log.close()
-                    fleet.detach(forwarder, echo)
-                    for sink in sinks:
-                        sink.close()  # type: ignore[attr-defined]
+        outcome = serve(settings, files, spec, outputs, stop)
     finally:
         stop.restore()
+    finish(outcome, outputs, stop)
+
+
+@dataclass
+class RunOutputs:
+    """Where a run goes and when it ends: the options of ``run`` beyond the pipeline's own."""
+
+    log: Path
+    display: bool = False
+    save_video: Optional[Path] = None
+    max_frames: Optional[int] = None
+    stats_every_s: float = 10.0
+    fail_fast: bool = False
+    hold_windows: int = 10_000
+    sync: Optional[str] = None
+    store: Optional[str] = None
+
+
+@dataclass
+class Outcome:
+    stats: RunStats
+    source: str
+    reconnects: int
+    windows_lost: int  # closed windows the mood log never got (held past the end, or dropped)
+
+
+def serve(
+    settings: CameraSettings, files: PipelineFiles, spec: SourceSpec, outputs: RunOutputs, stop: StopFlag
+) -> Outcome:
+    """Open the pipeline, the source, the log (and the sync) and run the loop until it ends."""
+    from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
+    from fer_edge.camera.metrics import CameraMetrics
+    from fer_edge.camera.sources import FrameSource
+    from fer_edge.camera.status import StatusLine
+    from fer_edge.camera.wiring import open_pipeline
+    from fer_edge.fleet import camera as fleet
+
+    status = StatusLine()
+    echo = status.message
+    with open_pipeline(settings, files) as pipeline, \
+            FrameSource(spec, should_stop=stop, on_event=echo, fail_fast=outputs.fail_fast) as frames:
+        if files.detector is None:  # said once the source is open too, so a failing run prints one line
+            echo(HAAR_HINT.format(where=cached_yunet()))
+        sinks = frame_sinks(outputs, frames.fps)
+        mood_log = pipeline.mood_log(outputs.log, spec.text, hold_windows=outputs.hold_windows, echo=echo)
+        run_name = f"run {mood_log.run_id}" if mood_log.run_id is not None else "run (not yet in the log)"
+        echo(f"{run_name}: {spec.text} -> {pipeline.describe()}, window {settings.loop.window_s:g} s, "
+             f"log {outputs.log}")
+        forwarder = None
+        try:
+            forwarder = fleet.attach(outputs.log, mood_log.run_id, outputs.sync, outputs.store, echo)
+            metrics = CameraMetrics(labels=pipeline.classifier.labels,
+                                    to_sync=functools.partial(fleet.waiting, forwarder))
+            loop = pipeline.loop(
+                frames, mood_log, media_fps=None if spec.live else (frames.fps or 30.0),
+                max_frames=outputs.max_frames, stats_every_s=outputs.stats_every_s, metrics=metrics,
+                stop=stop.event, echo=echo, sinks=sinks, status=status,
+            )
+            stats = loop.run()
+        finally:
+            status.close()
+            mood_log.close()
+            fleet.detach(forwarder, echo)
+            for sink in sinks:
+                sink.close()
+    return Outcome(stats, spec.text, frames.reconnects, mood_log.dropped + mood_log.waiting)
+
+
+def frame_sinks(outputs: RunOutputs, fps: Optional[float]) -> list[Any]:
+    """--display and --save-video (each has ``show`` and ``close``)."""
+    from fer_edge.camera.sinks import DisplaySink, VideoSink
+
+    sinks: list[Any] = []
+    if outputs.display:
+        sinks.append(DisplaySink())
+    if outputs.save_video is not None:
+        sinks.append(VideoSink(outputs.save_video, fps=fps or 30.0))
+    return sinks
+
+
+def finish(outcome: Outcome, outputs: RunOutputs, stop: StopFlag) -> None:
+    """The run's last lines and its exit code."""
+    stats = outcome.stats
     _echo(
         f"stopped ({stats.stopped_by}): {len(stats.windows)} windows, {stats.tracks_seen} face tracks "
-        f"written to {log}"
+        f"written to {outputs.log}"
     )
-    if frames.reconnects:
-        _echo(f"the source dropped and was reopened {frames.reconnects} times")
-    if mood_log.dropped or mood_log.waiting:
-        raise FerEdgeError(
-            f"{mood_log.dropped + mood_log.waiting} windows could not be written to the mood log", path=log
-        )
+    if outcome.reconnects:
+        _echo(f"the source dropped and was reopened {outcome.reconnects} times")
+    if outcome.windows_lost:
+        raise FerEdgeError(f"{outcome.windows_lost} windows could not be written to the mood log", path=outputs.log)
     if stop.signal == signal.SIGINT:
         raise typer.Exit(130)  # as every command on Ctrl-C; SIGTERM (a service's stop) exits 0
     if not stats.total.frames and stats.stopped_by == "end of source":
-        raise FerEdgeError("the source gave no frames", path=spec.text)
+        raise FerEdgeError("the source gave no frames", path=outcome.source)

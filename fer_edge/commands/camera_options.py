@@ -1,0 +1,92 @@
+"""The camera pipeline's options, declared once for every command that builds the pipeline
+(``fer-edge bench --camera``; ``fer-edge run`` declares the same names, defaults and help).
+
+Each alias is ``Annotated[type, typer.Option(...)]``; the default stays at the parameter, e.g.
+``views: Views = DEFAULTS.views``. ``camera_settings(**options)`` turns the values into the one
+``CameraSettings`` both commands wire the pipeline from.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from fer_edge.camera.options import TUNED, TrackerOptions
+
+DEFAULTS = TUNED  # run's scheduler defaults
+PANEL = "Camera pipeline (as `fer-edge run`)"
+TRACKER = TrackerOptions()
+
+Window = Annotated[float, typer.Option(help="Seconds per mood-log window.", min=0.1, rich_help_panel=PANEL)]
+DetectorModel = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="YuNet .onnx or its TensorRT .engine (build-engine --detector), or a Haar .xml; default: "
+        "YuNet from the cache dir (fer-edge fetch-detector), else OpenCV's Haar cascade.",
+        rich_help_panel=PANEL,
+    ),
+]
+DetectorDevice = Annotated[
+    str,
+    typer.Option(help="YuNet .onnx on: auto, cpu, cuda, tensorrt (ONNX Runtime) or opencv (OpenCV DNN).",
+                 rich_help_panel=PANEL),
+]
+MinFace = Annotated[int, typer.Option(help="Smallest face to classify, in pixels.", min=8, rich_help_panel=PANEL)]
+DetectWidth = Annotated[
+    Optional[int],
+    typer.Option(help="Shrink frames to this width for detection only (faster; faces must stay >= min-face).",
+                 rich_help_panel=PANEL),
+]
+Views = Annotated[
+    int,
+    typer.Option(
+        help="Crops per face averaged: 1, 2 (+ mirror) or 6 (3 scales x mirror; "
+        "recovers the accuracy a detector's framing costs).",
+        rich_help_panel=PANEL,
+    ),
+]
+AllViews = Annotated[
+    bool,
+    typer.Option(
+        help="Classify every view of every face in every frame, instead "
+        "of one view per frame in rotation (views x slower).",
+        rich_help_panel=PANEL,
+    ),
+]
+DetectEvery = Annotated[
+    int,
+    typer.Option(help="Run the detector every N frames; the tracker carries faces in between.",
+                 rich_help_panel=PANEL),
+]
+Adaptive = Annotated[
+    bool, typer.Option(help="Also detect on every frame while a track is new or moving fast.", rich_help_panel=PANEL)
+]
+ReinferEvery = Annotated[
+    int,
+    typer.Option(help="Classify a face again after this many frames (at a detector pass).", rich_help_panel=PANEL),
+]
+ReinferIou = Annotated[
+    float,
+    typer.Option(help="...or sooner when its box overlaps the classified one less than this (0: never).",
+                 rich_help_panel=PANEL),
+]
+Align = Annotated[
+    bool, typer.Option(help="Turn faces upright on YuNet's eye landmarks before cropping.", rich_help_panel=PANEL)
+]
+TrackIou = Annotated[
+    float, typer.Option(help="Overlap a detection needs to continue a track.", rich_help_panel=PANEL)
+]
+MaxMissed = Annotated[
+    int,
+    typer.Option(help="Frames a track survives without a detection (a face that left ends).", rich_help_panel=PANEL),
+]
+MinHits = Annotated[
+    int, typer.Option(help="Detections before a track counts in the mood log.", rich_help_panel=PANEL)
+]
+
+# The defaults of ``run`` (a test checks that both commands agree).
+DEFAULT_WINDOW_S = 60.0
+DEFAULT_MIN_FACE = 40
