@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from bench_fakes import write_fake
 from test_bench_isolation import TESTS, inputs_file, spec_for  # noqa: F401  (the fixture)
 from test_bench_report import report  # noqa: F401  (the fixture)
