@@ -99,7 +99,8 @@ def tensor_numpy_dtype(engine: trt.ICudaEngine, name: str) -> Any:
 
 def tensor_shape(context: trt.IExecutionContext, name: str) -> tuple[int, ...]:
     """A tensor's shape for the input shapes set so far (an output's is known once they are)."""
-    shape = tuple(int(d) for d in context.get_tensor_shape(name))
+    dims = context.get_tensor_shape(name)
+    shape = tuple(int(dims[i]) for i in range(len(dims)))
     if any(d < 0 for d in shape):
         raise FerEdgeError(f"TensorRT cannot tell the shape of {name!r} yet ({list(shape)})")
     return shape
