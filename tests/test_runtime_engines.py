@@ -132,7 +132,11 @@ def test_classifier_and_detector_engines_share_one_context(tmp_path: Path, gpu_f
         # the classifier's stream and buffers still belong to the current context
         np.testing.assert_array_equal(classifier.infer(batch), expected_logits(batch))
         assert len(detector.detect(frame)) == 0
-        detector.runner.close()  # type: ignore[attr-defined]
+        runner: Any = detector.runner  # type: ignore[attr-defined]
+        # the detector's own timing: one input copy, the kernel, twelve output copies
+        assert runner.last_gpu_ms == pytest.approx(14 * OP_MS)
+        assert runner.last_latency_ms is not None and runner.last_latency_ms > 0
+        runner.close()
         np.testing.assert_array_equal(classifier.infer(batch), expected_logits(batch))
     assert gpu.state.executions == 5
     assert [c.primary for c in cuda.contexts] == [True]  # one context, the primary one
