@@ -1,5 +1,5 @@
 """Both networks' TensorRT engines in one process, against fakes that keep the real bindings' rules
-(``runtime_fakes``): JetPack 5's TensorRT 8.5.2 with numpy 1.24, one CUDA context shared by the
+(``fake_pycuda``, ``fake_tensorrt_runtime``): JetPack 5's TensorRT 8.5.2 with numpy 1.24, one CUDA context shared by the
 classifier and the detector, GPU time that counts device work only, the sidecar's DLA core.
 
 Only public entry points and ``sys.modules`` are used, so these tests also run against the code
@@ -16,7 +16,8 @@ from typing import Any, Iterator
 
 import numpy as np
 import pytest
-from runtime_fakes import OP_MS, FakeCuda, TrtState, classifier_plan, fake_tensorrt, yunet_plan
+from fake_pycuda import OP_MS, FakeCuda
+from fake_tensorrt_runtime import TrtState, classifier_plan, fake_tensorrt, yunet_plan
 
 from fer_edge.backends import load_backend
 from fer_edge.trt.sidecar import Sidecar, write_sidecar

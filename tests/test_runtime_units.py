@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from runtime_fakes import DATATYPES
+from fake_tensorrt_runtime import DATATYPES
 
 import fer_edge
 from fer_edge.errors import FerEdgeError
