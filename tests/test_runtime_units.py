@@ -151,3 +151,32 @@ def test_every_engine_of_a_process_shares_one_binding(monkeypatch: pytest.Monkey
     third = cuda_context.load_cuda_api(0)
     assert third is not first
     third.close()
+
+
+# -- the ONNX Runtime runner on a real session ------------------------------------------------------
+
+
+def test_the_onnx_runtime_runner_maps_named_arrays(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from test_camera_helpers import tiny_fer_model
+
+    from fer_edge.runtime.ort_runner import OnnxRuntimeRunner
+
+    runner = OnnxRuntimeRunner(tiny_fer_model(tmp_path / "m.onnx"), device="cpu", threads=1)
+    assert not runner.is_active and runner.name == "onnxruntime-cpu"
+    batch = np.full((3, 1, 48, 48), 100, np.float32)
+    with runner:
+        assert [i.name for i in runner.inputs] == ["input"] and runner.output_names == ["logits"]
+        outputs = runner.infer({"input": batch})
+        assert set(outputs) == {"logits"} and outputs["logits"].shape == (3, 7)
+        assert runner.last_latency_ms is not None and runner.last_latency_ms > 0
+        assert runner.last_gpu_ms is None and runner.last_host_ms is None  # no device time on the CPU
+        with pytest.raises(FerEdgeError, match="already active"):
+            runner.activate()
+        with pytest.raises(FerEdgeError) as info:
+            runner.infer({"input": np.zeros((1, 3, 48, 48), np.float32)})
+        assert "cannot run this model on input [1, 3, 48, 48]" in str(info.value) and "\n" not in str(info.value)
+    assert not runner.is_active
+    runner.deactivate()  # idempotent
+    with pytest.raises(FerEdgeError, match="threads must be >= 1"):
+        OnnxRuntimeRunner(tmp_path / "m.onnx", threads=0)
