@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 
 from fer_edge import envinfo
 from fer_edge.cli import app
-from fer_edge.trt import cuda_mem
-from fer_edge.trt.cuda_mem import CudaError, load_cuda_api
+from fer_edge.runtime import cuda_context
+from fer_edge.runtime.cuda_api import CudaError
+from fer_edge.runtime.cuda_context import load_cuda_api
 from fer_edge.trt.cuda_version import (
     binding_for_cuda,
     explain_context_failure,
@@ -62,10 +63,11 @@ def fake_pycuda(works: bool) -> Any:
         def __init__(self, index: int) -> None:
             self.index = index
 
-        def make_context(self) -> Any:
+        def retain_primary_context(self) -> Any:
             if not works:
-                raise FakePycudaError("cuCtxCreate failed: forward compatibility was attempted on non supported HW")
-            return SimpleNamespace(pop=lambda: None, detach=lambda: None)
+                raise FakePycudaError("cuDevicePrimaryCtxRetain failed: forward compatibility was attempted "
+                                      "on non supported HW")
+            return SimpleNamespace(push=lambda: None, detach=lambda: None)
 
         def name(self) -> str:
             return "Orin"
@@ -76,9 +78,15 @@ def fake_pycuda(works: bool) -> Any:
     return SimpleNamespace(Error=FakePycudaError, init=lambda: None, Device=Device)
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test opens its own binding: none is left shared from another test."""
+    monkeypatch.setattr(cuda_context, "_OPEN", {})
+
+
 def install(monkeypatch: pytest.MonkeyPatch, cudart: Any = None, pycuda: Any = None) -> None:
-    monkeypatch.setattr(cuda_mem, "import_cudart", lambda: cudart)
-    monkeypatch.setattr(cuda_mem, "import_pycuda_driver", lambda: pycuda)
+    monkeypatch.setattr(cuda_context, "import_cudart", lambda: cudart)
+    monkeypatch.setattr(cuda_context, "import_pycuda_driver", lambda: pycuda)
 
 
 def test_a_context_is_created_for_real(monkeypatch: pytest.MonkeyPatch) -> None:

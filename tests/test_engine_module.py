@@ -115,8 +115,8 @@ def test_both_bindings_report_the_sm_count() -> None:
         def __init__(self, index: int) -> None:
             pass
 
-        def make_context(self) -> Any:
-            return types.SimpleNamespace(pop=lambda: None, detach=lambda: None)
+        def retain_primary_context(self) -> Any:
+            return types.SimpleNamespace(push=lambda: None, pop=lambda: None, detach=lambda: None)
 
         def get_attribute(self, attribute: str) -> int:
             return {"MULTIPROCESSOR_COUNT": 8}[attribute]

@@ -13,8 +13,8 @@ import pytest
 
 from fer_edge.backends import load_backend, trt_engine
 from fer_edge.errors import FerEdgeError
-from fer_edge.trt import tensorrt_api
-from fer_edge.trt.cuda_mem import cuda_device_count, import_cudart
+from fer_edge.runtime import trt_api as tensorrt_api
+from fer_edge.runtime.cuda_context import cuda_device_count, import_cudart
 from fer_edge.trt.profile import BatchProfile, parse_batch
 from fer_edge.trt.sidecar import DeviceInfo, Sidecar, write_sidecar
 
@@ -111,7 +111,7 @@ class CopyContext:
         self.calls = 0
 
     def execute(self, stream: int) -> None:
-        from fer_edge.trt.cuda_mem import check_cuda
+        from fer_edge.runtime.cuda_api import check_cuda
 
         cudart = import_cudart()
         assert cudart is not None
@@ -132,7 +132,7 @@ class CopyContext:
 def fake_tensorrt(monkeypatch: pytest.MonkeyPatch, context: CopyContext) -> None:
     loaded = tensorrt_api.LoadedEngine(runtime=None, engine=None, context=context)
     monkeypatch.setattr(trt_engine, "device_here", lambda index=0: HERE)
-    monkeypatch.setattr(tensorrt_api, "deserialize", lambda data, path: loaded)
+    monkeypatch.setattr(tensorrt_api, "deserialize", lambda data, path, dla_core=None: loaded)
     monkeypatch.setattr(tensorrt_api, "io_tensors", lambda engine: (["input"], ["logits"]))
     monkeypatch.setattr(tensorrt_api, "tensor_numpy_dtype", lambda engine, name: np.float32)
     monkeypatch.setattr(
@@ -144,6 +144,8 @@ def fake_tensorrt(monkeypatch: pytest.MonkeyPatch, context: CopyContext) -> None
         tensorrt_api, "set_input_shape", lambda ctx, name, shape: setattr(ctx, "shape", shape)
     )
     monkeypatch.setattr(tensorrt_api, "execute_async", lambda ctx, stream: ctx.execute(stream))
+    monkeypatch.setattr(tensorrt_api, "tensor_shape", lambda ctx, name: (
+        ctx.shape if name == "input" else (ctx.shape[0], ctx.num_classes)))
 
 
 @pytest.mark.gpu

@@ -20,6 +20,7 @@ from types import TracebackType
 import numpy as np
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.runtime.runner import host_overhead_ms
 
 IMAGE_SIZE = 48
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
@@ -84,8 +85,11 @@ class Backend(abc.ABC):
         self.precision = precision
         self.last_latency_ms: float | None = None
         # GPU backends: device time of the last call from CUDA events on its stream (copies
-        # included). Wall time at batch 1 is mostly launch overhead on a big GPU; this is not.
+        # included, host work not). Wall time at batch 1 is mostly launch overhead on a big GPU; this is not.
         self.last_gpu_ms: float | None = None
+        # Wall time of the last call not spent in device work (pinned copies, shape changes, the
+        # host's waits between chunks); None where there is no device time.
+        self.last_host_ms: float | None = None
         self.is_active = False
 
     # -- what a backend implements -------------------------------------------------------
@@ -124,6 +128,7 @@ class Backend(abc.ABC):
         start = time.perf_counter()
         out = self.infer_impl(x)
         self.last_latency_ms = (time.perf_counter() - start) * 1000.0
+        self.last_host_ms = host_overhead_ms(self.last_latency_ms, self.last_gpu_ms)
         logits = np.asarray(out, dtype=np.float32)
         if logits.shape != (x.shape[0], self.num_classes):
             raise FerEdgeError(

@@ -101,7 +101,7 @@ def columns(batches: list[int], gpu_time: bool = False) -> list[str]:
         "p50 (ms)",
         "p90 (ms)",
         "p99 (ms)",
-        *(["GPU p50/p99 (ms)"] if gpu_time else []),
+        *(["GPU p50/p99 (ms)", "Host overhead p50 (ms)"] if gpu_time else []),
         *[f"img/s @{b}" for b in batches],
         "Speedup",
         "Peak mem (MB)",
@@ -144,7 +144,7 @@ def cells(
         _num(row.latency_ms_p50, 3),
         _num(row.latency_ms_p90, 3),
         _num(row.latency_ms_p99, 3),
-        *([_gpu_time(row)] if gpu_time else []),
+        *([_gpu_time(row), _num(row.host_overhead_ms_p50, 3)] if gpu_time else []),
         *[_throughput(row, b) for b in batches],
         _speedup(row),
         _memory(row),
@@ -169,7 +169,8 @@ def notes(report: BenchReport) -> list[str]:
     if has_gpu_time(report.results):
         out.append(
             "GPU p50/p99: the same batch-1 calls timed by CUDA events on the backend's stream "
-            "(host-to-device copy, kernels, device-to-host copy); the rest of p50 is host-side launch overhead"
+            "(host-to-device copy, kernels, device-to-host copy: device work only); host overhead p50: the "
+            "rest of each call's wall time (copies into pinned memory, input shapes, launch, waits)"
         )
     if any(r.accuracy_recorded and not r.accuracy_inherited for r in report.results):
         out.append(
@@ -261,6 +262,7 @@ def _screen_columns(report: BenchReport) -> list[tuple[str, dict[str, Any], Call
     ]
     if has_gpu_time(rows):
         columns.append(("GPU p50/p99\nms", {"priority": 9}, _gpu_time))
+        columns.append(("Host p50\nms", {"priority": 21}, lambda r: _num(r.host_overhead_ms_p50, 3)))
     for b in batches:
         priority = 5 if b == main_batch else 12 if b == 1 else 13
         columns.append((f"img/s\n@{b}", {"priority": priority}, functools.partial(_throughput, batch=b)))

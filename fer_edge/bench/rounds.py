@@ -51,6 +51,7 @@ def merge_row(runs: list[RowResult]) -> RowResult:
         latency_iterations=sum(r.latency_iterations or 0 for r in ok),
         gpu_latency_ms_p50=_median([r.gpu_latency_ms_p50 for r in ok]),
         gpu_latency_ms_p99=_median([r.gpu_latency_ms_p99 for r in ok]),
+        host_overhead_ms_p50=_median([r.host_overhead_ms_p50 for r in ok]),
         throughput={
             b: v
             for b in sorted(batches, key=int)

@@ -62,6 +62,8 @@ class RowResult:
     # GPU rows: device time per batch-1 call from CUDA events (H2D copy + kernels + D2H copy)
     gpu_latency_ms_p50: float | None = None
     gpu_latency_ms_p99: float | None = None
+    # GPU rows: the rest of each call's wall time (pinned copies, shapes, waits), p50
+    host_overhead_ms_p50: float | None = None
     throughput: dict[str, float] = field(default_factory=dict)  # batch size (as text) -> images/s
     speedup: float | None = None
     speedup_rounds: list[float] = field(default_factory=list)  # --rounds: each round's own ratio

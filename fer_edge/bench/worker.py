@@ -75,14 +75,23 @@ def cycle(batches: list[np.ndarray], infer: Callable[[np.ndarray], Any]) -> Call
     return call
 
 
-def recording_gpu_time(backend: Any, sink: list[float]) -> Callable[[np.ndarray], Any]:
-    """``backend.infer`` that also keeps each call's CUDA-event time, where the backend has one."""
+def recording_gpu_time(
+    backend: Any, sink: list[float], host_sink: list[float] | None = None
+) -> Callable[[np.ndarray], Any]:
+    """``backend.infer`` that also keeps each call's CUDA-event time, where the backend has one,
+    and (in ``host_sink``) its host overhead: the backend's ``last_host_ms``, else the call's wall
+    time less its device time."""
 
     def infer(batch: np.ndarray) -> Any:
+        start = time.perf_counter()
         out = backend.infer(batch)
+        wall_ms = (time.perf_counter() - start) * 1000.0
         gpu_ms = getattr(backend, "last_gpu_ms", None)
         if gpu_ms is not None:
             sink.append(float(gpu_ms))
+            if host_sink is not None:
+                host_ms = getattr(backend, "last_host_ms", None)
+                host_sink.append(float(host_ms) if host_ms is not None else max(wall_ms - float(gpu_ms), 0.0))
         return out
 
     return infer
@@ -160,12 +169,14 @@ def run_row(spec: RowSpec) -> RowResult:
         singles = batches_of(timing, 1, len(timing))
         with TegraStats() as tegra:  # Jetson only: board RAM and power while timing
             gpu_ms: list[float] = []
-            lat = measure_latency(cycle(singles, recording_gpu_time(backend, gpu_ms)), config, sync)
+            host_ms: list[float] = []
+            lat = measure_latency(cycle(singles, recording_gpu_time(backend, gpu_ms, host_ms)), config, sync)
             row.latency_ms_p50, row.latency_ms_p90, row.latency_ms_p99 = lat.p50_ms, lat.p90_ms, lat.p99_ms
             row.latency_ms_mean, row.latency_iterations = lat.mean_ms, lat.iterations
             if len(gpu_ms) >= lat.iterations:  # the timed calls are the last ones; warm-up came first
                 gpu = latency_stats(gpu_ms[-lat.iterations :])
                 row.gpu_latency_ms_p50, row.gpu_latency_ms_p99 = gpu.p50_ms, gpu.p99_ms
+                row.host_overhead_ms_p50 = latency_stats(host_ms[-lat.iterations :]).p50_ms
 
             for batch in spec.batches:
                 count = max(1, min(8, len(timing) // batch))

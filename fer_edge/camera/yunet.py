@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Protocol
+from typing import Dict, Protocol
 
 import numpy as np
 
@@ -33,10 +33,20 @@ Outputs = Dict[str, np.ndarray]
 
 
 class YuNetRunner(Protocol):
-    """Runs the YuNet network on a float32 ``[1, 3, H, W]`` BGR blob; returns its named outputs."""
+    """Runs the YuNet network on a float32 ``[1, 3, H, W]`` BGR blob; returns its named outputs.
+
+    ``last_latency_ms`` / ``last_gpu_ms``: the last call's wall and device time (None before the
+    first call, and for device time where the runtime has no CUDA events).
+    """
 
     name: str
     path: Path
+
+    @property
+    def last_latency_ms(self) -> float | None: ...
+
+    @property
+    def last_gpu_ms(self) -> float | None: ...
 
     def run(self, blob: np.ndarray) -> Outputs: ...
 
@@ -169,13 +179,19 @@ def static_input_size(path: Path) -> tuple[int, int] | None:
 
 
 class OrtYuNet:
-    """YuNet on ONNX Runtime: CPU, CUDA or the TensorRT execution provider."""
+    """YuNet on ONNX Runtime (CPU, CUDA or the TensorRT execution provider): the detector's
+    adapter over the runner the classifier uses, with the same provider choice and errors.
+
+    The TensorRT EP gets YuNet's own options: FP32, no profile shapes (the classifier's
+    ``input:1x1x48x48 ...`` profile names a tensor YuNet also calls ``input``, shaped [1,3,H,W]);
+    the EP builds for the camera's size on the first frame and caches the engine.
+    """
 
     def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
-        from fer_edge.backends.onnxrt import EP_NAMES, choose_providers, provider_options
-        from fer_edge.ort import import_onnxruntime, session_options
+        from fer_edge.ort import import_onnxruntime
+        from fer_edge.runtime.ort_runner import OnnxRuntimeRunner, provider_options
 
-        ort = import_onnxruntime()  # one line naming the extra when it is missing
+        import_onnxruntime()  # one line naming the extra when it is missing
 
         check_yunet_file(path)
         fixed = static_input_size(path)
@@ -187,31 +203,22 @@ class OrtYuNet:
                 path=path,
             )
         self.path = path
-        providers = choose_providers(device, list(ort.get_available_providers()))
-        try:
-            self._session: Any = ort.InferenceSession(
-                str(path),
-                sess_options=session_options(threads),
-                providers=[(p, provider_options(p, "fp32")) for p in providers],
-            )
-        except Exception as exc:  # ORT raises its own exception types for bad graphs
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FerEdgeError(f"ONNX Runtime cannot load this detector: {first}", path=path) from None
-        used = self._session.get_providers()
-        self.name = EP_NAMES.get(used[0], f"onnxruntime-{used[0]}")
-        self._input = self._session.get_inputs()[0].name
-        self._names = [o.name for o in self._session.get_outputs()]
+        self.runner = OnnxRuntimeRunner(path, device, threads, what="detector",
+                                        options_for=lambda p: provider_options(p, "fp32", None))
+        self.runner.activate()  # a detector that cannot load fails before the first frame
+        self.name = self.runner.name
+        self._input = self.runner.inputs[0].name
+
+    @property
+    def last_latency_ms(self) -> float | None:
+        return self.runner.last_latency_ms
+
+    @property
+    def last_gpu_ms(self) -> float | None:
+        return self.runner.last_gpu_ms
 
     def run(self, blob: np.ndarray) -> Outputs:
-        try:
-            values = self._session.run(self._names, {self._input: blob})
-        except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FerEdgeError(
-                f"ONNX Runtime cannot run this detector on a {blob.shape[3]}x{blob.shape[2]} input: {first}",
-                path=self.path,
-            ) from None
-        return dict(zip(self._names, values))
+        return self.runner.infer({self._input: blob})
 
     def close(self) -> None:
-        self._session = None
+        self.runner.deactivate()

@@ -1,4 +1,5 @@
-"""The one module that calls TensorRT's builder and runtime (``tensorrt`` imported lazily).
+"""The one module that calls TensorRT's builder (``tensorrt`` imported lazily); loading and
+running an engine is :mod:`fer_edge.runtime.trt_api`'s.
 
 Written against NVIDIA's documented Python API for TensorRT 8.5/8.6, 10.x and 11.x and
 type-checked against ``tensorrt-stubs``; every decision (flags, shapes, refusals) is made by the
@@ -14,6 +15,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.runtime.trt_api import (  # noqa: F401  (re-exported: loading lives in the runtime)
+    NOT_INSTALLED,
+    LoadedEngine,
+    deserialize,
+    execute_async,
+    io_tensors,
+    require_tensorrt,
+    set_input_shape,
+    set_tensor_address,
+    tensor_numpy_dtype,
+    tensor_shape,
+    tensorrt_version,
+)
 from fer_edge.trt.options import BuildOptions
 from fer_edge.trt.versions import PrecisionPlan
 
@@ -22,39 +36,10 @@ if TYPE_CHECKING:
 
 Warn = Callable[[str], None]
 
-NOT_INSTALLED = (
-    "TensorRT is not installed (no Python module 'tensorrt'): on a Jetson it ships with JetPack, "
-    "use a venv created with --system-site-packages (see docs/jetson.md); on x86 run "
-    "'pip install tensorrt' (NVIDIA's wheels); or print the trtexec command with --print-trtexec"
-)
-
-
-def tensorrt_version() -> str | None:
-    """The installed TensorRT's version, or None.
-
-    ``tensorrt-stubs`` installs a bare ``tensorrt`` namespace with no code in it, so a module
-    without ``Builder`` counts as not installed.
-    """
-    try:
-        import tensorrt
-    except (ImportError, OSError):  # OSError: the bindings are there but libnvinfer is not
-        return None
-    if not hasattr(tensorrt, "Builder"):
-        return None
-    return str(getattr(tensorrt, "__version__", "unknown"))
-
-
-def require_tensorrt() -> str:
-    """The TensorRT version; a one-line :class:`FerEdgeError` saying how to get it if absent."""
-    version = tensorrt_version()
-    if version is None:
-        raise FerEdgeError(NOT_INSTALLED)
-    return version
-
 
 def gpu_here() -> tuple[str, str]:
     """``(GPU name, compute capability)`` of device 0: cuda-python/pycuda, else nvidia-smi."""
-    from fer_edge.trt.cuda_mem import import_cudart, import_pycuda_driver, load_cuda_api
+    from fer_edge.runtime.cuda_context import import_cudart, import_pycuda_driver, load_cuda_api
 
     if import_cudart() is not None or import_pycuda_driver() is not None:
         try:
@@ -256,62 +241,3 @@ def build_serialized(options: BuildOptions, plan: PrecisionPlan, onnx_path: Path
         num_classes=num_classes,
         layers=layers,
     )
-
-
-@dataclass
-class LoadedEngine:
-    """A deserialised engine and its execution context (the runtime must outlive the engine)."""
-
-    runtime: Any
-    engine: Any
-    context: Any
-
-
-def deserialize(data: bytes, path: Path) -> LoadedEngine:
-    """Deserialise an engine; a foreign or corrupt plan is a one-line error."""
-    require_tensorrt()
-    import tensorrt as trt
-
-    logger = trt.Logger(trt.Logger.ERROR)
-    runtime = trt.Runtime(logger)
-    engine = runtime.deserialize_cuda_engine(data)
-    if engine is None:
-        raise FerEdgeError("TensorRT could not deserialise this engine (corrupt, or built by another "
-                           "TensorRT version)", path=path)
-    context = engine.create_execution_context()
-    if context is None:
-        raise FerEdgeError("TensorRT could not create an execution context (out of GPU memory?)", path=path)
-    return LoadedEngine(runtime=runtime, engine=engine, context=context)
-
-
-def io_tensors(engine: trt.ICudaEngine) -> tuple[list[str], list[str]]:
-    """Names of the engine's input and output tensors."""
-    import tensorrt as trt
-
-    inputs: list[str] = []
-    outputs: list[str] = []
-    for i in range(engine.num_io_tensors):
-        name = engine.get_tensor_name(i)
-        (inputs if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outputs).append(name)
-    return inputs, outputs
-
-
-def tensor_numpy_dtype(engine: trt.ICudaEngine, name: str) -> Any:
-    import tensorrt as trt
-
-    return trt.nptype(engine.get_tensor_dtype(name))
-
-
-def set_input_shape(context: trt.IExecutionContext, name: str, shape: tuple[int, ...]) -> None:
-    if not context.set_input_shape(name, shape):
-        raise FerEdgeError(f"the engine does not accept input shape {list(shape)} for {name!r}")
-
-
-def set_tensor_address(context: trt.IExecutionContext, name: str, address: int) -> None:
-    if not context.set_tensor_address(name, address):
-        raise FerEdgeError(f"TensorRT refused the buffer address for tensor {name!r}")
-
-
-def execute_async(context: trt.IExecutionContext, stream_handle: int) -> None:
-    if not context.execute_async_v3(stream_handle):
-        raise FerEdgeError("TensorRT inference failed (execute_async_v3 returned False)")
