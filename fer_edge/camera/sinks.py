@@ -6,6 +6,7 @@ By default the pipeline writes nothing visual anywhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 
 from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.tracking import Track
+from fer_edge.camera.zones import Zone, draw_zones
 from fer_edge.errors import FerEdgeError
 
 WINDOW_TITLE = "fer-edge (q to quit)"
@@ -20,11 +22,14 @@ WINDOW_TITLE = "fer-edge (q to quit)"
 COLOURS = {"positive": (60, 200, 60), "neutral": (200, 200, 200), "negative": (60, 60, 230)}
 
 
-def annotate(frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> np.ndarray:
+def annotate(
+    frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...], zones: Sequence[Zone] = ()
+) -> np.ndarray:
     from fer_edge.camera.moodlog import polarity
 
     cv2 = import_cv2()
     out = frame.copy()
+    draw_zones(out, zones, cv2)
     for t in tracks:
         x, y, w, h = (int(round(v)) for v in t.box)
         label = labels[t.emotion]
@@ -36,10 +41,14 @@ def annotate(frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) ->
 
 
 class DisplaySink:
-    def __init__(self) -> None:
+    """A window per camera (``camera`` in its title when the run has several), zones drawn."""
+
+    def __init__(self, camera: str = "", zones: Sequence[Zone] = ()) -> None:
         cv2 = import_cv2()
+        self.title = WINDOW_TITLE if not camera else f"fer-edge {camera} (q to quit)"
+        self.zones = tuple(zones)
         try:
-            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL)
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error:
             raise FerEdgeError(
                 "--display needs an OpenCV with a GUI (this one is headless): pip install opencv-python "
@@ -48,7 +57,7 @@ class DisplaySink:
 
     def show(self, frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> bool:
         cv2 = import_cv2()
-        cv2.imshow(WINDOW_TITLE, annotate(frame, tracks, labels))
+        cv2.imshow(self.title, annotate(frame, tracks, labels, self.zones))
         return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
 
     def close(self) -> None:
@@ -61,8 +70,9 @@ class VideoSink:
 
     FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 
-    def __init__(self, target: str | Path, fps: float) -> None:
+    def __init__(self, target: str | Path, fps: float, zones: Sequence[Zone] = ()) -> None:
         self.target = Path(target)
+        self.zones = tuple(zones)
         suffix = self.target.suffix.lower()
         if suffix not in self.FOURCC:
             raise FerEdgeError(
@@ -89,7 +99,7 @@ class VideoSink:
             )
             if not self._writer.isOpened():
                 raise FerEdgeError("cannot write the video here", path=self.target)
-        self._writer.write(annotate(frame, tracks, labels))
+        self._writer.write(annotate(frame, tracks, labels, self.zones))
         return True
 
     def close(self) -> None:

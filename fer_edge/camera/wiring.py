@@ -20,6 +20,7 @@ from fer_edge.camera.detection import FaceDetector
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.pipeline import CameraLoop, FrameReader, FrameSink, StatusSink, WindowLog
 from fer_edge.camera.settings import CameraSettings
+from fer_edge.camera.zones import Zone
 
 if TYPE_CHECKING:
     from fer_edge.camera.logbuffer import BufferedLog
@@ -89,15 +90,20 @@ class CameraPipeline:
         echo: Callable[[str], None] = print,
         sinks: Sequence[FrameSink] = (),
         status: Optional[StatusSink] = None,
+        zones: Sequence[Zone] = (),
+        window_s: Optional[float] = None,
     ) -> CameraLoop:
         """The loop of this pipeline on ``source`` (a fresh tracker: tracks never leak between runs).
-        ``media_fps``: a video file's frame rate (its own clock); None for a live source."""
+        ``media_fps``: a video file's frame rate (its own clock); None for a live source.
+        ``zones``, ``window_s``: one camera's exclusion zones and window (default: the settings')."""
         options = replace(self.settings.loop, media_fps=media_fps, max_frames=max_frames,
                           stats_every_s=stats_every_s)
+        if window_s is not None:
+            options = replace(options, window_s=window_s)
         return CameraLoop(
             source, self.detector, self.classifier, self.rule, log, options,
             tracker=self.settings.new_tracker(), metrics=metrics or CameraMetrics(labels=self.classifier.labels),
-            stop=stop, echo=echo, sinks=sinks, status=status,
+            stop=stop, echo=echo, sinks=sinks, status=status, zones=zones,
         )
 
     def mood_log(

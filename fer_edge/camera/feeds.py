@@ -1,0 +1,94 @@
+"""One camera of a run, opened: its source (retried in the background when it is not there yet,
+unless ``fail_fast``), its capture, its sinks (``--display``, ``--save-video``, zones drawn), its
+mood-log run and its loop, ready for :class:`multiloop.MultiCameraLoop`.
+
+Everything opened is registered on the caller's ``ExitStack``: a failure while opening the third
+camera still closes the first two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional
+
+from fer_edge.camera.cameras import CameraSpec
+from fer_edge.camera.metrics import CameraMetrics
+from fer_edge.camera.multiloop import Feed
+from fer_edge.camera.wiring import CameraPipeline
+
+
+@dataclass(frozen=True)
+class CameraRun:
+    """What every camera of a run shares, beyond the pipeline."""
+
+    log: Path
+    hold_windows: int = 10_000
+    max_frames: Optional[int] = None
+    stats_every_s: float = 10.0
+    fail_fast: bool = False
+    realtime: bool = False
+    display: bool = False
+    video: Optional[Path] = None  # this camera's --save-video file
+    several: bool = False  # lines name the camera when the run has several
+
+
+@dataclass
+class ServedCamera:
+    spec: CameraSpec
+    frames: Any  # sources.FrameSource
+    log: Any  # logbuffer.BufferedLog
+    metrics: CameraMetrics
+    feed: Feed
+
+
+def open_camera(
+    pipeline: CameraPipeline,
+    spec: CameraSpec,
+    run: CameraRun,
+    stop: Callable[[], bool],
+    echo: Callable[[str], None],
+    stack: contextlib.ExitStack,
+    *,
+    stop_event: Any = None,
+) -> ServedCamera:
+    """Open one camera of a run (see the module's docstring); ``stop()`` ends a reconnect backoff."""
+    from fer_edge.camera.capture import make_capture
+    from fer_edge.camera.sources import FrameSource
+
+    def say(text: str) -> None:
+        echo(f"{spec.name}: {text}" if run.several else text)
+
+    source = spec.source
+    frames = stack.enter_context(FrameSource(source, should_stop=stop, on_event=say, fail_fast=run.fail_fast))
+    sinks = frame_sinks(run, spec, frames.fps)
+    for sink in sinks:
+        stack.callback(sink.close)
+    log = pipeline.mood_log(run.log, source.text, hold_windows=run.hold_windows, echo=say)
+    run_name = f"run {log.run_id}" if log.run_id is not None else "run (not yet in the log)"
+    window_s = spec.window_s or pipeline.settings.loop.window_s
+    zones = f", {len(spec.zones)} exclusion zones" if spec.zones else ""
+    say(f"{run_name}: {source.text} -> {pipeline.describe()}, window {window_s:g} s{zones}, log {run.log}")
+    metrics = CameraMetrics(camera=spec.name, labels=pipeline.classifier.labels)
+    loop = pipeline.loop(
+        frames, log, media_fps=None if source.live else (frames.fps or 30.0), max_frames=run.max_frames,
+        stats_every_s=run.stats_every_s, metrics=metrics, stop=stop_event if stop_event is not None else None,
+        echo=say, sinks=sinks, zones=spec.zones, window_s=spec.window_s,
+    )
+    capture = make_capture(frames, source.live, run.realtime, frames.fps, spec.name)
+    feed = Feed(spec.name, capture, loop, reconnects=lambda: frames.reconnects, live=source.live or run.realtime)
+    return ServedCamera(spec, frames, log, metrics, feed)
+
+
+def frame_sinks(run: CameraRun, spec: CameraSpec, fps: Optional[float]) -> List[Any]:
+    """--display and --save-video of one camera (each has ``show`` and ``close``), its zones drawn."""
+    from fer_edge.camera.sinks import DisplaySink, VideoSink
+
+    sinks: List[Any] = []
+    if run.display:
+        sinks.append(DisplaySink(spec.name if run.several else "", spec.zones))
+    if run.video is not None:
+        sinks.append(VideoSink(run.video, fps=fps or 30.0, zones=spec.zones))
+    return sinks

@@ -1,0 +1,209 @@
+"""Many cameras, one process: one loop serves every camera's own loop from its capture, the faces
+due on all cameras go through the classifier in one batched call, exclusion zones keep faces out,
+a capture keeps only the newest frame of a live source and counts the rest as dropped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_camera_helpers import FakeClassifier, ListSource, ScriptedDetector
+
+from fer_edge.camera.capture import NOTHING, Captured, DirectCapture, ThreadedCapture
+from fer_edge.camera.crop import CropRule
+from fer_edge.camera.detection import Detections
+from fer_edge.camera.metrics import CameraMetrics
+from fer_edge.camera.moodlog import MoodLog
+from fer_edge.camera.multiloop import Feed, MultiCameraLoop
+from fer_edge.camera.options import LoopOptions
+from fer_edge.camera.pipeline import CameraLoop
+from fer_edge.camera.sources import OUTAGE
+from fer_edge.camera.zones import Zone, drop_in_zones
+from fer_edge.labels import FER2013_LABELS
+
+pytest.importorskip("cv2")
+
+BRIGHT = np.full((120, 160, 3), 220, np.uint8)  # FakeClassifier: bright faces are happy
+DARK = np.full((120, 160, 3), 30, np.uint8)  # ... dark ones sad
+
+
+class ShapeDetector:
+    """The same boxes on every frame; an empty frame (all zero) has none."""
+
+    name = "scripted"
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]]) -> None:
+        self.boxes = np.array(boxes, np.float32).reshape(-1, 4)
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        if not frame.any():
+            return Detections()
+        return Detections(self.boxes, np.ones(len(self.boxes), np.float32))
+
+
+def camera_loop(
+    name: str, frames: list[object], log: MoodLog, classifier: FakeClassifier, detector: object,
+    zones: tuple[Zone, ...] = (), fps: float = 10.0,
+) -> CameraLoop:
+    options = LoopOptions(window_s=1.0, media_fps=fps, views=1)
+    return CameraLoop(
+        ListSource(frames), detector, classifier, CropRule(1.0), log, options,  # type: ignore[arg-type]
+        metrics=CameraMetrics(name, FER2013_LABELS), echo=lambda s: None, zones=zones,
+    )
+
+
+def serve(loops: dict[str, CameraLoop], classifier: FakeClassifier) -> MultiCameraLoop:
+    feeds = [Feed(name, DirectCapture(loop.source), loop) for name, loop in loops.items()]
+    multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None)
+    multi.run()
+    return multi
+
+
+def test_three_cameras_keep_their_own_windows_and_share_one_batched_call(tmp_path: Path) -> None:
+    classifier = FakeClassifier()
+    logs = [MoodLog(tmp_path / "mood.db", FER2013_LABELS) for _ in range(3)]  # a run per camera, as run makes
+    empty = np.zeros_like(BRIGHT)
+    log = logs[0]
+    loops = {
+        # 3 s of two happy faces
+        "entrance": camera_loop("entrance", [BRIGHT] * 30, log, classifier, ShapeDetector([(10, 10, 40, 40),
+                                                                                          (90, 10, 40, 40)])),
+        # a gap: 1 s of faces, 1 s of nothing, 1 s of faces again (a new track each time)
+        "checkout": camera_loop("checkout", [DARK] * 10 + [empty] * 10 + [DARK] * 10, logs[1], classifier,
+                                ShapeDetector([(30, 30, 50, 50)])),
+        # ends early: 1.5 s
+        "aisle": camera_loop("aisle", [BRIGHT] * 15, logs[2], classifier, ShapeDetector([(50, 50, 40, 40)])),
+    }
+    multi = serve(loops, classifier)
+    for one in logs:
+        one.close()
+    faces = {name: [w.faces for w in loop.stats.windows] for name, loop in loops.items()}
+    assert faces == {"entrance": [2, 2, 2], "checkout": [1, 0, 1], "aisle": [1, 1]}
+    import sqlite3
+
+    rows = sqlite3.connect(tmp_path / "mood.db").execute(
+        "SELECT run_id, count(*), sum(faces) FROM windows GROUP BY run_id ORDER BY run_id").fetchall()
+    assert [r[1:] for r in rows] == [(3, 6), (3, 2), (2, 2)]  # every camera's windows in the one log
+    assert [w.counts["sad"] for w in loops["checkout"].stats.windows] == [1, 0, 1]
+    assert loops["aisle"].stats.windows[-1].partial and loops["aisle"].stats.total.frames == 15
+    assert {name: loop.stats.total.frames for name, loop in loops.items()} == {
+        "entrance": 30, "checkout": 30, "aisle": 15}
+    # The first frame's four new faces, of three cameras, went through the classifier in ONE call.
+    assert classifier.calls[0] == 4 and multi.batch_sizes[0] == 4 and multi.cameras_per_batch[0] == 3
+    assert len(classifier.calls) == len(multi.batch_sizes)  # never a call per camera
+    assert set(multi.metrics_by_camera()) == {"entrance", "checkout", "aisle"}
+
+
+def test_a_stalled_camera_does_not_hold_the_others(tmp_path: Path) -> None:
+    classifier = FakeClassifier()
+    log = MoodLog(tmp_path / "mood.db", FER2013_LABELS)
+    fast = camera_loop("fast", [BRIGHT] * 20, log, classifier, ShapeDetector([(10, 10, 40, 40)]))
+    stalled = camera_loop("stalled", [], MoodLog(tmp_path / "mood.db", FER2013_LABELS), classifier, ShapeDetector([]))
+
+    class Stalled:
+        dropped = 0
+
+        def start(self, wake: object = None) -> Stalled:
+            return self
+
+        def take(self) -> object:
+            return NOTHING  # never a frame, never an end
+
+        def close(self) -> None:
+            pass
+
+    stop = threading.Event()
+    feeds = [Feed("fast", DirectCapture(fast.source), fast), Feed("stalled", Stalled(), stalled, live=True)]
+    multi = MultiCameraLoop(feeds, classifier, stop=stop, echo=lambda s: None)
+
+    def stop_when_done() -> None:
+        deadline = time.monotonic() + 10
+        while fast.metrics.snapshot().frames < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+
+    thread = threading.Thread(target=stop_when_done)
+    thread.start()
+    t0 = time.monotonic()
+    multi.run()
+    thread.join(10)
+    log.close()
+    assert time.monotonic() - t0 < 5
+    assert fast.stats.total.frames == 20 and [w.faces for w in fast.stats.windows] == [1, 1]
+
+
+def test_zones_drop_the_faces_whose_centre_is_inside(tmp_path: Path) -> None:
+    boxes = [(10, 10, 40, 40), (100, 60, 40, 40), (60, 10, 20, 20)]  # centres (30,30), (120,80), (70,20)
+    staff = Zone.rect(90, 50, 160, 120)
+    door = Zone(((60, 0), (90, 0), (75, 40)))  # a triangle around (70, 20)
+    dets = Detections(np.array(boxes, np.float32), np.ones(3, np.float32))
+    kept = drop_in_zones(dets, [staff, door])
+    assert kept.boxes.tolist() == [[10, 10, 40, 40]]
+    classifier = FakeClassifier()
+    log = MoodLog(tmp_path / "mood.db", FER2013_LABELS)
+    loop = camera_loop("checkout", [BRIGHT] * 10, log, classifier, ShapeDetector(boxes), zones=(staff, door))
+    serve({"checkout": loop}, classifier)
+    log.close()
+    assert [w.faces for w in loop.stats.windows] == [1] and classifier.calls[0] == 1
+
+
+class Paced:
+    """A live source: a frame every ``period`` seconds, ``n`` of them, then the end."""
+
+    def __init__(self, n: int, period: float) -> None:
+        self.n, self.period, self.given = n, period, 0
+
+    def read(self) -> object:
+        if self.given == self.n:
+            return None
+        time.sleep(self.period)
+        self.given += 1
+        return np.full((4, 4, 3), self.given, np.uint8)
+
+
+def test_the_newest_frame_wins_and_the_rest_are_counted_as_dropped() -> None:
+    capture = ThreadedCapture(Paced(20, 0.005)).start()
+    time.sleep(0.5)  # the pipeline took nothing while 20 frames came
+    item = capture.take()
+    assert isinstance(item, Captured) and item.position == 19 and int(item.frame[0, 0, 0]) == 20
+    assert capture.dropped == 19 and capture.take() is None  # the end, after the newest
+    capture.close()
+
+
+def test_realtime_plays_a_file_at_its_fps_and_a_direct_capture_drops_nothing() -> None:
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(10)]
+    capture = ThreadedCapture(ListSource(list(frames)), pace_fps=20.0).start()
+    t0 = time.monotonic()
+    positions = []
+    while True:
+        item = capture.take()
+        if item is None:
+            break
+        if isinstance(item, Captured):
+            positions.append(item.position)
+        time.sleep(0.001)
+    took = time.monotonic() - t0
+    capture.close()
+    assert 0.4 <= took < 2.0  # 10 frames at 20 fps: about 0.45 s, not as fast as the reads go
+    assert positions == sorted(positions) and positions[-1] == 9 and capture.dropped == 10 - len(positions)
+    direct = DirectCapture(ListSource(list(frames)))
+    taken = [direct.take() for _ in range(11)]
+    assert [t.position for t in taken[:10]] == list(range(10)) and taken[10] is None  # type: ignore[union-attr]
+    assert direct.dropped == 0
+
+
+def test_an_outage_is_passed_on_and_never_hides_a_frame() -> None:
+    class Source:
+        items: list[object] = [OUTAGE, np.zeros((4, 4, 3), np.uint8), OUTAGE]
+
+        def read(self) -> object:
+            return self.items.pop(0) if self.items else None
+
+    capture = ThreadedCapture(Source()).start()
+    time.sleep(0.2)
+    assert isinstance(capture.take(), Captured)  # the frame, not the outage that came after it
+    assert capture.take() is None
+    capture.close()
