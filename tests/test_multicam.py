@@ -207,3 +207,78 @@ def test_an_outage_is_passed_on_and_never_hides_a_frame() -> None:
     assert isinstance(capture.take(), Captured)  # the frame, not the outage that came after it
     assert capture.take() is None
     capture.close()
+
+
+# --- the cameras of a run: --source NAME=URL, --cameras FILE, and what is wrong with them ------------
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from fer_edge.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def video(tmp_path: Path) -> Path:
+    from fer_edge.camera.scenes import write_video
+
+    return write_video(tmp_path / "v.avi", [BRIGHT] * 3, fps=10.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[camera]]\nname = "a"\nsource = "{v}"\n[[camera]]\nname = "a"\nsource = "{v}"\n',
+         "camera name 'a' is given twice"),
+        ('[[camera]]\nname = "a"\nsource = "{v}"\nzoom = 2\n', "camera 'a': unknown key 'zoom'"),
+        ('[[camera]]\nname = "a"\nsource = "{v}"\nwidth = 160\nheight = 120\nzones = [{{rect = [0, 0, 200, 50]}}]\n',
+         "camera 'a': zone 1 reaches outside the 160x120 frame"),
+        ('[[camera]]\nname = "a"\nsource = "{v}"\nzones = [{{polygon = [[0, 0], [5, 5]]}}]\n',
+         "camera 'a': a polygon needs at least three points, got 2"),
+        ('cameras = [1, 2\n', "not a TOML cameras file"),
+        ('[camera]\nname = "a"\n', "no cameras"),
+        ('[[camera]]\nsource = "{v}"\n', "camera 1: name is required"),
+        ('[[camera]]\nname = "a"\nsource = "{v}"\nfps = -3\n', "camera 'a': fps must be a number above 0"),
+    ],
+)
+def test_a_wrong_cameras_file_is_one_line_naming_it(tmp_path: Path, video: Path, text: str, message: str) -> None:
+    path = tmp_path / "cameras.toml"
+    path.write_text(text.format(v=video))
+    code, output = run_cli("run", "--cameras", str(path), "--log", str(tmp_path / "m.db"))
+    assert code != 0 and "Traceback" not in output, output
+    assert output.count("\n") == 1 and str(path) in output and message in output, output
+    assert not (tmp_path / "m.db").exists()
+
+
+def test_a_zone_outside_the_frame_is_found_on_the_first_frame(tmp_path: Path, video: Path) -> None:
+    path = tmp_path / "cameras.toml"
+    path.write_text(f'[[camera]]\nname = "a"\nsource = "{video}"\nzones = [{{rect = [100, 0, 170, 50]}}]\n')
+    code, output = run_cli("run", "--cameras", str(path), "--log", str(tmp_path / "m.db"))
+    assert code != 0 and "Traceback" not in output
+    assert "camera 'a': zone 1 reaches outside the 160x120 frame" in output.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "a={v}", "--source", "a={v}"], "--source: camera name 'a' is given twice"),
+        (["--source", "{v}", "--source", "b={v}"], "--source: with several cameras each needs a name"),
+        ([], "--source or --cameras is required"),
+    ],
+)
+def test_wrong_sources_are_one_line(tmp_path: Path, video: Path, args: list[str], message: str) -> None:
+    code, output = run_cli("run", *[a.format(v=video) for a in args], "--log", str(tmp_path / "m.db"))
+    assert code != 0 and "Traceback" not in output and message in output, output
+
+
+def test_a_bare_source_is_cam0_and_a_named_one_keeps_its_name(video: Path) -> None:
+    from fer_edge.camera.cameras import cameras_from_sources, split_named
+
+    assert [c.name for c in cameras_from_sources([str(video)], None, None, None)] == ["cam0"]
+    assert split_named("rtsp://host/s?channel=1") == (None, "rtsp://host/s?channel=1")
+    assert split_named("entrance=rtsp://u:p@host/s?a=b") == ("entrance", "rtsp://u:p@host/s?a=b")
+    named = cameras_from_sources([f"door={video}", f"till={video}"], None, None, None)
+    assert [(c.name, c.source.kind) for c in named] == [("door", "file"), ("till", "file")]
