@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from fer_edge.backends.base import Backend
-from fer_edge.backends.precision import graph_precision
-from fer_edge.errors import FerEdgeError
+from fer_edge.errors import FerEdgeError, first_line
+from fer_edge.model_formats import graph_precision
 from fer_edge.ort import import_onnxruntime, session_options
 
 CPU_EP = "CPUExecutionProvider"
@@ -53,7 +53,7 @@ def _trt_shape(batch: int) -> str:
 def trt_ep_cache_dir() -> Path:
     """Where the TensorRT EP keeps its engines and timing cache: fer-edge's cache directory
     ($FER_EDGE_CACHE_DIR, else $XDG_CACHE_HOME/fer-edge or ~/.cache/fer-edge)."""
-    from fer_edge.data.cache import cache_dir
+    from fer_edge.core.files import cache_dir
 
     return cache_dir() / "ort-tensorrt"
 
@@ -120,7 +120,7 @@ class OnnxRuntimeBackend(Backend):
         try:
             session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for bad graphs
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise FerEdgeError(f"ONNX Runtime cannot load this model: {first}", path=self.path) from None
         used = session.get_providers()
         if self.device in ("cuda", "tensorrt") and self.providers[0] not in used:

@@ -15,6 +15,7 @@ from fer_edge.tables import FitTable, shorten
 OK, FAILED = "✅", "❌"
 RECORDED_MARK = "*"
 INHERITED_MARK = "†"
+LAYOUT_MARK = "‡"
 JSON_SCHEMA_VERSION = 1
 
 
@@ -82,7 +83,8 @@ def _memory(row: RowResult) -> str:
 
 def _precision(row: RowResult) -> str:
     # a row that failed before its model was read does not know it ("?" in the JSON)
-    return "–" if row.precision in ("", "?") else row.precision
+    text = "–" if row.precision in ("", "?") else row.precision
+    return f"{text}{LAYOUT_MARK}" if row.layout_note else text
 
 
 def has_gpu_time(rows: list[RowResult]) -> bool:
@@ -175,6 +177,11 @@ def notes(report: BenchReport) -> list[str]:
         out.append(
             f"{RECORDED_MARK} accuracy recorded in the model's metadata at export/quantise time "
             f"({report.settings.get('split')} unless named), not measured here: pass --data to measure"
+        )
+    for note in sorted({r.layout_note for r in report.results if r.layout_note}):
+        out.append(
+            f"{LAYOUT_MARK} {note}: this row runs it elsewhere, without the INT8 kernels the layout was made "
+            "for, so it can be slower than FP32 here; quantise for this runtime (quantize --target) to compare"
         )
     if any(r.accuracy_inherited for r in report.results):
         out.append(

@@ -16,8 +16,8 @@ from typing import Any, Dict, Protocol
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.optional import import_cv2
+from fer_edge.errors import FerEdgeError, first_line
 
 STRIDES: tuple[int, ...] = (8, 16, 32)
 DIVISOR = 32  # YuNet's largest stride: the input is padded to a multiple of it
@@ -195,7 +195,7 @@ class OrtYuNet:
                 providers=[(p, provider_options(p, "fp32")) for p in providers],
             )
         except Exception as exc:  # ORT raises its own exception types for bad graphs
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise FerEdgeError(f"ONNX Runtime cannot load this detector: {first}", path=path) from None
         used = self._session.get_providers()
         self.name = EP_NAMES.get(used[0], f"onnxruntime-{used[0]}")
@@ -206,7 +206,7 @@ class OrtYuNet:
         try:
             values = self._session.run(self._names, {self._input: blob})
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise FerEdgeError(
                 f"ONNX Runtime cannot run this detector on a {blob.shape[3]}x{blob.shape[2]} input: {first}",
                 path=self.path,
