@@ -10,6 +10,7 @@ from typing import Any, Callable
 from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.rows import RowResult
 from fer_edge.bench.runner import BenchReport
+from fer_edge.core.markdown import markdown_table
 from fer_edge.tables import FitTable, shorten
 
 OK, FAILED = "✅", "❌"
@@ -191,19 +192,13 @@ def notes(report: BenchReport) -> list[str]:
     return out
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(report: BenchReport) -> str:
     batches = report.batches
     split = report.settings.get("split")
     gpu_time = has_gpu_time(report.results)
-    head = columns(batches, gpu_time)
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for row in report.results:
-        row_cells = cells(row, batches, split=split, gpu_time=gpu_time)
-        lines.append("| " + " | ".join(_md_escape(c) for c in row_cells) + " |")
+    table = markdown_table(
+        columns(batches, gpu_time), (cells(row, batches, split=split, gpu_time=gpu_time) for row in report.results)
+    )
     m = report.machine
     gpu = ", ".join(m.get("gpu") or []) or "none"
     packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
@@ -217,7 +212,7 @@ def to_markdown(report: BenchReport) -> str:
         *[f"- {n}" for n in notes(report)],
         f"- total wall time: {report.wall_time_s:.1f} s",
     ]
-    return "\n".join(["# fer-edge bench", "", *lines, "", *meta]) + "\n"
+    return "\n".join(["# fer-edge bench", "", table, "", *meta]) + "\n"
 
 
 def write_markdown(report: BenchReport, path: Path) -> None:

@@ -21,7 +21,9 @@ DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 CPU_MAX_FREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")  # kHz
 
 # The instruction sets that decide INT8 and FP32 speed on x86 (VNNI: int8 dot products) and Arm.
-SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "sve")
+SIMD_FLAGS = (
+    "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm", "sve"
+)
 
 
 def read_bytes(path: Path) -> Optional[bytes]:
