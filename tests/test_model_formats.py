@@ -34,14 +34,15 @@ def test_the_table() -> None:
 
 
 @pytest.mark.parametrize("name", ["m.plan", "m.trt", "m.pth"])
-def test_bench_refuses_what_load_backend_refuses(tmp_path: Path, name: str) -> None:
-    """bench used to plan rows for .plan/.trt/.pth files that load_backend then refused in every row."""
+def test_bench_takes_no_file_for_what_load_backend_refuses(tmp_path: Path, name: str) -> None:
+    """bench planned .plan/.trt as TensorRT engines and .pth as PyTorch, which load_backend refuses: now
+    such a file is one row that fails with the loader's message, not rows on devices it guessed."""
     path = tmp_path / name
     path.write_bytes(b"x")
     with pytest.raises(FerEdgeError, match="unknown model file type"):
         load_backend(path)
-    with pytest.raises(FerEdgeError, match="unknown model file type"):
-        plan_rows([path], "auto", 2, (1,), tmp_path, {}, "PrivateTest")
+    (row,) = plan_rows([path], "auto", 2, (1,), tmp_path, {}, "PrivateTest")
+    assert (row.device, row.backend_hint, row.precision_hint) == ("cpu", "unknown-cpu", "?")
 
 
 def test_engine_precision_from_its_sidecar_else_its_name(tmp_path: Path) -> None:

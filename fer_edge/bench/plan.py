@@ -8,7 +8,7 @@ from pathlib import Path
 from fer_edge.bench.rows import DEFAULT_LOADER, RowSpec
 from fer_edge.core.machine import nvidia_gpu_present
 from fer_edge.errors import FerEdgeError
-from fer_edge.model_formats import check_device, layout_note, model_format, onnx_facts, precision_of
+from fer_edge.model_formats import BY_SUFFIX, check_device, layout_note, onnx_facts, precision_of
 
 SHIPPED_FER2013 = ("fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx")
 
@@ -73,10 +73,18 @@ def is_cpu_layout(path: Path, kind: str) -> bool:
     return kind == "onnx" and path.is_file() and _facts(path)[1] == "cpu"
 
 
+def model_kind(path: Path) -> str:
+    """The kind in the model-format table; ``unknown`` for another suffix, whose row then fails in its
+    own process with the loader's message (a test's fake loader opens its own files)."""
+    return BY_SUFFIX[path.suffix.lower()].kind if path.suffix.lower() in BY_SUFFIX else "unknown"
+
+
 def _facts(path: Path) -> tuple[str, str | None]:
     """(precision, layout) of a file, as far as it can be read here: a row that cannot read its
     model fails in its own process, with the reason, not while planning."""
-    kind = model_format(path).kind
+    kind = model_kind(path)
+    if kind == "unknown":
+        return ("?", None)
     if kind != "onnx":
         return (precision_of(path), None)
     if not path.is_file():
@@ -120,7 +128,7 @@ def plan_rows(
     check_device(device)
     rows: list[RowSpec] = []
     for model in models:
-        kind = model_format(model).kind
+        kind = model_kind(model)
         precision, layout = _facts(model)
         if layout == "cpu" and device == "tensorrt":
             raise FerEdgeError("is the CPU-layout INT8 model, which TensorRT cannot build; bench it with "
