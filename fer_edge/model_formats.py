@@ -37,11 +37,12 @@ FORMATS: Tuple[ModelFormat, ...] = (
 BY_SUFFIX: Dict[str, ModelFormat] = {f.suffix: f for f in FORMATS}
 
 # The runtime an INT8 ONNX layout is made for (its metadata ``quant_target``), the devices that are
-# that runtime, and how a table names it.
-LAYOUTS: Dict[str, Tuple[Tuple[str, ...], str]] = {
-    "tensorrt": (("tensorrt",), "laid out for TensorRT"),
-    "cpu": (("cpu",), "laid out for ONNX Runtime on the CPU"),
+# that runtime, how a table names it, and the file to use elsewhere.
+LAYOUTS: Dict[str, Tuple[Tuple[str, ...], str, str]] = {
+    "tensorrt": (("tensorrt",), "laid out for TensorRT", "on a CPU use the CPU layout (NAME.int8.cpu.onnx)"),
+    "cpu": (("cpu",), "laid out for ONNX Runtime on the CPU", "on a GPU use the TensorRT layout (NAME.int8.onnx)"),
 }
+ELSEWHERE = {note: advice for _, note, advice in LAYOUTS.values()}
 
 
 def known_suffixes() -> str:
@@ -173,5 +174,5 @@ def layout_note(layout: Optional[str], device: str) -> str:
     """``laid out for TensorRT`` where a file made for one runtime runs on another device, else ``""``."""
     if not layout or layout not in LAYOUTS:
         return ""
-    devices, note = LAYOUTS[layout]
+    devices, note, _ = LAYOUTS[layout]
     return "" if device in devices else note

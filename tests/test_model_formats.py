@@ -73,6 +73,7 @@ def test_bench_labels_the_tensorrt_layout_on_a_cpu(tmp_path: Path) -> None:
     report = BenchReport(machine={}, settings={"batches": [1]}, inputs="x", results=results, baseline_note="b")
     layout_notes = [n for n in notes(report) if n.startswith(LAYOUT_MARK)]
     assert len(layout_notes) == 1 and "laid out for TensorRT" in layout_notes[0]
+    assert "on a CPU use the CPU layout (NAME.int8.cpu.onnx)" in layout_notes[0]
     from rich.console import Console
 
     console = Console(width=200, record=True)

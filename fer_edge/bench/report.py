@@ -11,6 +11,7 @@ from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.rows import RowResult
 from fer_edge.bench.runner import BenchReport
 from fer_edge.core.markdown import markdown_table
+from fer_edge.model_formats import BY_SUFFIX, ELSEWHERE
 from fer_edge.tables import FitTable, shorten
 
 OK, FAILED = "✅", "❌"
@@ -182,7 +183,7 @@ def notes(report: BenchReport) -> list[str]:
     for note in sorted({r.layout_note for r in report.results if r.layout_note}):
         out.append(
             f"{LAYOUT_MARK} {note}: this row runs it elsewhere, without the INT8 kernels the layout was made "
-            "for, so it can be slower than FP32 here; quantise for this runtime (quantize --target) to compare"
+            f"for, so it can be slower than FP32 here; {ELSEWHERE.get(note, 'quantize --target picks the layout')}"
         )
     if any(r.accuracy_inherited for r in report.results):
         out.append(
@@ -230,7 +231,7 @@ def _where(row: RowResult) -> str:
 
 # Short forms for a narrow terminal: the backend says what the model file's extension says.
 SHORT_BACKEND = shorten([("onnxruntime", "ort"), ("tensorrt", "trt")])
-MODEL_SUFFIXES = (".onnx", ".engine", ".pt")
+MODEL_SUFFIXES = tuple(BY_SUFFIX)
 
 
 FAILED_ROW_COLUMNS = ("", "Model", "Backend", "Precision", "Accuracy\n%")  # the rest show "–"
