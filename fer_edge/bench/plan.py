@@ -35,11 +35,13 @@ def shipped_fer2013_models() -> list[Path]:
 
 @functools.lru_cache(maxsize=1)
 def onnxruntime_providers() -> tuple[str, ...]:
+    """ONNX Runtime's providers here; none where it is missing or broken (its rows then say why)."""
+    from fer_edge.core.optional import import_onnxruntime
+
     try:
-        import onnxruntime as ort
-    except ImportError:
+        return tuple(import_onnxruntime().get_available_providers())
+    except FerEdgeError:
         return ()
-    return tuple(ort.get_available_providers())
 
 
 def devices_for(kind: str, device: str, cpu_layout: bool = False) -> list[str]:
