@@ -1,7 +1,7 @@
 """This CPU's peak multiply-add rates, from its instruction set, cores and clock, for ``--estimate host``.
 
 A floor must be a rate no kernel beats, so it comes from the processor, not from a measured GEMM (a
-1024³ MatMul through ONNX Runtime reached 38 GMAC/s here, where the model itself ran at 55). Peak =
+1024³ MatMul through ONNX Runtime reached 38 GMAC/s here, where the model itself ran at 53). Peak =
 MACs per cycle per core (two vector FMA pipes, as Intel and AMD cores since Haswell/Zen 2 and Arm's
 Cortex-A78 have; VNNI's ``vpdpbusd`` does 4 byte products a 32-bit lane, ``vpmaddubsw`` + ``vpmaddwd``
 take two instructions for it) x cores (the threads asked for; a hyperthread counts as a core, which
@@ -21,8 +21,7 @@ import numpy as np
 from fer_edge.errors import FerEdgeError
 
 FMA_PIPES = 2
-COPY_REPEATS = 7
-# (flag, FP32 MACs/cycle/core, INT8 MACs/cycle/core, name): the first flag present sets each rate.
+# (flag, MACs per cycle per core, instruction path), best first: the first flag present sets the rate.
 FP32_PATHS: Tuple[Tuple[str, int, str], ...] = (
     ("avx512f", FMA_PIPES * 16, "AVX-512 FMA"),
     ("fma", FMA_PIPES * 8, "AVX2 FMA"),
@@ -64,7 +63,6 @@ class HostPeaks:
     fp32_path: str
     int8_path: str
     basis: str = "isa"  # how the peak was found: cores x clock x MACs/cycle of the instruction set
-
     precisions: Tuple[str, str] = ("int8", "fp32")
 
     @property
@@ -77,26 +75,20 @@ class HostPeaks:
 
     def dense_tops(self, precision: str) -> float:
         """Peak operations (2 per multiply-add) per second, in units of 10^12."""
-        rates = {"int8": self.int8_gmacs, "fp32": self.fp32_gmacs}
-        if precision not in rates:
+        if precision not in self.precisions:
             raise FerEdgeError(f"the host roofline has int8 and fp32 rates, not {precision!r}")
-        return 2.0 * rates[precision] / 1e3
+        return 2.0 * (self.int8_gmacs if precision == "int8" else self.fp32_gmacs) / 1e3
 
     @property
     def method(self) -> str:
-        return (
-            f"peak from the instruction set: {self.threads} core(s) x {self.ghz:.2f} GHz ({self.clock_source}) x "
-            f"MACs/cycle: FP32 {self.fp32_path}, INT8 {self.int8_path}; memory: one numpy copy (read + write)"
-        )
+        return (f"peak from the instruction set: {self.threads} core(s) x {self.ghz:.2f} GHz ({self.clock_source}) x "
+                f"MACs/cycle: FP32 {self.fp32_path}, INT8 {self.int8_path}; memory: one numpy copy (read + write)")
 
     @property
     def caption(self) -> str:
-        return (
-            f"{self.name}: {self.int8_gmacs:.1f} INT8 GMAC/s, {self.fp32_gmacs:.1f} FP32 GMAC/s, "
-            f"{self.memory_gbs:.1f} GB/s. {self.method}.\n"
-            "Each layer max(compute, memory), summed; weights that stay in the CPU's cache can beat the "
-            "DRAM term, so the floors below are the compute term alone."
-        )
+        return (f"{self.name}: {self.int8_gmacs:.1f} INT8 GMAC/s, {self.fp32_gmacs:.1f} FP32 GMAC/s, "
+                f"{self.memory_gbs:.1f} GB/s. {self.method}.\nEach layer max(compute, memory), summed; weights that "
+                "stay in the CPU's cache can beat the DRAM term, so the floors below are the compute term alone.")
 
     def to_dict(self) -> dict[str, Any]:
         return {**{k: v for k, v in asdict(self).items() if k != "precisions"}, "method": self.method}
@@ -114,13 +106,11 @@ def host_peaks(
                      fp32_path, int8_path)
 
 
-def copy_bandwidth_gbs(megabytes: int = 256, repeats: int = COPY_REPEATS) -> float:
+def copy_bandwidth_gbs(megabytes: int = 256, repeats: int = 7) -> float:
     """Bytes read + written per second (10^9) of one large numpy copy, median of ``repeats``: DRAM
     bandwidth on the low side (one thread; write-allocate moves a third more than is counted)."""
-    n = megabytes * 1_000_000 // 8
-    src = np.arange(n, dtype=np.float64)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)  # touch every page of dst before timing
+    src = np.arange(megabytes * 1_000_000 // 8, dtype=np.float64)
+    dst = src.copy()  # every page of dst touched before timing
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
