@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.tracking import Track
+from fer_edge.core.optional import import_cv2
 from fer_edge.errors import FerEdgeError
 
 WINDOW_TITLE = "fer-edge (q to quit)"
