@@ -35,8 +35,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's fer_edge, and
 from pg_fixture import PgServer, _pg_bin  # noqa: E402
 
 from fer_edge.atomic import write_text_atomic  # noqa: E402
-from fer_edge.bench.machine import cpu_flags, cpu_model  # noqa: E402
 from fer_edge.camera.moodlog import POLARITY, connect, iso  # noqa: E402
+from fer_edge.core.machine import cpu_flags, cpu_model  # noqa: E402
 from fer_edge.fleet.forward import sync_log  # noqa: E402
 from fer_edge.fleet.outbox import Outbox  # noqa: E402
 from fer_edge.labels import FER2013_LABELS  # noqa: E402

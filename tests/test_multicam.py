@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_camera_helpers import FakeClassifier, ListSource, ScriptedDetector
+from test_camera_helpers import FakeClassifier, ListSource
 
 from fer_edge.camera.capture import NOTHING, Captured, DirectCapture, ThreadedCapture
 from fer_edge.camera.crop import CropRule

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.tracking import Track
 from fer_edge.camera.zones import Zone, draw_zones
+from fer_edge.core.optional import import_cv2
 from fer_edge.errors import FerEdgeError
 
 WINDOW_TITLE = "fer-edge (q to quit)"

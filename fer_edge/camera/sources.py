@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError, missing_dependency
+from fer_edge.core.optional import import_cv2
+from fer_edge.errors import FerEdgeError
 from fer_edge.redact import redact
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
@@ -91,18 +92,6 @@ def parse_source(
             "video source not found (not a file, camera index, /dev/videoN, URL or csi://N)", path=text
         )
     return SourceSpec(text, "file", str(path), width, height, fps)
-
-
-def import_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError:
-        raise missing_dependency(
-            "OpenCV",
-            "the camera pipeline",
-            "pip install 'fer-edge[opencv]' (on a Jetson use JetPack's OpenCV)",
-        ) from None
-    return cv2
 
 
 def has_gstreamer(cv2: Any) -> bool:
