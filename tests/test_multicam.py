@@ -282,3 +282,57 @@ def test_a_bare_source_is_cam0_and_a_named_one_keeps_its_name(video: Path) -> No
     assert split_named("entrance=rtsp://u:p@host/s?a=b") == ("entrance", "rtsp://u:p@host/s?a=b")
     named = cameras_from_sources([f"door={video}", f"till={video}"], None, None, None)
     assert [(c.name, c.source.kind) for c in named] == [("door", "file"), ("till", "file")]
+
+
+# --- bench --camera --streams ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "65"])
+def test_a_wrong_streams_is_one_line(tmp_path: Path, video: Path, value: str) -> None:
+    code, output = run_cli("bench", "--camera", str(video), "--streams", value)
+    assert code != 0 and "Traceback" not in output
+    assert "--streams must be a whole number from 1 to 64, or auto" in output, output
+    code, output = run_cli("bench", "--streams", "2")
+    assert code != 0 and "--streams needs --camera" in output
+
+
+def test_streams_plays_copies_as_live_cameras_and_reports_each(tmp_path: Path) -> None:
+    import json
+
+    from fer_edge.camera.scenes import write_video
+    from test_camera_helpers import tiny_fer_model
+
+    frames = [np.full((120, 160, 3), 90, np.uint8)] * 12
+    clip = write_video(tmp_path / "clip.avi", frames, fps=20.0)
+    model = tiny_fer_model(tmp_path / "tiny.onnx")
+    code, output = run_cli("bench", "--camera", str(clip), "--models", str(model), "--streams", "2",
+                           "--detector-device", "cpu", "--window", "1", "--json", str(tmp_path / "s.json"),
+                           "--markdown", str(tmp_path / "s.md"))
+    assert code == 0, output
+    report = json.loads((tmp_path / "s.json").read_text())
+    (trial,) = report["trials"]
+    assert trial["streams"] == 2 and [r["stream"] for r in trial["rows"]] == ["stream0", "stream1"]
+    for row in trial["rows"]:
+        assert row["frames"] + row["dropped"] == 12  # every frame of the copy taken or counted as dropped
+        assert 0 < row["fps"] <= 25 and row["delay_ms_p99"] >= row["delay_ms_p50"] >= 0
+        assert set(row["mean_ms"]) == {"capture", "detect", "track", "classify", "log", "other"}
+    assert trial["seconds"] >= 0.5  # 12 frames at 20 fps: played in real time, not as fast as possible
+    assert report["line"].startswith("this device ") and "of 160x120 at 20 fps" in report["line"]
+    assert report["line"] in output and report["line"] in (tmp_path / "s.md").read_text()
+
+
+def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fer_edge.bench import streams as mod
+
+    def fake_trial(video: object, settings: object, n: int, classifier: object, tmp: object) -> mod.StreamsTrial:
+        dropped = 0.0 if n <= 3 else 0.05
+        counts = {"happy": 50, "sad": 50} if n != 3 else {"happy": 60, "sad": 40}  # 3: counts not intact
+        rows = [{"dropped_share": dropped, "fps": 30.0, "faces": 100, "counts": counts} for _ in range(n)]
+        return mod.StreamsTrial(n, rows, 1.0, 1.0, 1.0)
+
+    monkeypatch.setattr(mod, "run_streams", fake_trial)
+    trials, sustained, best = mod.find_capacity(Path("v"), None, None, None)  # type: ignore[arg-type]
+    assert [t.streams for t in trials] == [1, 2, 3] and sustained == [True, True, False] and best == 2
+    assert mod.quotable(best, 640, 480, 30.0) == "this device runs 2 cameras of 640x480 at 30 fps"
+    assert mod.counts_intact({"faces": 100, "counts": {"happy": 51, "sad": 49}},
+                             {"faces": 100, "counts": {"happy": 50, "sad": 50}})

@@ -135,6 +135,7 @@ class MultiCameraLoop:
         """The faces due on every camera's frame in one batched call, the probabilities back to each."""
         batches = [w.batch for _, w, _ in works if w.batch is not None]
         probs: list[Optional[np.ndarray]] = [None] * len(works)
+        t_infer = time.perf_counter()
         if batches:
             logits = self.classifier.infer(np.concatenate(batches))
             self.batch_sizes.append(sum(len(w.due) for _, w, _ in works))
@@ -146,8 +147,10 @@ class MultiCameraLoop:
                 rows = len(work.batch)
                 probs[i] = batch_probs(logits[offset:offset + rows], feed.loop.options)
                 offset += rows
+        infer_ms = (time.perf_counter() - t_infer) * 1000.0
         for (feed, work, item), p in zip(works, probs):
-            feed.loop.finish_frame(work, p)
+            # Every camera with faces in the call waited for all of it.
+            feed.loop.finish_frame(work, p, infer_ms if p is not None else 0.0)
             feed.delays_ms.append((time.time() - item.ts) * 1000.0)
 
     def _report(self) -> None:

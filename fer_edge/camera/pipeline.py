@@ -205,9 +205,10 @@ class CameraLoop:
             return True
         work = self.begin_frame(frame, now, t_frame, capture_ms)
         probs = None
+        t_infer = time.perf_counter()
         if work.batch is not None:
             probs = batch_probs(self.classifier.infer(work.batch), self.options)
-        self.finish_frame(work, probs)
+        self.finish_frame(work, probs, (time.perf_counter() - t_infer) * 1000.0)
         return True
 
     def clock_at(self, position: int, ts: float) -> float:
@@ -233,13 +234,16 @@ class CameraLoop:
         self._detect_and_track(work)
         return work
 
-    def finish_frame(self, work: FrameWork, probs: Optional[np.ndarray]) -> None:
-        """The rest of a frame's work once its faces are classified: smoothing, sinks, the log, figures."""
+    def finish_frame(self, work: FrameWork, probs: Optional[np.ndarray], classify_ms: float = 0.0) -> None:
+        """The rest of a frame's work once its faces are classified (``classify_ms``: the classifier
+        call, shared with other cameras' faces in a loop serving several): smoothing, sinks, the log,
+        figures."""
+        work.watch.lap()  # what ran between begin_frame and now (other cameras' frames) is no stage of this one
         index = self._frame_index
         if probs is not None:
             for track, p in zip(work.due, probs):
                 self.tracker.set_probs(track, p, index)
-        work.stage_ms["classify"] = work.stage_ms.get("classify", 0.0) + work.watch.lap()
+        work.stage_ms["classify"] = work.stage_ms.get("classify", 0.0) + classify_ms + work.watch.lap()
         tracks = self.tracker.accumulate()
         self._max_track_id = max([self._max_track_id, *(t.id for t in tracks)])
         self._frame_index += 1
