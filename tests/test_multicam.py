@@ -299,8 +299,9 @@ def test_a_wrong_streams_is_one_line(tmp_path: Path, video: Path, value: str) ->
 def test_streams_plays_copies_as_live_cameras_and_reports_each(tmp_path: Path) -> None:
     import json
 
-    from fer_edge.camera.scenes import write_video
     from test_camera_helpers import tiny_fer_model
+
+    from fer_edge.camera.scenes import write_video
 
     frames = [np.full((120, 160, 3), 90, np.uint8)] * 12
     clip = write_video(tmp_path / "clip.avi", frames, fps=20.0)
