@@ -42,6 +42,7 @@ class Feed:
     reconnects: Callable[[], int] = lambda: 0
     live: bool = False
     ended: bool = False
+    last_done: float = 0.0  # perf_counter when its last frame was finished
     delays_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAYS_KEPT))
 
 
@@ -110,6 +111,8 @@ class MultiCameraLoop:
                 feed.ended = True
                 continue
             t_frame = time.perf_counter()
+            # A live camera's frame time runs from its previous frame: its fps is the rate it is served at.
+            started = feed.last_done if feed.live and feed.last_done else t_frame
             item = feed.capture.take()
             capture_ms = (time.perf_counter() - t_frame) * 1000.0
             if isinstance(item, Nothing):
@@ -125,7 +128,7 @@ class MultiCameraLoop:
                 feed.loop.outage(time.time())
             else:
                 now = feed.loop.clock_at(item.position, item.ts)
-                works.append((feed, feed.loop.begin_frame(item.frame, now, t_frame, capture_ms), item))
+                works.append((feed, feed.loop.begin_frame(item.frame, now, started, capture_ms), item))
         self._classify(works)
         if busy:
             self._report()
@@ -151,15 +154,17 @@ class MultiCameraLoop:
         for (feed, work, item), p in zip(works, probs):
             # Every camera with faces in the call waited for all of it.
             feed.loop.finish_frame(work, p, infer_ms if p is not None else 0.0)
+            feed.last_done = time.perf_counter()
             feed.delays_ms.append((time.time() - item.ts) * 1000.0)
 
     def _report(self) -> None:
-        if self._status is not None:
-            self._status.update_cameras(self.metrics_by_camera())
+        serving = {f.name: f.loop.metrics for f in self.feeds if not f.ended}  # an ended file says no more
+        if self._status is not None and serving:
+            self._status.update_cameras(serving, self._several)
         if time.perf_counter() - self._last_print < self._stats_every_s:
             return
-        if self._status is not None:
-            self._status.report_cameras(self.metrics_by_camera())
+        if self._status is not None and serving:
+            self._status.report_cameras(serving, self._several)
         for feed in self.feeds:
             feed.loop.metrics.next_interval()
         self._last_print = time.perf_counter()

@@ -48,10 +48,11 @@ def camera_text(snap: MetricsSnapshot) -> str:
     return f"{snap.camera} {snap.interval.fps:.1f} fps, {snap.faces_now} faces, {snap.dropped_frames} dropped"
 
 
-def cameras_text(snaps: Sequence[MetricsSnapshot]) -> str:
-    """The status line of a run with several cameras: each camera's fps, faces and drops, then the log."""
+def cameras_text(snaps: Sequence[MetricsSnapshot], named: bool = True) -> str:
+    """The status line of a run with several cameras: each camera's fps, faces and drops, then the
+    log; one camera's line is today's (``named``: with its name, in a run of several)."""
     if len(snaps) == 1:
-        return status_text(snaps[0])
+        return f"{snaps[0].camera}: {status_text(snaps[0])}" if named else status_text(snaps[0])
     written = sum(s.windows_written for s in snaps)
     held = sum(s.windows_held for s in snaps)
     return " | ".join([camera_text(s) for s in snaps] + [windows_text(written, held, snaps[0].to_sync)])
@@ -86,15 +87,16 @@ class StatusLine:
         """Every stats interval: the status line, or a line in a log."""
         self.periodic(status_text(metrics.snapshot()))
 
-    def update_cameras(self, metrics: Mapping[str, CameraMetrics]) -> None:
+    def update_cameras(self, metrics: Mapping[str, CameraMetrics], named: bool = True) -> None:
         """Every step of a loop serving several cameras: one line for all of them."""
-        self.live(lambda: cameras_text([m.snapshot() for m in metrics.values()]))
+        self.live(lambda: cameras_text([m.snapshot() for m in metrics.values()], named))
 
-    def report_cameras(self, metrics: Mapping[str, CameraMetrics]) -> None:
-        """Every stats interval: on a terminal the line for all cameras; in a journal a line per camera."""
+    def report_cameras(self, metrics: Mapping[str, CameraMetrics], named: bool = True) -> None:
+        """Every stats interval: on a terminal the line for all cameras; in a journal a line per camera
+        (``named``: the run has several cameras)."""
         snaps = [m.snapshot() for m in metrics.values()]
         if self.is_tty or len(snaps) == 1:
-            self.periodic(cameras_text(snaps))
+            self.periodic(cameras_text(snaps, named))
             return
         for snap in snaps:
             self.message(f"{snap.camera}: {status_text(snap)}")
