@@ -55,9 +55,9 @@ class CameraBench:
 def _one_pass(bench: CameraBench, config: CameraConfig, backend: Any, tmp: Path, index: int) -> Any:
     from fer_edge.camera.crop import crop_rule_for
     from fer_edge.camera.detection import make_detector
-    from fer_edge.camera.moodlog import MoodLog
     from fer_edge.camera.pipeline import run_loop
     from fer_edge.camera.sources import FrameSource, parse_source
+    from fer_edge.moodlog.writer import MoodLog
 
     detector = make_detector(bench.detector_model, device=config.detector_device, threads=bench.threads)
     log = MoodLog(tmp / f"mood{index}.db", backend.labels)

@@ -17,13 +17,13 @@ import numpy as np
 from fer_edge.camera.align import aligned_views
 from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
 from fer_edge.camera.detection import Detections, FaceDetector
-from fer_edge.camera.moodlog import WindowSummary, iso, summarize_window
 from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.sources import Outage, import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
 from fer_edge.camera.tracking import IouTracker, Track, iou_matrix
 from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import softmax
+from fer_edge.moodlog.windows import WindowSummary, iso, summarize_window
 
 
 class FrameReader(Protocol):

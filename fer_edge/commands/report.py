@@ -39,9 +39,10 @@ def report(
     Given a PostgreSQL URL, the same across the chain of stores."""
     from rich.console import Console
 
-    from fer_edge.camera.moodlog import polarity
-    from fer_edge.camera.report import load_windows, parse_when, summarize, write_csv, write_plot
     from fer_edge.fleet.conninfo import is_conninfo
+    from fer_edge.moodlog.reader import load_windows, parse_when
+    from fer_edge.moodlog.summary import summarize, write_csv, write_plot
+    from fer_edge.moodlog.windows import polarity
     from fer_edge.paths import guard_outputs
     from fer_edge.tables import FitTable
 

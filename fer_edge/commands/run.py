@@ -180,14 +180,14 @@ def run(
     from fer_edge.camera.crop import crop_rule_for
     from fer_edge.camera.detection import make_detector
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet, find_detector
-    from fer_edge.camera.logbuffer import BufferedLog
-    from fer_edge.camera.moodlog import MoodLog
     from fer_edge.camera.pipeline import FrameSink, check_options, check_tracker, run_loop
     from fer_edge.camera.sinks import DisplaySink, VideoSink
     from fer_edge.camera.sources import FrameSource, parse_source
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.tracking import IouTracker
     from fer_edge.fleet import camera as fleet
+    from fer_edge.moodlog.buffered import BufferedLog
+    from fer_edge.moodlog.writer import MoodLog
     from fer_edge.paths import guard_outputs
     from fer_edge.weights import default_model
 

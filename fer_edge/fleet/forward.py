@@ -7,7 +7,6 @@ second sync at the same time therefore causes at most a resend that the server i
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import threading
 import time
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Set
 
+from fer_edge.core.retry import Backoff
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.conninfo import CentralUnavailable, connect, describe_error, import_psycopg, is_transient
 from fer_edge.fleet.outbox import Batch, Device, Outbox
@@ -144,21 +144,6 @@ class CentralSession:
             return int(cur.rowcount)
 
 
-class Backoff:
-    """Exponential delays with jitter (0.5 s doubling to ``cap``); ``wait`` returns early on ``stop``."""
-
-    def __init__(self, cap: float = 60.0, first: float = 0.5) -> None:
-        self.cap, self.first, self.delay = cap, first, first
-
-    def reset(self) -> None:
-        self.delay = self.first
-
-    def next(self) -> float:
-        current = self.delay * random.uniform(0.8, 1.2)
-        self.delay = min(self.delay * 2, self.cap)
-        return min(current, self.cap)
-
-
 @dataclass
 class SyncResult:
     sent: int = 0  # windows in committed batches
@@ -194,7 +179,7 @@ def sync_log(
     psycopg = import_psycopg()
     stop = stop or threading.Event()
     result, t0 = SyncResult(), time.perf_counter()
-    backoff = Backoff(cap=30.0)
+    backoff = Backoff(first=0.5, cap=30.0, jitter=0.2)
     session: Optional[CentralSession] = None
     installation: Optional[str] = None
     with Outbox(log) as outbox:
@@ -234,9 +219,8 @@ def sync_log(
                             f"{message} (gave up after {retry_for:g} s; "
                             f"{outbox.waiting(installation)} windows wait in {Path(log).name})"
                         ) from None
-                    delay = backoff.next()
-                    on_retry(message, delay)
-                    stop.wait(delay)
+                    on_retry(message, backoff.delay)
+                    backoff.wait(stop)
         except sqlite3.Error as exc:  # e.g. the log locked for longer than the busy timeout
             raise FerEdgeError(f"cannot read the mood log for syncing ({exc})", path=log) from None
         finally:
@@ -268,7 +252,7 @@ class Forwarder:
         self._stop = threading.Event()
         self._waiting = -1
         self._installation: Optional[str] = None
-        self._backoff = Backoff(cap=max_backoff_s)
+        self._backoff = Backoff(first=0.5, cap=max_backoff_s, jitter=0.2)
         self._last_error = ""
         self._last_echo = 0.0
         self._thread = threading.Thread(target=self._loop, name="fer-edge-sync", daemon=True)

@@ -1,4 +1,4 @@
-"""The device side of the outbox, in the mood log's own SQLite file (tables of this module only).
+"""The device side of the outbox, in the mood log's own SQLite file (its tables: ``moodlog.schema``).
 
 - ``fleet_device``: the device id (a UUID made once) and a secret whose hash the server keeps, so
   a log that claims another device's id is refused.
@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -23,21 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from fer_edge.camera.moodlog import iso
-from fer_edge.camera.report import open_log
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.schema import CANONICAL_EMOTION, EMOTION_COLUMNS
-
-TABLES = """
-CREATE TABLE IF NOT EXISTS fleet_device (
-    one INTEGER PRIMARY KEY CHECK (one = 1), device_id TEXT NOT NULL, secret TEXT NOT NULL,
-    store TEXT, created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS fleet_run_store (run_id INTEGER PRIMARY KEY, store TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS fleet_acked (
-    installation TEXT PRIMARY KEY, window_id INTEGER NOT NULL, updated_at TEXT NOT NULL
-);
-"""
+from fer_edge.moodlog.connection import connect
+from fer_edge.moodlog.windows import iso
 
 
 @dataclass(frozen=True)
@@ -93,16 +81,7 @@ class Outbox:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        open_log(self.path).close()  # a missing file or one that is not a mood log: one line
-        try:
-            self._conn = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
-            # NORMAL, not FULL: an acknowledgement lost to a power cut only means a resend, which the
-            # server ignores; the camera's own connection keeps FULL for the windows themselves.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(TABLES)
-            self._conn.commit()
-        except sqlite3.Error as exc:
-            raise FerEdgeError(f"cannot open the mood log for syncing ({exc})", path=self.path) from None
+        self._conn = connect(self.path, "sync")
 
     def close(self) -> None:
         self._conn.close()
