@@ -208,6 +208,7 @@ def run(
     guard_outputs(
         {"--model": model_path, "--detector-model": detector_model, "--source": source_file},
         {"--log": log, "--save-video": save_video},
+        databases=("--log",),
     )
     stop = StopFlag()
     # to_sync: the forwarder to the central database plugs its "windows waiting" count in here.
@@ -274,7 +275,7 @@ def run(
     finally:
         stop.restore()
     _echo(
-        f"stopped ({stats.stopped_by}): {len(stats.windows)} windows, {stats.tracks_seen} face tracks "
+        f"stopped ({stats.stopped_by}): {mood_log.in_log} windows, {stats.tracks_seen} face tracks "
         f"written to {log}"
     )
     if frames.reconnects:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Set
+from typing import Callable, List, Optional, Set, Tuple
 
 from fer_edge.core.retry import Backoff
 from fer_edge.errors import FerEdgeError
@@ -153,6 +153,19 @@ class SyncResult:
     seconds: float = 0.0
     stopped: bool = False
     installation: Optional[str] = None
+    # Windows not sent because the server would refuse them, (id, why); they stay in the log.
+    set_aside: List[Tuple[int, str]] = field(default_factory=list)
+
+
+def describe_set_aside(set_aside: List[Tuple[int, str]], log: str | Path, shown: int = 5) -> str:
+    """One line naming the windows set aside, by id, with what is wrong with the first few."""
+    parts = [f"{wid} ({why})" for wid, why in set_aside[:shown]]
+    more = f" and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
+    return (
+        f"{len(set_aside)} damaged windows of {Path(log).name} set aside, not sent (they stay in the log): "
+        + "; ".join(parts)
+        + more
+    )
 
 
 def _transient(exc: BaseException) -> bool:
@@ -194,9 +207,11 @@ def sync_log(
                     batch = outbox.next_batch(session.installation, device, batch_size)
                     if batch is None:
                         break
-                    result.new += session.send(batch)
+                    if batch.rows:
+                        result.new += session.send(batch)
                     outbox.mark_acked(session.installation, batch.last_window_id)
                     result.sent += len(batch.rows)
+                    result.set_aside += batch.set_aside
                     result.batches += 1
                     result.installation = session.installation
                     result.waiting = outbox.waiting(session.installation)
@@ -255,6 +270,7 @@ class Forwarder:
         self._backoff = Backoff(first=0.5, cap=max_backoff_s, jitter=0.2)
         self._last_error = ""
         self._last_echo = 0.0
+        self._told_set_aside = 0
         self._thread = threading.Thread(target=self._loop, name="fer-edge-sync", daemon=True)
 
     def waiting(self) -> int:
@@ -270,14 +286,28 @@ class Forwarder:
         returns the windows still waiting."""
         self._stop.set()
         self._thread.join(timeout)
+        # Counted again now: the camera's last windows came after the worker's last count.
+        try:
+            with Outbox(self.log) as outbox:
+                self._waiting = outbox.waiting(self._installation)
+        except (sqlite3.Error, FerEdgeError):
+            pass  # the log cannot be read now: the last count stands
         return self._waiting
 
     def _loop(self) -> None:
-        try:
-            outbox = Outbox(self.log)
-        except Exception as exc:
-            self.echo(f"sync: off ({exc})")
-            return
+        outbox: Optional[Outbox] = None
+        while outbox is None:
+            try:
+                outbox = Outbox(self.log)
+            except Exception as exc:
+                # The camera may not have made its log yet (a full disk at the start): try again later.
+                if str(exc) != self._last_error:
+                    self.echo(f"sync: waiting for the mood log ({exc})")
+                self._last_error = str(exc)
+                if self._backoff.wait(self._stop):
+                    return
+        self._last_error = ""
+        self._backoff.reset()
         with outbox:
             stopping = False
             while True:
@@ -293,6 +323,7 @@ class Forwarder:
         self._waiting = outbox.waiting(self._installation)
         if self._waiting == 0:
             return self.poll_s
+        self._told_set_aside = 0  # each pass has its own result
         try:
             result = sync_log(self.log, self.conninfo, batch_size=self.batch_size, retry_for=0.0,
                               on_batch=self._note)  # fmt: skip
@@ -322,3 +353,6 @@ class Forwarder:
     def _note(self, result: SyncResult) -> None:
         self._installation = result.installation or self._installation
         self._waiting = result.waiting
+        if len(result.set_aside) > self._told_set_aside:  # said once per window, as they are met
+            self.echo(f"sync: {describe_set_aside(result.set_aside[self._told_set_aside:], self.log)}")
+        self._told_set_aside = len(result.set_aside)

@@ -64,6 +64,7 @@ def connect(path: str | Path, mode: str = "read", timeout_s: float = BUSY_TIMEOU
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(os.path.abspath(path), timeout=timeout_s)
+        check_ours(conn, path, writing=True)  # before anything is written, even the journal mode
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed window survives power loss too, not only a killed process.
