@@ -63,3 +63,20 @@ def test_run_sync_counts_only_the_windows_that_wait(tmp_path: Path, pg: PgServer
     result = CliRunner().invoke(app, run_args(media, log, "--sync", bad))
     assert result.exit_code == 0, result.output
     assert "sync: 6 windows wait in the log" in result.output, result.output
+
+
+def test_a_window_the_checks_miss_is_found_by_the_servers_refusal_and_set_aside(
+    tmp_path: Path, pg: PgServer, pg_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fer_edge.fleet import outbox
+
+    monkeypatch.setattr(outbox, "window_problem", lambda w: None)  # as if a check were missing
+    log, url = make_log(tmp_path / "mood.db", 12), pg.url(pg_db)
+    tamper(log, *POISON)
+    result = sync_log(log, url, store="s1", batch_size=5)
+    refused = dict(result.set_aside)
+    assert sorted(refused) == [3, 5, 7], result.set_aside  # 8's satisfaction 7.5 the server takes
+    assert "out of range for type integer" in refused[3] and "null value" in refused[5]
+    assert result.sent == 9 and result.waiting == 0
+    central = sorted(r[2] for r in central_windows(url, device_id(log)))
+    assert central == [1, 2, 4, 6, 8, 9, 10, 11, 12]

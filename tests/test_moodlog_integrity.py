@@ -88,6 +88,16 @@ def test_a_log_whose_folder_vanishes_is_noticed_held_and_made_anew(tmp_path: Pat
     assert [r[1] for r in windows_in(db)] == [T0 + 60, T0 + 120]
 
 
+def test_a_log_removed_after_its_last_window_is_said_at_the_stop(tmp_path: Path) -> None:
+    db, lines = tmp_path / "logs" / "mood.db", []
+    log = BufferedLog(MoodLog(db, FER2013_LABELS), echo=lines.append)
+    log.write_window(*closed_window(0))
+    db.unlink()
+    log.close()
+    assert log.in_log == 0 and any("the log file is gone" in line for line in lines), lines
+    assert not db.exists()
+
+
 # --- a full disk at the start --------------------------------------------------------------------------
 
 

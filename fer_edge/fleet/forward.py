@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, List, Optional, Set, Tuple
 
@@ -157,6 +157,24 @@ class SyncResult:
     set_aside: List[Tuple[int, str]] = field(default_factory=list)
 
 
+def send_around_refusals(session: CentralSession, batch: Batch, conninfo: str) -> Tuple[int, List[Tuple[int, str]]]:
+    """Send a batch; when the server refuses its data (a damaged window the checks before sending did
+    not foresee), send it in halves until each refused window stands alone, and set those aside.
+    Returns the windows new to the server and the refused ones, (id, the server's reason)."""
+    if not batch.rows:
+        return 0, []
+    psycopg = import_psycopg()
+    try:
+        return session.send(batch), []
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+        if len(batch.rows) == 1:
+            return 0, [(int(batch.rows[0][2]), f"the server refused it: {describe_error(exc, conninfo)}")]
+    mid = len(batch.rows) // 2
+    new_a, refused_a = send_around_refusals(session, replace(batch, rows=batch.rows[:mid]), conninfo)
+    new_b, refused_b = send_around_refusals(session, replace(batch, rows=batch.rows[mid:]), conninfo)
+    return new_a + new_b, refused_a + refused_b
+
+
 def describe_set_aside(set_aside: List[Tuple[int, str]], log: str | Path, shown: int = 5) -> str:
     """One line naming the windows set aside, by id, with what is wrong with the first few."""
     parts = [f"{wid} ({why})" for wid, why in set_aside[:shown]]
@@ -207,11 +225,11 @@ def sync_log(
                     batch = outbox.next_batch(session.installation, device, batch_size)
                     if batch is None:
                         break
-                    if batch.rows:
-                        result.new += session.send(batch)
+                    new, refused = send_around_refusals(session, batch, conninfo)
                     outbox.mark_acked(session.installation, batch.last_window_id)
-                    result.sent += len(batch.rows)
-                    result.set_aside += batch.set_aside
+                    result.new += new
+                    result.sent += len(batch.rows) - len(refused)
+                    result.set_aside += sorted(batch.set_aside + refused)
                     result.batches += 1
                     result.installation = session.installation
                     result.waiting = outbox.waiting(session.installation)
@@ -354,5 +372,5 @@ class Forwarder:
         self._installation = result.installation or self._installation
         self._waiting = result.waiting
         if len(result.set_aside) > self._told_set_aside:  # said once per window, as they are met
-            self.echo(f"sync: {describe_set_aside(result.set_aside[self._told_set_aside:], self.log)}")
+            self.echo(f"sync: {describe_set_aside(result.set_aside[self._told_set_aside :], self.log)}")
         self._told_set_aside = len(result.set_aside)

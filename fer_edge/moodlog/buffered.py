@@ -164,6 +164,11 @@ class BufferedLog:
         deadline = self._clock() + give_up_after_s
         while not self.flush() and self._clock() < deadline:
             time.sleep(min(0.5, max(0.0, deadline - self._clock())))
+        if not self._pending and self.log.file_gone:
+            self._echo(
+                f"mood log {self.path}: the log file is gone (deleted, or its folder removed) since the last "
+                f"window; the {self.log.windows_written} windows written to it are gone with it"
+            )
         if self._pending:
             self._echo(
                 f"mood log {self.path}: {len(self._pending)} windows could not be written "

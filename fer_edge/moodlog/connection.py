@@ -22,9 +22,7 @@ TRANSIENT = ("locked", "busy", "full", "i/o error", "no space", "disk quota")
 
 def is_transient(exc: BaseException) -> bool:
     """A write failure worth retrying: a lock held elsewhere, a full disk, an I/O error."""
-    return isinstance(exc, (sqlite3.OperationalError, OSError)) and any(
-        word in str(exc).lower() for word in TRANSIENT
-    )
+    return isinstance(exc, (sqlite3.OperationalError, OSError)) and any(word in str(exc).lower() for word in TRANSIENT)
 
 
 def sqlite_uri(path: str | Path, **params: str) -> str:

@@ -94,9 +94,7 @@ def check_ours(conn: sqlite3.Connection, path: Path, *, writing: bool) -> set[st
     columns = {r[1] for r in conn.execute("PRAGMA table_info(windows)")}
     missing = [c for c in WINDOW_COLUMNS if c not in columns]
     if missing:
-        raise FerEdgeError(
-            f"not a fer-edge mood log (its windows table has no {', '.join(missing[:3])})", path=path
-        )
+        raise FerEdgeError(f"not a fer-edge mood log (its windows table has no {', '.join(missing[:3])})", path=path)
     version = _version(conn) if "meta" in names else None
     if writing and version is not None and _newer(version):
         raise FerEdgeError(

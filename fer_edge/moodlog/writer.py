@@ -86,6 +86,11 @@ class MoodLog:
         st = os.stat(self.path)
         self._identity = (st.st_dev, st.st_ino)
 
+    @property
+    def file_gone(self) -> bool:
+        """True when the file this log opened is no longer at its path (deleted, folder removed)."""
+        return self._identity is not None and not self._file_is_ours()
+
     def _file_is_ours(self) -> bool:
         try:
             st = os.stat(self.path)
