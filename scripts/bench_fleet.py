@@ -134,7 +134,7 @@ def sync_all(logs: list[Path], url: str, method: str, data_dir: Path, workers: i
 
 def reset_acks(logs: list[Path]) -> None:
     for log in logs:
-        db = sqlite3.connect(log)
+        db = connect(log, "sync")
         with db:
             db.execute("DELETE FROM fleet_acked")
         db.close()

@@ -75,7 +75,7 @@ def attach(
     if sync is None:
         return None
     echo(f"sync: windows go to {redact_conninfo(sync)} in the background (device {device_id})")
-    return Forwarder(log, sync, echo=echo).start()
+    return Forwarder(log, sync, echo=echo, store=store).start()
 
 
 def waiting(forwarder: Optional[Forwarder]) -> Optional[int]:

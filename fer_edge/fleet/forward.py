@@ -7,6 +7,7 @@ second sync at the same time therefore causes at most a resend that the server i
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -278,10 +279,12 @@ class Forwarder:
         poll_s: float = 2.0,
         batch_size: int = 1000,
         max_backoff_s: float = 60.0,
+        store: Optional[str] = None,
     ) -> None:
         import_psycopg()  # a missing extra is a one-line error before the camera starts
         self.log, self.conninfo, self.echo = Path(log), conninfo, echo
         self.poll_s, self.batch_size = poll_s, batch_size
+        self.store = store  # recorded as the device's label once the log can be opened
         self._stop = threading.Event()
         self._waiting = -1
         self._installation: Optional[str] = None
@@ -327,6 +330,10 @@ class Forwarder:
         self._last_error = ""
         self._backoff.reset()
         with outbox:
+            if self.store is not None:
+                # The log may not have existed when the run started (a full disk): label the device now.
+                with contextlib.suppress(sqlite3.Error):
+                    outbox.device(self.store)
             stopping = False
             while True:
                 delay = self._pass(outbox)
