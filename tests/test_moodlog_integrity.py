@@ -204,3 +204,7 @@ def test_dates_outside_the_calendar_are_one_line(tmp_path: Path, when: str, opti
     db = tmp_path / "mood.db"
     log_with_windows(db, 1)
     one_line_error(CliRunner().invoke(app, ["report", str(db), option, when]), "outside the calendar", when)
+
+
+def test_a_folder_given_as_the_log_says_so(tmp_path: Path) -> None:
+    one_line_error(CliRunner().invoke(app, ["report", str(tmp_path)]), "is a folder, not a mood log")
