@@ -79,6 +79,10 @@ def refuse_output_overlap(inputs: Named, outputs: Named, databases: Sequence[str
                     f"{out_name} {out} is the input {in_name} {src}; an output never overwrites an input, "
                     f"choose another {out_name} path"
                 )
+    for comp_name, comp in companions(outputs, databases):  # SQLite writes these beside an output database
+        for in_name, src in _items(inputs):
+            if same_file(comp, src):
+                raise FerEdgeError(f"{in_name} {src} is {comp_name}, which SQLite overwrites; give it another path")
     for i, (name_a, a) in enumerate(outs):
         for name_b, b in outs[i + 1 :]:
             if same_file(a, b):
@@ -118,9 +122,7 @@ def check_writable(name: str, path: PathLike, *, directory: bool = False) -> Non
         os.unlink(probe)
 
 
-def guard_outputs(
-    inputs: Named, outputs: Named, folders: Sequence[str] = (), databases: Sequence[str] = ()
-) -> None:
+def guard_outputs(inputs: Named, outputs: Named, folders: Sequence[str] = (), databases: Sequence[str] = ()) -> None:
     """Everything a command checks about its file options before any work.
 
     ``outputs`` maps option names to output paths; those named in ``folders`` are folders, those

@@ -63,7 +63,9 @@ def test_an_output_database_reserves_its_companions_before_it_exists(tmp_path: P
     log = tmp_path / "new.db"
     with pytest.raises(FerEdgeError, match="--log's -wal file"):
         guard_outputs({}, {"--log": log, "--save-video": f"{log}-wal"}, databases=("--log",))
-    guard_outputs({}, {"--log": log, "--save-video": tmp_path / "v.avi"}, databases=("--log",))
+    with pytest.raises(FerEdgeError, match="--source .* is --log's -journal file, which SQLite overwrites"):
+        guard_outputs({"--source": f"{log}-journal"}, {"--log": log}, databases=("--log",))
+    guard_outputs({"--source": tmp_path / "v.avi"}, {"--log": log}, databases=("--log",))
 
 
 # --- a log whose folder disappears ------------------------------------------------------------------
