@@ -166,8 +166,8 @@ class BufferedLog:
             time.sleep(min(0.5, max(0.0, deadline - self._clock())))
         if not self._pending and self.log.file_gone:
             self._echo(
-                f"mood log {self.path}: the log file is gone (deleted, or its folder removed) since the last "
-                f"window; the {self.log.windows_written} windows written to it are gone with it"
+                f"mood log {self.path}: the log file is gone from its path (deleted, moved, or its folder "
+                f"removed) since the last window, with the {self.log.windows_written} windows this run wrote to it"
             )
         if self._pending:
             self._echo(

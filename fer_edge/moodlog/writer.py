@@ -107,8 +107,8 @@ class MoodLog:
                 self._conn.close()
             self._conn, self.run_id = None, None
             raise LogFileGone(
-                f"the log file is gone (deleted, or its folder removed); {self.windows_written} windows "
-                "written to it are gone with it; it is made anew at the next try"
+                f"the log file is gone from its path (deleted, moved, or its folder removed) with the "
+                f"{self.windows_written} windows this run wrote to it; a new log is made there at the next try"
             )
         if self._conn is None:
             had_file = self._identity is not None
