@@ -16,13 +16,13 @@ from fer_edge.camera.capture import NOTHING, Captured, DirectCapture, ThreadedCa
 from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections
 from fer_edge.camera.metrics import CameraMetrics
-from fer_edge.camera.moodlog import MoodLog
 from fer_edge.camera.multiloop import Feed, MultiCameraLoop
 from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.pipeline import CameraLoop
 from fer_edge.camera.sources import OUTAGE
 from fer_edge.camera.zones import Zone, drop_in_zones
 from fer_edge.labels import FER2013_LABELS
+from fer_edge.moodlog.writer import MoodLog
 
 pytest.importorskip("cv2")
 

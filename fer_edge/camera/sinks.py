@@ -25,7 +25,7 @@ COLOURS = {"positive": (60, 200, 60), "neutral": (200, 200, 200), "negative": (6
 def annotate(
     frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...], zones: Sequence[Zone] = ()
 ) -> np.ndarray:
-    from fer_edge.camera.moodlog import polarity
+    from fer_edge.moodlog.windows import polarity
 
     cv2 = import_cv2()
     out = frame.copy()

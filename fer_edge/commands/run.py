@@ -228,7 +228,8 @@ def run(
     outputs = RunOutputs(log=log, display=display, save_video=save_video, max_frames=max_frames,
                          stats_every_s=stats_every, fail_fast=fail_fast, hold_windows=hold_windows,
                          sync=sync, store=store, realtime=realtime)
-    guard_outputs(inputs, {"--log": log, **{f"--save-video {n}": p for n, p in outputs.videos(specs).items()}})
+    guard_outputs(inputs, {"--log": log, **{f"--save-video {n}": p for n, p in outputs.videos(specs).items()}},
+                  databases=("--log",))
     stop = StopFlag()
     # Installed before anything slow: a signal during loading or a camera's reconnect backoff ends
     # the run at once (a second one interrupts whatever runs).
@@ -275,6 +276,8 @@ class Outcome:
     source: str
     reconnects: int
     windows_lost: int  # closed windows the mood log never got (held past the end, or dropped)
+    windows_in_log: int  # this run's windows read back from the log file (not the count that closed)
+    windows_in_log: int  # this run's windows read back from the log file (not the count that closed)
 
 
 def serve(
@@ -323,7 +326,7 @@ def serve(
             fleet.detach(forwarder, echo)
     return [
         Outcome(c.spec.name, c.feed.loop.stats, c.spec.source.text, c.frames.reconnects,
-                c.log.dropped + c.log.waiting)
+                c.log.dropped + c.log.waiting, c.log.in_log)
         for c in served
     ]
 
@@ -335,7 +338,7 @@ def finish(outcomes: List[Outcome], outputs: RunOutputs, stop: StopFlag) -> None
         stats = outcome.stats
         prefix = f"{outcome.name}: " if several else ""
         _echo(
-            f"{prefix}stopped ({stats.stopped_by}): {len(stats.windows)} windows, {stats.tracks_seen} face tracks "
+            f"{prefix}stopped ({stats.stopped_by}): {outcome.windows_in_log} windows, {stats.tracks_seen} face tracks "
             f"written to {outputs.log}"
         )
         if outcome.reconnects:
