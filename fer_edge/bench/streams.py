@@ -90,9 +90,9 @@ def run_streams(video: Path, settings: CameraSettings, streams: int, classifier:
         for i in range(streams):
             frames = stack.enter_context(FrameSource(spec))
             fps = frames.fps or 30.0
-            log = pipeline.mood_log(tmp / f"streams{streams}.db", f"{video} #{i}", echo=lambda s: None)
-            stack.callback(log.close)
             name = f"stream{i}"
+            log = pipeline.mood_log(tmp / f"streams{streams}.db", f"{video} #{i}", echo=lambda s: None, camera=name)
+            stack.callback(log.close)
             loop = pipeline.loop(frames, log, media_fps=fps, stats_every_s=1e9, echo=lambda s: None,
                                  metrics=CameraMetrics(name, classifier.labels))
             feeds.append(Feed(name, ThreadedCapture(frames, pace_fps=fps, name=name), loop, live=True))

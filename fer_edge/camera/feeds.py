@@ -66,7 +66,8 @@ def open_camera(
     sinks = frame_sinks(run, spec, frames.fps)
     for sink in sinks:
         stack.callback(sink.close)
-    log = pipeline.mood_log(run.log, source.text, hold_windows=run.hold_windows, echo=say)
+    log = pipeline.mood_log(run.log, source.text, hold_windows=run.hold_windows, echo=say, camera=spec.name,
+                            window_s=spec.window_s)
     run_name = f"run {log.run_id}" if log.run_id is not None else "run (not yet in the log)"
     window_s = spec.window_s or pipeline.settings.loop.window_s
     zones = f", {len(spec.zones)} exclusion zones" if spec.zones else ""

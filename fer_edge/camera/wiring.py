@@ -113,10 +113,13 @@ class CameraPipeline:
         *,
         hold_windows: Optional[int] = None,
         echo: Callable[[str], None] = print,
+        camera: str = "cam0",
+        window_s: Optional[float] = None,
     ) -> BufferedLog:
-        """The mood log for a run of this pipeline, its run record naming the model, the detector and
-        the crop rule. Windows it cannot write yet (full disk, a lock held elsewhere) wait in memory,
-        at most ``hold_windows`` (default ``logbuffer.DEFAULT_LIMIT``)."""
+        """The mood log for a run of this pipeline on one camera (``camera``: its name in
+        ``windows.camera``; ``window_s``: its window, default the settings'), its run record naming
+        the model, the detector and the crop rule. Windows it cannot write yet (full disk, a lock
+        held elsewhere) wait in memory, at most ``hold_windows`` (default ``logbuffer.DEFAULT_LIMIT``)."""
         from fer_edge.moodlog.buffered import DEFAULT_LIMIT, BufferedLog
         from fer_edge.moodlog.writer import MoodLog
 
@@ -128,8 +131,9 @@ class CameraPipeline:
             model=self.files.model.name,
             detector=self.detector.name,
             crop_rule=str(self.rule.to_dict()),
-            window_s=self.settings.loop.window_s,
+            window_s=window_s or self.settings.loop.window_s,
             busy_timeout_s=1.0,  # a lock held elsewhere costs the loop at most 1 s per try
+            camera=camera,
         )
         return BufferedLog(log, echo=echo, limit=DEFAULT_LIMIT if hold_windows is None else hold_windows)
 
