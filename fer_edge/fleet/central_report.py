@@ -147,7 +147,8 @@ def write_csv(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
         writer.writerow([*keys, *CSV_FIXED, *emotions])
         for r in rows:
             sat = "" if r.satisfaction is None else f"{r.satisfaction:.4f}"
-            writer.writerow([*r.key.split(" / ", len(keys) - 1), r.stores, r.windows, r.frames, r.faces, r.positive, r.neutral, r.negative, sat,
+            key = r.key.split(" / ", len(keys) - 1)
+            writer.writerow([*key, r.stores, r.windows, r.frames, r.faces, r.positive, r.neutral, r.negative, sat,
                              *(r.counts[e] for e in emotions)])  # fmt: skip
     return Path(target)
 
