@@ -9,7 +9,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import typer
 from typing_extensions import Annotated
@@ -220,11 +220,11 @@ def run(
     specs = resolve_cameras(source or [], cameras, width, height, fps)
     files = pipeline_files(settings)
     # --log is appended to, so it is an output too: never the model, the detector or a video file source
-    inputs: Dict[str, Optional[Path]] = {"--model": files.model, "--detector-model": detector_model,
+    inputs: Dict[str, Union[str, Path, None]] = {"--model": files.model, "--detector-model": detector_model,
                                           "--cameras": cameras}
     for spec in specs:
         if spec.source.kind == "file":
-            inputs[f"--source {spec.name}"] = Path(spec.source.target)
+            inputs[f"--source {spec.name}"] = Path(str(spec.source.target))
     outputs = RunOutputs(log=log, display=display, save_video=save_video, max_frames=max_frames,
                          stats_every_s=stats_every, fail_fast=fail_fast, hold_windows=hold_windows,
                          sync=sync, store=store, realtime=realtime)
@@ -276,7 +276,6 @@ class Outcome:
     source: str
     reconnects: int
     windows_lost: int  # closed windows the mood log never got (held past the end, or dropped)
-    windows_in_log: int  # this run's windows read back from the log file (not the count that closed)
     windows_in_log: int  # this run's windows read back from the log file (not the count that closed)
 
 
