@@ -76,3 +76,68 @@ def test_a_live_camera_that_drops_does_not_cost_the_others_their_windows(tmp_pat
     # The journal's lines, a line per camera: fps as served (a 10-fps camera, not the pipeline's capacity).
     fps = [float(line.split()[1]) for line in lines if line.startswith("aisle: ") and " fps | " in line]
     assert fps and all(5 < f < 15 for f in fps[1:]), fps
+
+
+def still_faces_video(path: Path, faces: np.ndarray, n_frames: int, empty: range = range(0), fps: float = 10.0,
+                      width: int = 320, height: int = 240) -> Path:
+    """Faces (one per column, 100 px) holding still; no faces on the frames in ``empty`` (a gap)."""
+    from fer_edge.camera.scenes import background, paste_face, write_video
+
+    bg = background(width, height, np.random.default_rng(0))
+    slot = width // len(faces)
+    frames = []
+    for i in range(n_frames):
+        frame = bg.copy()
+        if i not in empty:
+            for k, face in enumerate(faces):
+                paste_face(frame, face, k * slot + 5, 60, 100)
+        frames.append(frame)
+    return write_video(path, frames, fps=fps)
+
+
+def windows_by_camera(db: Path) -> dict[str, list[int]]:
+    conn = sqlite3.connect(db)
+    try:
+        out: dict[str, list[int]] = {}
+        for camera, faces in conn.execute("SELECT camera, faces FROM windows ORDER BY camera, start_ts"):
+            out.setdefault(camera, []).append(faces)
+        return out
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["sources", "file"])
+def test_two_and_three_cameras_from_videos_keep_their_own_windows(
+    tmp_path: Path, real_slice_csv: Path, shared_data: Path, how: str
+) -> None:
+    from test_camera_helpers import YUNET_NAME, detectable_faces
+
+    yunet = shared_data / YUNET_NAME
+    if not yunet.exists():
+        pytest.skip(f"{YUNET_NAME} not present in {shared_data}")
+    faces = detectable_faces(real_slice_csv, 2, yunet, side=100)
+    two = still_faces_video(tmp_path / "two.avi", faces, 30)  # 3 s, two faces throughout
+    # a face, a 2-s gap (the tracker carries a face a few frames into it), the face again
+    gap = still_faces_video(tmp_path / "gap.avi", faces[:1], 40, empty=range(10, 30))
+    short = still_faces_video(tmp_path / "short.avi", faces[1:], 15)  # ends after 1.5 s
+    common = ["--model", str(tiny_fer_model(tmp_path / "tiny.onnx")), "--detector-model", str(yunet),
+              "--log", str(tmp_path / "mood.db"), "--window", "1", "--min-hits", "2"]
+    if how == "sources":
+        result = CliRunner().invoke(app, ["run", "--source", f"door={two}", "--source", f"till={gap}", *common])
+        expected = {"door": [2, 2, 2], "till": [1, 1, 0, 1]}
+    else:
+        cameras = tmp_path / "cameras.toml"
+        cameras.write_text(
+            f'[[camera]]\nname = "door"\nsource = "{two}"\n'
+            # the right face of the door's twin is in a staff area on this camera
+            f'[[camera]]\nname = "twin"\nsource = "{two}"\nzones = [{{rect = [160, 0, 320, 240]}}]\n'
+            f'[[camera]]\nname = "till"\nsource = "{gap}"\n'
+            f'[[camera]]\nname = "aisle"\nsource = "{short}"\nwindow = 0.5\n'
+        )
+        result = CliRunner().invoke(app, ["run", "--cameras", str(cameras), *common])
+        expected = {"door": [2, 2, 2], "twin": [1, 1, 1], "till": [1, 1, 0, 1], "aisle": [1, 1, 1]}
+    assert result.exit_code == 0, result.output
+    assert windows_by_camera(tmp_path / "mood.db") == expected
+    conn = sqlite3.connect(tmp_path / "mood.db")
+    frames = dict(conn.execute("SELECT camera, sum(frames) FROM windows GROUP BY camera").fetchall())
+    assert frames == {"door": 30, "till": 40, **({"twin": 30, "aisle": 15} if how == "file" else {})}
