@@ -337,3 +337,23 @@ def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pyte
     assert mod.quotable(best, 640, 480, 30.0) == "this device runs 2 cameras of 640x480 at 30 fps"
     assert mod.counts_intact({"faces": 100, "counts": {"happy": 51, "sad": 49}},
                              {"faces": 100, "counts": {"happy": 50, "sad": 50}})
+
+
+def test_q_in_one_cameras_window_ends_the_run(tmp_path: Path) -> None:
+    class Closing:
+        shown = 0
+
+        def show(self, frame: np.ndarray, tracks: list[object], labels: tuple[str, ...]) -> bool:
+            self.shown += 1
+            return self.shown < 3
+
+    classifier = FakeClassifier()
+    logs = [MoodLog(tmp_path / "mood.db", FER2013_LABELS) for _ in range(2)]
+    shown = camera_loop("door", [BRIGHT] * 20, logs[0], classifier, ShapeDetector([]))
+    shown._sinks = [Closing()]  # type: ignore[list-item]
+    other = camera_loop("till", [BRIGHT] * 20, logs[1], classifier, ShapeDetector([]))
+    serve({"door": shown, "till": other}, classifier)
+    for log in logs:
+        log.close()
+    assert shown.stats.stopped_by == other.stats.stopped_by == "display closed"
+    assert shown.stats.total.frames == 3 and other.stats.total.frames <= 4

@@ -90,8 +90,9 @@ def load_toml(path: Path) -> Dict[str, Any]:
         raise FerEdgeError(f"not a TOML cameras file ({exc})", path=path) from None
 
 
-def load_cameras(path: Path) -> List[CameraSpec]:
-    """The cameras of a cameras file (``[[camera]]`` tables), checked."""
+def load_cameras(path: Path, defaults: Optional[Dict[str, Any]] = None) -> List[CameraSpec]:
+    """The cameras of a cameras file (``[[camera]]`` tables), checked; ``defaults`` (``width``,
+    ``height``, ``fps`` from the command line) apply where a camera does not say."""
     data = load_toml(path)
     unknown = sorted(set(data) - {"camera"})
     if unknown:
@@ -99,7 +100,8 @@ def load_cameras(path: Path) -> List[CameraSpec]:
     tables = data.get("camera")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise FerEdgeError("no cameras: add a [[camera]] table with name and source", path=path)
-    cameras = [_camera(table, i, path) for i, table in enumerate(tables, 1)]
+    given = {k: v for k, v in (defaults or {}).items() if v is not None}
+    cameras = [_camera({**given, **table}, i, path) for i, table in enumerate(tables, 1)]
     check_unique([c.name for c in cameras], str(path))
     return cameras
 
@@ -159,7 +161,7 @@ def resolve_cameras(
     if cameras_file is not None:
         if sources:
             raise FerEdgeError("--cameras and --source: give one of them (the cameras file names every source)")
-        return load_cameras(cameras_file)
+        return load_cameras(cameras_file, {"width": width, "height": height, "fps": fps})
     if not sources:
         raise FerEdgeError("--source or --cameras is required (or FER_EDGE_SOURCE / FER_EDGE_CAMERAS)")
     return cameras_from_sources(sources, width, height, fps)

@@ -109,6 +109,8 @@ class MultiCameraLoop:
                 continue
             if not feed.loop.may_continue():
                 feed.ended = True
+                if feed.loop.stats.stopped_by == "display closed":  # q in one camera's window ends the run
+                    self._end_all("display closed")
                 continue
             t_frame = time.perf_counter()
             # A live camera's frame time runs from its previous frame: its fps is the rate it is served at.
@@ -133,6 +135,12 @@ class MultiCameraLoop:
         if busy:
             self._report()
         return busy
+
+    def _end_all(self, reason: str) -> None:
+        for feed in self.feeds:
+            if not feed.ended:
+                feed.ended = True
+                feed.loop.stats.stopped_by = reason
 
     def _classify(self, works: list[tuple[Feed, FrameWork, Captured]]) -> None:
         """The faces due on every camera's frame in one batched call, the probabilities back to each."""
