@@ -44,25 +44,57 @@ class ServedCamera:
     feed: Feed
 
 
+def teller(spec: CameraSpec, run: CameraRun, echo: Callable[[str], None]) -> Callable[[str], None]:
+    """``echo`` for lines about one camera: its name first when the run has several."""
+    return (lambda text: echo(f"{spec.name}: {text}")) if run.several else echo
+
+
+def open_sources(
+    specs: List[CameraSpec],
+    run: CameraRun,
+    stop: Callable[[], bool],
+    echo: Callable[[str], None],
+    stack: contextlib.ExitStack,
+) -> List[Any]:
+    """Every camera's ``FrameSource``, opened at the same time: a network camera that does not
+    answer (its open timeout) delays the start by its timeout once, not once per camera. A camera
+    that is not there is retried in the background (or, with ``fail_fast``, ends the run: the
+    sources already open are closed by ``stack``)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fer_edge.camera.sources import FrameSource
+
+    def one(spec: CameraSpec) -> Any:
+        return FrameSource(spec.source, should_stop=stop, on_event=teller(spec, run, echo), fail_fast=run.fail_fast)
+
+    with ThreadPoolExecutor(max_workers=min(len(specs), 16) or 1) as pool:
+        futures = [pool.submit(one, spec) for spec in specs]
+    opened, error = [], None
+    for future in futures:
+        try:
+            opened.append(stack.enter_context(future.result()))
+        except BaseException as exc:  # noqa: BLE001 - the first is raised once every source is registered
+            error = error or exc
+    if error is not None:
+        raise error
+    return opened
+
+
 def open_camera(
     pipeline: CameraPipeline,
     spec: CameraSpec,
     run: CameraRun,
-    stop: Callable[[], bool],
+    frames: Any,
     echo: Callable[[str], None],
     stack: contextlib.ExitStack,
     *,
     stop_event: Any = None,
 ) -> ServedCamera:
-    """Open one camera of a run (see the module's docstring); ``stop()`` ends a reconnect backoff."""
+    """One camera of a run on its open source ``frames`` (see the module's docstring)."""
     from fer_edge.camera.capture import make_capture
-    from fer_edge.camera.sources import FrameSource
 
-    def say(text: str) -> None:
-        echo(f"{spec.name}: {text}" if run.several else text)
-
+    say = teller(spec, run, echo)
     source = spec.source
-    frames = stack.enter_context(FrameSource(source, should_stop=stop, on_event=say, fail_fast=run.fail_fast))
     sinks = frame_sinks(run, spec, frames.fps)
     for sink in sinks:
         stack.callback(sink.close)

@@ -7,7 +7,7 @@ import functools
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
@@ -285,7 +285,7 @@ def serve(
     """Open the pipeline (one detector, one classifier for every camera), each camera's source,
     capture and log (and the sync) and run the loop until every camera ends."""
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
-    from fer_edge.camera.feeds import CameraRun, open_camera
+    from fer_edge.camera.feeds import CameraRun, open_camera, open_sources
     from fer_edge.camera.multiloop import MultiCameraLoop
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
@@ -296,13 +296,16 @@ def serve(
     with open_pipeline(settings, files) as pipeline, contextlib.ExitStack() as stack:
         stack.callback(status.close)
         videos = outputs.videos(cameras)
+        shared = CameraRun(
+            log=outputs.log, hold_windows=outputs.hold_windows, max_frames=outputs.max_frames,
+            stats_every_s=outputs.stats_every_s, fail_fast=outputs.fail_fast, realtime=outputs.realtime,
+            display=outputs.display, several=len(cameras) > 1,
+        )
+        sources = open_sources(cameras, shared, stop, echo, stack)
         served = [
-            open_camera(pipeline, spec, CameraRun(
-                log=outputs.log, hold_windows=outputs.hold_windows, max_frames=outputs.max_frames,
-                stats_every_s=outputs.stats_every_s, fail_fast=outputs.fail_fast, realtime=outputs.realtime,
-                display=outputs.display, video=videos.get(spec.name), several=len(cameras) > 1,
-            ), stop, echo, stack, stop_event=stop.event)
-            for spec in cameras
+            open_camera(pipeline, spec, replace(shared, video=videos.get(spec.name)), frames, echo, stack,
+                        stop_event=stop.event)
+            for spec, frames in zip(cameras, sources)
         ]
         if files.detector is None:  # said once the sources are open too, so a failing run prints one line
             echo(HAAR_HINT.format(where=cached_yunet()))
