@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, List, Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 if TYPE_CHECKING:
@@ -40,26 +42,24 @@ def bench(
     data: Annotated[
         Optional[Path], typer.Option(help="fer2013.csv(.gz): measure accuracy on real faces (and time them).")
     ] = None,
-    votes: Annotated[
-        Optional[Path], typer.Option(help="fer2013new.csv: FERPlus labels (for FERPlus models).")
-    ] = None,
+    votes: options.Votes = None,
     split: Annotated[str, typer.Option(help="Split to measure accuracy on.")] = "PrivateTest",
-    batch: Annotated[
-        str, typer.Option("--batch", help="Batch sizes for throughput, comma-separated.")
-    ] = "1,8,64",
-    threads: Annotated[int, typer.Option(help="CPU threads per backend.")] = 2,
-    min_time: Annotated[float, typer.Option(help="Minimum seconds per measurement.")] = 1.0,
+    batch: options.BenchBatches = "1,8,64",
+    threads: Annotated[int, number(help="CPU threads per backend.", min=1, max=options.MAX_THREADS)] = 2,
+    min_time: Annotated[float, number(help="Minimum seconds per measurement.", above=0, max=3600)] = 1.0,
     min_iters: Annotated[
-        int, typer.Option(help="Minimum calls at batch 1 (images at larger batches).")
+        int, number(help="Minimum calls at batch 1 (images at larger batches).", min=1, max=10_000_000)
     ] = 100,
     device: Annotated[
         str, typer.Option(help="auto (everything this machine has), cpu, cuda or tensorrt.")
     ] = "auto",
     rounds: Annotated[
         int,
-        typer.Option(
+        number(
             help="Run the rows round-robin this many times and report medians, and the speedup as the "
-            "median of per-round ratios: steadier figures on a shared machine."
+            "median of per-round ratios: steadier figures on a shared machine.",
+            min=1,
+            max=1000,
         ),
     ] = 1,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
