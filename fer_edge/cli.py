@@ -92,8 +92,8 @@ def resolve_annotations(func: Callable[..., Any]) -> Callable[..., Any]:
 
 for _name, _func in COMMANDS.items():
     resolve_annotations(_func)
-    host_only = _name if _name in HOST_COMMANDS else None
-    app.command(_name, cls=OneLineUsageErrors)(one_line_errors(_func, host_only=host_only))
+    _host_only = _name if _name in HOST_COMMANDS else None
+    app.command(_name, cls=OneLineUsageErrors)(one_line_errors(_func, host_only=_host_only))
 
 
 def version_callback(value: bool) -> None:

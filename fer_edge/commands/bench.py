@@ -113,7 +113,8 @@ def bench(
         console = Console(width=220)  # piped to a file: keep the wide table on one line per row
     all_models = [*(models or []), *(extra_models or [])]
     guard_outputs(
-        {"--data": data, "--votes": votes, **{f"model {m}": m for m in all_models}},
+        {"--data": data, "--votes": votes, "--camera": camera, "--detector-model": detector_model,
+         **{f"model {m}": m for m in all_models}},
         {"--json": json_out, "--markdown": markdown_out, "--plot": plot_out},
     )
     batches = parse_batches(batch)

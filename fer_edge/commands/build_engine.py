@@ -53,14 +53,15 @@ def build_engine(
     """Build a TensorRT engine for THIS device (engines are tied to a TensorRT version and GPU)."""
     from rich.console import Console
 
-    from fer_edge.paths import guard_outputs
+    from fer_edge.paths import guard_outputs, refuse_output_overlap
     from fer_edge.trt.sidecar import sidecar_path
 
-    # --timing-cache is read and rewritten: an output that must not be the model or the engine
+    # --timing-cache is read and rewritten: an output that must not be the model or the engine.
+    # With --print-trtexec, trtexec writes them later, so they may not name an input either.
     outputs: Dict[str, Union[str, Path, None]] = {"--out (sidecar)": sidecar_path(out)}
-    if not print_trtexec:
-        outputs.update({"--out": out, "--timing-cache": timing_cache})
-    guard_outputs({"MODEL": model}, outputs)
+    later: Dict[str, Union[str, Path, None]] = {"--out": out, "--timing-cache": timing_cache}
+    refuse_output_overlap({"MODEL": model}, {**outputs, **later})
+    guard_outputs({"MODEL": model}, outputs if print_trtexec else {**outputs, **later})
     if detector is not None:
         from fer_edge.trt.detector_profile import build_detector_command
 
