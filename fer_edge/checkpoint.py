@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fer_edge import __version__
 from fer_edge.atomic import write_bytes_atomic
 from fer_edge.errors import FerEdgeError, missing_dependency
+from fer_edge.paths import require_file
 
 if TYPE_CHECKING:
     from fer_edge.model import FerCNN
@@ -95,10 +96,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     torch = import_torch()
     path = Path(path)
-    if not path.exists():
-        raise FerEdgeError("file not found", path=path)
-    if path.is_dir():
-        raise FerEdgeError("is a folder, expected a checkpoint file (.pt)", path=path)
+    require_file(path, "checkpoint file (.pt)")
     try:
         ckpt = _safe_load(torch, path)
     except pickle.UnpicklingError as exc:

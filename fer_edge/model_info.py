@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.paths import require_file
 
 
 def checkpoint_info(path: Path) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def onnx_info(path: Path) -> dict[str, Any]:
     import numpy as np
     import onnx.numpy_helper
 
-    from fer_edge.onnx_model import get_metadata, is_quantized, labels_from_metadata, load_onnx
+    from fer_edge.onnx_model import get_metadata, is_quantized, labels_from_metadata, load_onnx, metadata_json
 
     model = load_onnx(path)
     meta = get_metadata(model)
@@ -63,10 +63,7 @@ def onnx_info(path: Path) -> dict[str, Any]:
     }
     for key in ("metrics", "calibration"):
         if key in meta:
-            try:
-                info[key] = json.loads(meta[key])
-            except json.JSONDecodeError:
-                info[key] = meta[key]
+            info[key] = metadata_json(meta, key, path, keep_invalid=True)
     return info
 
 
@@ -75,16 +72,14 @@ def engine_info(path: Path) -> dict[str, Any]:
 
     from fer_edge.trt.sidecar import read_sidecar
 
-    if not path.is_file():
-        raise FerEdgeError("file not found", path=path)
+    require_file(path, "model file")
     # the checked reader: a binary, non-object or incomplete sidecar is a one-line error
     sidecar = asdict(read_sidecar(path))
     return {"file": str(path), "format": "tensorrt engine", "size_mb": round(path.stat().st_size / 1e6, 2), **sidecar}
 
 
 def model_info(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise FerEdgeError("file not found", path=path)
+    require_file(path, "model file")
     suffix = path.suffix.lower()
     if suffix == ".pt":
         return checkpoint_info(path)

@@ -160,9 +160,10 @@ def _available_providers() -> list[str]:
 
 def open_onnx(path: str | Path, device: str = "auto", threads: int | None = None) -> OnnxRuntimeBackend:
     """Read an ONNX model's metadata and precision; the session starts on activation."""
-    from fer_edge.onnx_model import labels_from_metadata, load_onnx
+    from fer_edge.onnx_model import check_classifier_input, labels_from_metadata, load_onnx
 
     model = load_onnx(path, load_external_data=False)
+    check_classifier_input(model, path)
     meta = {p.key: p.value for p in model.metadata_props}
     labels = labels_from_metadata(meta, path=path)
     dataset = meta.get("dataset") or "unknown"

@@ -44,12 +44,13 @@ def inspect_onnx(path: Path) -> SourceOnnx:
     """Read a fer-edge ONNX and refuse what TensorRT cannot build, whatever its version: the
     CPU-layout INT8 file and any Q/DQ graph that breaks TensorRT's rules (one line each)."""
     from fer_edge.backends.precision import graph_precision
-    from fer_edge.onnx_model import labels_from_metadata, load_onnx
+    from fer_edge.onnx_model import check_classifier_input, labels_from_metadata, load_onnx
     from fer_edge.onnx_rules import tensorrt_violations
 
     if path.suffix.lower() != ".onnx":
         raise FerEdgeError("build-engine takes an .onnx model", path=path)
     model = load_onnx(path, load_external_data=False)
+    check_classifier_input(model, path)
     meta = {p.key: p.value for p in model.metadata_props}
     labels = labels_from_metadata(meta, path=path)
     precision = graph_precision(model)
