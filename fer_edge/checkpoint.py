@@ -96,7 +96,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     torch = import_torch()
     path = Path(path)
-    require_file(path, "checkpoint file (.pt)")
+    require_file(path, "checkpoint file")
     try:
         ckpt = _safe_load(torch, path)
     except pickle.UnpicklingError as exc:

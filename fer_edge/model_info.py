@@ -60,6 +60,7 @@ def onnx_info(path: Path) -> dict[str, Any]:
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
         "size_mb": round(path.stat().st_size / 1e6, 2),
         "fer_edge_version": meta.get("fer_edge_version"),
+        "producer": f"{model.producer_name} {model.producer_version}".strip() or None,
     }
     for key in ("metrics", "calibration"):
         if key in meta:

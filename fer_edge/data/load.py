@@ -35,7 +35,7 @@ def check_face_arrays(arrays: Dict[str, np.ndarray]) -> None:
 
 def load_fer2013(path: Path, cache: bool = True) -> FaceData:
     """FER2013 from a Kaggle CSV (plain or gzip) or an image-folder tree."""
-    path = require_file(path, "data file (fer2013.csv) or image-folder tree", folder_ok=True)
+    path = require_file(path, "data file", folder_ok=True)
     if path.is_dir():
         key = "folders-" + folder_fingerprint(path)
 
