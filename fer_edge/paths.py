@@ -110,7 +110,7 @@ def inside(path: PathLike, folder: PathLike) -> bool:
     return p == f or f in p.parents
 
 
-def require_file(path: PathLike, what: str = "file", folder_ok: bool = False) -> Path:
+def require_file(path: PathLike, what: str = "file", folder_ok: bool = False, article: str = "a") -> Path:
     """``path`` when it is a regular file (or a folder, with ``folder_ok``); otherwise one line that
     says what is there instead: not found, a folder, a device, a named pipe or a socket.
 
@@ -132,5 +132,5 @@ def require_file(path: PathLike, what: str = "file", folder_ok: bool = False) ->
         else "a socket" if stat.S_ISSOCK(mode)
         else "not a regular file"
     )
-    raise FerEdgeError(f"is {kind}, not a {what}" if kind.startswith("a ") else f"{kind}; expected a {what}",
-                       path=path)
+    raise FerEdgeError(f"is {kind}, not {article} {what}" if kind.startswith("a ") else
+                       f"{kind}; expected {article} {what}", path=path)

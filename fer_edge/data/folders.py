@@ -48,7 +48,7 @@ def _image_files(class_dir: Path) -> list[Path]:
     for file in sorted(class_dir.iterdir()):
         if not _visible(file) or file.suffix.lower() not in IMAGE_SUFFIXES:
             continue
-        require_file(file, "image file")
+        require_file(file, "image file", article="an")
         if file.stat().st_size > MAX_IMAGE_BYTES:
             raise FerEdgeError(f"{file.stat().st_size / 1e6:.0f} MB is not a face image (at most "
                                f"{MAX_IMAGE_BYTES >> 20} MB)", path=file)
