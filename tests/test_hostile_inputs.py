@@ -227,3 +227,27 @@ def test_votes_and_checkpoint_folders_say_so(tmp_path: Path, data: Path) -> None
 
     with pytest.raises(FerEdgeError, match="is a folder, not a CSV file"):
         load_dataset(data, dataset="ferplus", votes=tmp_path, cache=False)
+
+
+# ---- a checkpoint whose weights do not fit its config -----------------------------------------------
+
+
+@pytest.mark.parametrize("change", [{"depth": 5}, {"kernel_size": 3}])
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_a_checkpoint_whose_weights_do_not_fit_its_config_names_the_file(
+    tmp_path: Path, data: Path, change: dict[str, int], command: str
+) -> None:
+    skip_host_command_off_host(command)
+    torch = pytest.importorskip("torch")
+    from test_evaluate_info import write_checkpoint
+
+    path = write_checkpoint(tmp_path / "good.pt")
+    ckpt = torch.load(path, weights_only=False)
+    ckpt["model_config"].update(change)
+    torch.save(ckpt, tmp_path / "misfit.pt")
+    args = {"evaluate": ["evaluate", tmp_path / "misfit.pt", "--data", data, "--device", "cpu"],
+            "export": ["export", tmp_path / "misfit.pt", "--out", tmp_path / "m.onnx"]}[command]
+    line = one_line_error(invoke(*args))
+    assert line.startswith(f"error: {tmp_path / 'misfit.pt'}: checkpoint weights do not fit its model config (")
+    assert "RuntimeError: " in line and ("size mismatch" in line or "key(s)" in line), line
+    assert not (tmp_path / "m.onnx").exists()
