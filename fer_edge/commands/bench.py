@@ -59,7 +59,7 @@ def bench(
             help="Run the rows round-robin this many times and report medians, and the speedup as the "
             "median of per-round ratios: steadier figures on a shared machine.",
             min=1,
-            max=1000,
+            max=20,  # bench.runner.MAX_ROUNDS
         ),
     ] = 1,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
