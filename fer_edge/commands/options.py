@@ -1,16 +1,17 @@
 """Options several commands take, declared once, and the range of every number a command takes.
 
-Every numeric option is declared through :func:`number`: Typer's ``min``/``max`` plus one shared
-callback that refuses ``nan``, ``inf`` and exclusive lower bounds, so a new option cannot forget its
-range. A bad value is refused while the command line is parsed, before any work, in one line
-(:class:`OneLineUsageErrors`).
+Every numeric option is declared through :func:`number`, which requires its range (``min``/``max``,
+or an open lower bound ``above``) and attaches one shared callback that checks it and refuses ``nan``
+and ``inf``, so a new option cannot forget its range. A bad value is refused while the command line
+is parsed, before any work, in one line (:class:`OneLineUsageErrors`). ``tests/test_option_ranges.py``
+walks every command's numeric options with bad values.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Tuple, Type
 
 import typer
 from typer.core import TyperCommand
@@ -19,10 +20,12 @@ from typing_extensions import Annotated
 # Upper bounds shared by several options: far above any real use, below what would exhaust the machine.
 MAX_THREADS = 1024
 MAX_BATCH = 4096  # as trt.profile.MAX_BATCH: a batch of 48x48 faces beyond this only tests the OOM killer
-MAX_SEED = 2**32 - 1
-MAX_FRAME_SIDE = 16_384  # pixels: above any camera sensor  # numpy's and torch's seed range
+MAX_SEED = 2**32 - 1  # numpy's and torch's seed range
+MAX_FRAME_SIDE = 16_384  # pixels: above any camera sensor
 # Typer 0.29 vendors its own Click (typer._click); older Typers (Python 3.8) use click itself.
-_USAGE_ERRORS = tuple(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_USAGE_ERRORS: Tuple[Type[Exception], ...] = tuple(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError" and issubclass(c, Exception)
+)
 DAY_S = 86_400.0
 YEAR_S = 366 * DAY_S
 
@@ -35,7 +38,7 @@ class OneLineUsageErrors(TyperCommand):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except _USAGE_ERRORS as exc:
-            typer.echo(f"error: {exc.format_message()}", err=True)
+            typer.echo(f"error: {exc.format_message()}", err=True)  # type: ignore[attr-defined]
             raise typer.Exit(2) from None
 
 
