@@ -218,7 +218,8 @@ def check_classifier_input(model: Any, path: str | Path) -> None:
     if elem in (TensorProto.FLOAT, TensorProto.FLOAT16) and len(dims) == 4 and dims[1:] == [1, IMAGE_SIZE,
                                                                                             IMAGE_SIZE]:
         return
-    type_name = TensorProto.DataType.Name(elem).lower() if elem else "untyped"
+    named = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16", TensorProto.DOUBLE: "float64"}
+    type_name = named.get(elem) or (TensorProto.DataType.Name(elem).lower() if elem else "untyped")
     shown = "[" + ", ".join(str(d) for d in dims) + "]"
     raise FerEdgeError(
         f"input {chosen.name!r} is {type_name} {shown}; a fer-edge classifier takes float32 "

@@ -74,8 +74,9 @@ def data(tmp_path: Path) -> Path:
     ("elem", "dims", "shown"),
     [
         ("UINT8", ["N", 3, 48, 48], "uint8 [N, 3, 48, 48]"),
-        ("FLOAT", ["N", 3, 48, 48], "float [N, 3, 48, 48]"),
-        ("FLOAT", ["N", 1, 64, 64], "float [N, 1, 64, 64]"),
+        ("FLOAT", ["N", 3, 48, 48], "float32 [N, 3, 48, 48]"),
+        ("FLOAT", ["N", 1, 64, 64], "float32 [N, 1, 64, 64]"),
+        ("DOUBLE", ["N", 1, 48, 48], "float64 [N, 1, 48, 48]"),
     ],
 )
 @pytest.mark.parametrize("command", ["evaluate", "bench", "build-engine"])

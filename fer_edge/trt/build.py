@@ -50,9 +50,9 @@ def inspect_onnx(path: Path) -> SourceOnnx:
     if path.suffix.lower() != ".onnx":
         raise FerEdgeError("build-engine takes an .onnx model", path=path)
     model = load_onnx(path, load_external_data=False)
-    check_classifier_input(model, path)
     meta = {p.key: p.value for p in model.metadata_props}
     labels = labels_from_metadata(meta, path=path)
+    check_classifier_input(model, path)
     precision = graph_precision(model)
     if precision == "int8":
         if meta.get("quant_target") == "cpu":
