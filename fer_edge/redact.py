@@ -53,11 +53,11 @@ def _split_userinfo(rest: str) -> tuple[str, str]:
     """``(userinfo, after)`` of the text after ``scheme://``; ``userinfo`` is ``""`` when there is none.
 
     The password may hold unencoded ``@ / ? #``: the user info ends at the last ``@`` that a host
-    follows, and the user name before the first ``:`` holds none of ``/ ? #``.
+    follows, and the user name before the first ``:`` holds none of ``/ ? # @``.
     """
     for at in reversed([i for i, c in enumerate(rest) if c == "@"]):
         user = rest[:at].partition(":")[0]
-        if _HOST.match(rest[at + 1 :]) and not any(c in user for c in "/?#"):
+        if _HOST.match(rest[at + 1 :]) and not any(c in user for c in "/?#@"):
             return rest[:at], rest[at:]
     return "", rest
 

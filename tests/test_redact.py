@@ -50,7 +50,8 @@ from fer_edge.redact import redact
         # a second '?' in the query
         ("rtsp://cam/s?ch=1?password=hunter2", "rtsp://cam/s?ch=1?password=***"),
         ("rtsp://cam/s??token=hunter2", "rtsp://cam/s??token=***"),
-        # an address in the query is not a user info
+        # an address in the query, or an '@' in the path after a user, is not a password
+        ("rtsp://hunter2@cam:554/live@main", "rtsp://***@cam:554/live@main"),
         ("http://cam/s?mail=a@b.example", "http://cam/s?mail=a@b.example"),
         # unparsable: masked whole
         ("rt sp://admin:hunter2@cam/s", "***"),
