@@ -76,3 +76,23 @@ def test_a_sigkilled_quantize_leaves_its_folder_and_the_next_run_removes_it(
     assert not left.exists()
     assert live.is_dir() and foreign.is_dir()
     assert remove_stale_workspaces(temp) == []
+
+
+def test_a_library_error_on_a_full_workspace_is_said_to_be_full(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the check before the work (another process fills the disk): ONNX Runtime reports its short
+    write as its own error about the model; fer-edge says the folder is full."""
+    from fer_edge.errors import FerEdgeError
+    from fer_edge.quantize.workspace import quantize_workspace
+
+    with tmpfs(tmp_path / "tmp", size="256k") as small:
+        monkeypatch.setattr(tempfile, "tempdir", str(small))
+        with pytest.raises(FerEdgeError) as exc, quantize_workspace() as work:
+            try:
+                (work / "prepared.onnx").write_bytes(b"\0" * 1_000_000)
+            except OSError:
+                raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Load model failed: protobuf parsing") from None
+        assert str(exc.value).startswith(f"{small}: the temporary folder is full")
+        assert list(small.iterdir()) == []
+    with pytest.raises(RuntimeError, match="not about space"), quantize_workspace():
+        raise RuntimeError("not about space")  # other errors pass through unchanged

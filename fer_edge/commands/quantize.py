@@ -57,6 +57,7 @@ def quantize(
     from fer_edge.onnx_model import labels_from_metadata, read_model_metadata
     from fer_edge.paths import guard_outputs
     from fer_edge.quantize import QuantJob, check_fp32_input, run_quantization
+    from fer_edge.quantize.workspace import check_temp_space
 
     guard_outputs(
         {"MODEL": model, "--data": data, "--votes": votes, "--manifest": manifest},
@@ -64,6 +65,7 @@ def quantize(
     )
     console = Console(stderr=True)
     check_fp32_input(model)
+    check_temp_space(model)
     meta = read_model_metadata(model)
     dataset = meta["dataset"]
     faces = load_dataset(data, dataset=dataset, votes=votes)

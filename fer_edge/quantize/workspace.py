@@ -26,6 +26,7 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 # After a failed write, less than this left means the failure was the full disk, whatever the
 # library made of it (ONNX Runtime reports a short write as a bad model).
 NEARLY_FULL_BYTES = 1 << 20
+COPIES = 4  # model-sized files a quantisation holds at once, at most
 
 
 def remove_stale_workspaces(root: str | Path | None = None) -> list[Path]:
@@ -66,6 +67,23 @@ def _full_error(folder: Path) -> FerEdgeError:
         "or point TMPDIR at a folder with room; nothing was written",
         path=folder.parent,
     )
+
+
+def check_temp_space(model: Path) -> None:
+    """Before any work: refuse a temporary folder without room for the copies a quantisation writes
+    (the pre-processed graph, one candidate per attempt: a few times the model's size)."""
+    root = Path(tempfile.gettempdir())
+    try:
+        free = shutil.disk_usage(root).free
+        need = COPIES * model.stat().st_size + NEARLY_FULL_BYTES
+    except OSError:
+        return  # the work itself will say what is wrong
+    if free < need:
+        raise FerEdgeError(
+            f"the temporary folder is full ({free / 1e6:.1f} MB free, quantising {model.name} needs about "
+            f"{need / 1e6:.0f} MB); free space or point TMPDIR at a folder with room; nothing was written",
+            path=root,
+        )
 
 
 @contextlib.contextmanager
