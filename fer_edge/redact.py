@@ -22,7 +22,8 @@ _SECRET_NAME = re.compile(
 _SECRET_WORDS = frozenset({"pw", "psw", "pword", "pin", "psk", "sid", "code", "jwt", "ticket", "st", "sign"})
 # libpq keyword/value conninfo ("host=db password='s e' user=x") and similar "name=value" text.
 _KEYWORD_VALUE = re.compile(
-    r"(?P<name>\b[\w.-]*(?:pass|pwd|token|key|auth|secret|credential)[\w.-]*)(?P<eq>\s*=\s*)"
+    r"(?P<name>\b[\w.-]*(?:pass|pwd|token|key|auth|secret|credential)[\w.-]*|\b(?:pw|psw|pin|psk)\b)"
+    r"(?P<eq>\s*=\s*)"
     r"(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s&;]+)",
     re.I,
 )

@@ -27,6 +27,7 @@ from fer_edge.redact import redact
             "postgresql://crm:***@db:5432/stores?sslmode=require&sslpassword=***",
         ),
         ("host=db user=crm password='hunter 2' dbname=x", "host=db user=crm password=*** dbname=x"),
+        ("host=db pw=hunter2 dbname=x", "host=db pw=*** dbname=x"),
         ("rtsp://cam.local:554/stream?channel=1&subtype=0", "rtsp://cam.local:554/stream?channel=1&subtype=0"),
         ("/dev/video0", "/dev/video0"),
         ("csi://0", "csi://0"),
