@@ -3,7 +3,9 @@
 Line i of the votes file belongs to row i of fer2013.csv. ``Image name`` is blank for not-face
 rows and repeats for four images, so it is never used as a key. It still checks the join: the
 names (``fer0000000.png``, ...) count up in row order, so votes whose rows were shuffled within
-a split (which the Usage check cannot see) are refused instead of silently mislabelling.
+a split (which the Usage check cannot see) are refused instead of silently mislabelling. A blank
+name proves nothing, so it is accepted only where the row's votes say why it is blank (all
+not-a-face); a file whose names were blanked cannot vouch for its order and is refused.
 """
 
 from __future__ import annotations
