@@ -236,11 +236,13 @@ def run(
         reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align, track_iou=track_iou,
         max_missed=max_missed, min_hits=min_hits,
     )
-    specs = resolve_cameras(source or [], cameras, width, height, fps)
     files = pipeline_files(settings)
-    # --log is appended to, so it is an output too: never the model, the detector or a video file source
+    # --log is appended to, so it is an output too: never the model, the detector, the cameras file
+    # (guarded before it is read) or a video file source (once the cameras are known)
     inputs: Dict[str, Union[str, Path, None]] = {"--model": files.model, "--detector-model": detector_model,
-                                          "--cameras": cameras}
+                                                 "--cameras": cameras}
+    guard_outputs(inputs, {"--log": log, "--save-video": save_video}, databases=("--log",))
+    specs = resolve_cameras(source or [], cameras, width, height, fps)
     for spec in specs:
         if spec.source.kind == "file":
             inputs[f"--source {spec.name}"] = Path(str(spec.source.target))
