@@ -357,3 +357,28 @@ def test_q_in_one_cameras_window_ends_the_run(tmp_path: Path) -> None:
         log.close()
     assert shown.stats.stopped_by == other.stats.stopped_by == "display closed"
     assert shown.stats.total.frames == 3 and other.stats.total.frames <= 4
+
+
+def test_the_status_line_and_the_journal_show_each_cameras_fps_faces_and_drops() -> None:
+    import io
+
+    from fer_edge.camera.status import StatusLine, cameras_text
+
+    door, till = CameraMetrics("door", FER2013_LABELS), CameraMetrics("till", FER2013_LABELS)
+    door.frame({"capture": 1.0}, 2, 0.05, True)  # 20 fps, 2 faces
+    door.source_state(0, dropped_frames=7)
+    till.frame({"capture": 1.0}, 0, 0.1, True)
+    till.camera_down(0.0)
+    door.log_state(written=3, held=0)
+    till.log_state(written=2, held=1)
+    line = cameras_text([door.snapshot(), till.snapshot()])
+    assert line.startswith("door 20.0 fps, 2 faces, 7 dropped | till down since ")
+    assert line.endswith("| windows 5 written, 1 held")
+    journal = io.StringIO()
+    StatusLine(journal, is_tty=False).report_cameras({"door": door, "till": till})
+    first, second = journal.getvalue().splitlines()
+    assert first.startswith("door: 20.0 fps | faces now 2 | 7 frames dropped | windows 3 written")
+    assert second.startswith("till: no camera since ")
+    alone = io.StringIO()
+    StatusLine(alone, is_tty=False).report_cameras({"cam0": door}, named=False)
+    assert alone.getvalue().startswith("20.0 fps | faces now 2 |")  # one camera: the line as before

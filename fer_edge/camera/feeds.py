@@ -107,7 +107,7 @@ def open_camera(
     metrics = CameraMetrics(camera=spec.name, labels=pipeline.classifier.labels)
     loop = pipeline.loop(
         frames, log, media_fps=None if source.live else (frames.fps or 30.0), max_frames=run.max_frames,
-        stats_every_s=run.stats_every_s, metrics=metrics, stop=stop_event if stop_event is not None else None,
+        stats_every_s=run.stats_every_s, metrics=metrics, stop=stop_event,
         echo=say, sinks=sinks, zones=spec.zones, window_s=spec.window_s,
     )
     capture = make_capture(frames, source.live, run.realtime, frames.fps, spec.name)
