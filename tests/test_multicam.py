@@ -335,6 +335,9 @@ def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pyte
     trials, sustained, best = mod.find_capacity(Path("v"), None, None, None)  # type: ignore[arg-type]
     assert [t.streams for t in trials] == [1, 2, 3] and sustained == [True, True, False] and best == 2
     assert mod.quotable(best, 640, 480, 30.0) == "this device runs 2 cameras of 640x480 at 30 fps"
+    assert mod.quotable(1, 640, 480, 30.0) == "this device runs one camera of 640x480 at 30 fps"
+    refused = "this device does not run 3 cameras of 640x480 at 30 fps in real time"
+    assert mod.quotable(0, 640, 480, 30.0, tried=3) == refused
     assert mod.counts_intact({"faces": 100, "counts": {"happy": 51, "sad": 49}},
                              {"faces": 100, "counts": {"happy": 50, "sad": 50}})
 

@@ -177,12 +177,16 @@ def find_capacity(
     return trials, sustained, best
 
 
-def quotable(best: int, width: int, height: int, fps: float) -> str:
-    """The line a person can quote."""
+def quotable(best: int, width: int, height: int, fps: float, tried: Optional[int] = None) -> str:
+    """The line a person can quote; ``tried``: the N of ``--streams N`` (None for auto)."""
+    def cameras(n: int) -> str:
+        return f"{'one camera' if n == 1 else f'{n} cameras'} of {width}x{height} at {fps:g} fps"
+
+    if tried is not None and best < tried:
+        return f"this device does not run {cameras(tried)} in real time"
     if best == 0:
-        return f"this device does not run one camera of {width}x{height} at {fps:g} fps in real time"
-    cameras = "camera" if best == 1 else "cameras"
-    return f"this device runs {best} {cameras} of {width}x{height} at {fps:g} fps"
+        return f"this device does not run {cameras(1)} in real time"
+    return f"this device runs {cameras(best)}"
 
 
 def video_format(video: Path) -> tuple[int, int, float]:
@@ -293,7 +297,7 @@ def bench_streams_command(
 
     with open_classifier(settings, pipeline_files(settings)) as classifier:
         trials, sustained, best = find_capacity(video, settings, streams, classifier, on_trial=say)
-    line = quotable(best, width, height, fps)
+    line = quotable(best, width, height, fps, streams)
     table = Table(title="streams in one process (each at the video's fps, as live cameras)")
     for header in HEADERS:
         table.add_column(header, justify="left" if header == "stream" else "right")
