@@ -141,3 +141,43 @@ def test_two_and_three_cameras_from_videos_keep_their_own_windows(
     conn = sqlite3.connect(tmp_path / "mood.db")
     frames = dict(conn.execute("SELECT camera, sum(frames) FROM windows GROUP BY camera").fetchall())
     assert frames == {"door": 30, "till": 40, **({"twin": 30, "aisle": 15} if how == "file" else {})}
+
+
+@pytest.mark.slow
+def test_a_camera_not_there_at_the_start_does_not_hold_back_the_others(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from stream_server import free_port
+
+    from fer_edge.camera.scenes import write_video
+
+    clip = write_video(tmp_path / "aisle.avi", [np.full((120, 160, 3), 90, np.uint8)] * 20, fps=10.0)
+    absent = f"http://127.0.0.1:{free_port()}/video.mjpg"  # nobody listens: refused at once
+    model = str(tiny_fer_model(tmp_path / "tiny.onnx"))
+    args = ["run", "--source", f"door={absent}", "--source", f"aisle={clip}", "--model", model,
+            "--log", str(tmp_path / "mood.db"), "--window", "1"]
+    result = CliRunner().invoke(app, [*args, "--fail-fast"])
+    assert result.exit_code != 0 and "cannot open video source" in result.output.splitlines()[-1]
+
+    def stop_later() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            windows = per_camera(tmp_path / "mood.db") if (tmp_path / "mood.db").exists() else {}
+            if sum(f for f, _ in windows.get(str(clip), [])) == 20:  # the file's last window, as it ended
+                break
+        time.sleep(1.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=stop_later)
+    thread.start()
+    t0 = time.monotonic()
+    result = CliRunner().invoke(app, [*args, "--realtime"])
+    thread.join()
+    assert result.exit_code == 0, result.output
+    windows = per_camera(tmp_path / "mood.db")
+    assert sum(f for f, _ in windows[str(clip)]) == 20 and len(windows[str(clip)]) == 2  # the file camera ran
+    assert sum(f for f, _ in windows[absent]) == 0 and sum(o for _, o in windows[absent]) > 1.0  # an outage
+    assert time.monotonic() - t0 < 20
+    assert any(line.startswith("door: ") and "retrying until it is there" in line for line in result.output.splitlines())

@@ -126,6 +126,7 @@ class MultiCameraLoop:
             if item is None:
                 feed.ended = True
                 feed.loop.stats.stopped_by = "end of source"
+                feed.loop.end()  # its last window goes to the log now, not when the last camera ends
             elif isinstance(item, Outage):
                 feed.loop.outage(time.time())
             else:
