@@ -180,4 +180,5 @@ def test_a_camera_not_there_at_the_start_does_not_hold_back_the_others(tmp_path:
     assert sum(f for f, _ in windows[str(clip)]) == 20 and len(windows[str(clip)]) == 2  # the file camera ran
     assert sum(f for f, _ in windows[absent]) == 0 and sum(o for _, o in windows[absent]) > 1.0  # an outage
     assert time.monotonic() - t0 < 20
-    assert any(line.startswith("door: ") and "retrying until it is there" in line for line in result.output.splitlines())
+    lines = result.output.splitlines()
+    assert any(line.startswith("door: ") and "retrying until it is there" in line for line in lines)
