@@ -81,6 +81,7 @@ def main() -> None:
     from fer_edge.camera.wiring import open_classifier, pipeline_files
     from fer_edge.data import load_dataset
 
+    load_before = [round(v, 2) for v in os.getloadavg()]  # a shared machine: say how busy it was before
     test = load_dataset(args.data, dataset="fer2013").split("PrivateTest")
     settings = CameraSettings(model=args.model, device="cpu", detector_model=args.detector_model,
                               detector_device="cpu", loop=replace(TUNED, window_s=2.0))
@@ -97,6 +98,7 @@ def main() -> None:
         line = quotable(best, 640, 480, FPS)
         print(line, flush=True)
         report = streams_report(video, settings, trials, sustained, best, line, machine_info())
+        report["machine"]["load_average_before"] = load_before
         common = ["--model", str(args.model), "--detector-model", str(args.detector_model), "--detector-device",
                   "cpu", "--device", "cpu", "--window", "2", "--stats-every", "1000"]
         report["side_by_side"] = []
