@@ -385,3 +385,18 @@ def test_the_status_line_and_the_journal_show_each_cameras_fps_faces_and_drops()
     alone = io.StringIO()
     StatusLine(alone, is_tty=False).report_cameras({"cam0": door}, named=False)
     assert alone.getvalue().startswith("20.0 fps | faces now 2 |")  # one camera: the line as before
+
+
+def test_a_file_read_ahead_loses_no_frame_however_slow_the_pipeline() -> None:
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(8)]
+    capture = ThreadedCapture(ListSource(list(frames)), keep_all=True).start()
+    seen = []
+    while True:
+        item = capture.take()
+        if item is None:
+            break
+        if isinstance(item, Captured):
+            seen.append(int(item.frame[0, 0, 0]))
+            time.sleep(0.02)  # a slow pipeline: the reader waits for it
+    capture.close()
+    assert seen == list(range(8)) and capture.dropped == 0

@@ -1,7 +1,8 @@
 """Frames as a camera delivers them, one capture per camera, for a loop that serves several.
 
-- :class:`DirectCapture`: a video file played as fast as the pipeline runs (every frame, in order;
-  the read happens in the loop's thread, as for a single camera).
+- :class:`DirectCapture`: frames read on demand in the loop's thread (every frame, in order).
+- :class:`ThreadedCapture` with ``keep_all``: a video file played as fast as the pipeline runs,
+  read one frame ahead in a thread (decoding overlaps detection; every frame, in order).
 - :class:`ThreadedCapture`: a live camera, or a file played at its own fps (``--realtime``): a
   thread reads the source on the source's clock and keeps only the newest frame. A frame the
   pipeline had not taken when the next one came is dropped and counted (``dropped``), so nothing
@@ -69,8 +70,10 @@ class DirectCapture:
 
 class ThreadedCapture:
     """A thread reads ``source``; the newest frame wins. ``pace_fps``: a file played at this rate
-    (``--realtime``); None for a live source, which paces itself. ``wake`` is set on every new
-    frame, outage or end, so a loop serving several cameras sleeps until one has something."""
+    (``--realtime``); None for a live source, which paces itself. ``keep_all``: never drop, the
+    thread waits until the frame it read was taken (a file read ahead of the pipeline: decoding
+    overlaps the other work). ``wake`` is set on every new frame, outage or end, so a loop serving
+    several cameras sleeps until one has something."""
 
     def __init__(
         self,
@@ -78,12 +81,14 @@ class ThreadedCapture:
         pace_fps: Optional[float] = None,
         clock: Callable[[], float] = time.monotonic,
         name: str = "capture",
+        keep_all: bool = False,
     ) -> None:
         self.source = source
         self.pace_fps = pace_fps
+        self.keep_all = keep_all
         self.dropped = 0  # frames overwritten before the pipeline took them
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._slot: Taken = NOTHING
         self._ended = False
         self._closing = threading.Event()
@@ -98,6 +103,8 @@ class ThreadedCapture:
 
     def _put(self, item: Taken) -> None:
         with self._lock:
+            while self.keep_all and isinstance(self._slot, Captured) and not self._closing.is_set():
+                self._lock.wait(0.1)
             if isinstance(self._slot, Captured) and isinstance(item, Captured):
                 self.dropped += 1
             # An outage does not overwrite a frame not yet taken (it is older news than the frame).
@@ -137,6 +144,7 @@ class ThreadedCapture:
             raise self.error
         with self._lock:
             item, self._slot = self._slot, NOTHING
+            self._lock.notify()
             if isinstance(item, Nothing) and self._ended:
                 return None
             return item
@@ -149,10 +157,10 @@ class ThreadedCapture:
 
 
 def make_capture(source: Any, live: bool, realtime: bool, fps: Optional[float], name: str) -> Any:
-    """The capture for one camera: a thread for a live source or a file with ``realtime``, else
-    reads in the loop's thread."""
+    """The capture for one camera: a thread for a live source or a file with ``realtime`` (the
+    newest frame wins), else a thread reading a file one frame ahead (every frame, in order)."""
     if live:
         return ThreadedCapture(source, name=f"capture-{name}")
     if realtime:
         return ThreadedCapture(source, pace_fps=fps or 30.0, name=f"capture-{name}")
-    return DirectCapture(source)
+    return ThreadedCapture(source, name=f"capture-{name}", keep_all=True)
