@@ -327,8 +327,9 @@ def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pyte
 
     def fake_trial(video: object, settings: object, n: int, classifier: object, tmp: object) -> mod.StreamsTrial:
         dropped = 0.0 if n <= 3 else 0.05
-        counts = {"happy": 50, "sad": 50} if n != 3 else {"happy": 60, "sad": 40}  # 3: counts not intact
-        rows = [{"dropped_share": dropped, "fps": 30.0, "faces": 100, "counts": counts} for _ in range(n)]
+        faces = 100 if n != 3 else 97  # 3: faces lost
+        rows = [{"dropped_share": dropped, "fps": 30.0, "faces": faces, "counts": {"happy": 50, "sad": faces - 50}}
+                for _ in range(n)]
         return mod.StreamsTrial(n, rows, 1.0, 1.0, 1.0)
 
     monkeypatch.setattr(mod, "run_streams", fake_trial)
@@ -338,8 +339,9 @@ def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pyte
     assert mod.quotable(1, 640, 480, 30.0) == "this device runs one camera of 640x480 at 30 fps"
     refused = "this device does not run 3 cameras of 640x480 at 30 fps in real time"
     assert mod.quotable(0, 640, 480, 30.0, tried=3) == refused
-    assert mod.counts_intact({"faces": 100, "counts": {"happy": 51, "sad": 49}},
-                             {"faces": 100, "counts": {"happy": 50, "sad": 50}})
+    assert trials[1].rows[0]["emotion_share_points"] == 0.0 and trials[2].rows[0]["emotion_share_points"] > 1.0
+    assert mod.share_points({"faces": 100, "counts": {"happy": 52, "sad": 48}},
+                            {"faces": 100, "counts": {"happy": 50, "sad": 50}}) == pytest.approx(2.0)
 
 
 def test_q_in_one_cameras_window_ends_the_run(tmp_path: Path) -> None:
