@@ -5,7 +5,7 @@
    sustained (at most 1 % dropped on any stream, counts intact).
 2. Side by side on the same N copies, each as fast as it goes (no --realtime): one ``fer-edge run``
    serving N cameras, then N separate ``fer-edge run`` processes at once; aggregate frames/s (all
-   frames over the wall time) and peak RSS (the one process; the N processes summed).
+   frames over the wall time) and RSS while serving (the one process; the N processes summed).
 
 Writes benchmarks/camera/streams.json and .md.
 
@@ -37,18 +37,29 @@ from fer_edge.camera.options import TUNED  # noqa: E402
 from fer_edge.camera.settings import CameraSettings  # noqa: E402
 
 
+def vm_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
 def run_processes(commands: List[List[str]]) -> Dict[str, Any]:
-    """Run the commands at once; wall seconds and each one's peak RSS (MiB)."""
+    """Run the commands at once; wall seconds and each one's RSS while serving (its last sample, every
+    0.2 s: the cameras running, model loading's transient peak apart), MiB."""
     t0 = time.perf_counter()
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in commands]
-    rss = []
-    for p in procs:
-        _, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
+    serving = [0.0] * len(procs)
+    while any(p.poll() is None for p in procs):
+        time.sleep(0.2)
+        serving = [(vm_rss_mib(p.pid) or s) if p.poll() is None else s for s, p in zip(serving, procs)]
+    for p, command in zip(procs, commands):
         if p.returncode != 0:
-            raise SystemExit(f"{' '.join(commands[procs.index(p)])} failed: {p.stderr.read() if p.stderr else ''}")
-        rss.append(usage.ru_maxrss / 1024.0)
-    return {"seconds": time.perf_counter() - t0, "rss_mib": [round(r, 1) for r in rss]}
+            raise SystemExit(f"{' '.join(command)} failed: {p.stderr.read() if p.stderr else ''}")
+    return {"seconds": time.perf_counter() - t0, "rss_mib": [round(r, 1) for r in serving]}
 
 
 def side_by_side(video: Path, frames: int, n: int, common: List[str], tmp: Path) -> Dict[str, Any]:
