@@ -402,3 +402,22 @@ def test_a_file_read_ahead_loses_no_frame_however_slow_the_pipeline() -> None:
             time.sleep(0.02)  # a slow pipeline: the reader waits for it
     capture.close()
     assert seen == list(range(8)) and capture.dropped == 0
+
+
+def test_a_stop_is_a_signal_not_the_end_of_a_live_source(tmp_path: Path) -> None:
+    stop = threading.Event()
+
+    class Live:
+        def read(self) -> object:  # as FrameSource: None once a stop was asked
+            time.sleep(0.01)
+            return None if stop.is_set() else BRIGHT
+
+    log = MoodLog(tmp_path / "mood.db", FER2013_LABELS)
+    loop = camera_loop("door", [], log, FakeClassifier(), ShapeDetector([]))
+    loop.options.media_fps = None
+    multi = MultiCameraLoop([Feed("door", ThreadedCapture(Live()), loop, live=True, paced=True)], FakeClassifier(),
+                            stop=stop, echo=lambda s: None)
+    threading.Timer(0.3, stop.set).start()
+    stats = multi.run()["door"]
+    log.close()
+    assert stats.stopped_by == "signal" and stats.total.frames > 5

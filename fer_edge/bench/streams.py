@@ -98,7 +98,7 @@ def run_streams(video: Path, settings: CameraSettings, streams: int, classifier:
             stack.callback(log.close)
             loop = pipeline.loop(frames, log, media_fps=fps, stats_every_s=1e9, echo=lambda s: None,
                                  metrics=CameraMetrics(name, classifier.labels))
-            feeds.append(Feed(name, ThreadedCapture(frames, pace_fps=fps, name=name), loop, live=True))
+            feeds.append(Feed(name, ThreadedCapture(frames, pace_fps=fps, name=name), loop, paced=True))
         _warm_up(pipeline, video)
         multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None)
         t0 = time.perf_counter()

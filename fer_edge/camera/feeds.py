@@ -111,7 +111,8 @@ def open_camera(
         echo=say, sinks=sinks, zones=spec.zones, window_s=spec.window_s,
     )
     capture = make_capture(frames, source.live, run.realtime, frames.fps, spec.name)
-    feed = Feed(spec.name, capture, loop, reconnects=lambda: frames.reconnects, live=source.live or run.realtime)
+    feed = Feed(spec.name, capture, loop, reconnects=lambda: frames.reconnects, live=source.live,
+                paced=source.live or run.realtime)
     return ServedCamera(spec, frames, log, metrics, feed)
 
 

@@ -40,7 +40,8 @@ class Feed:
     capture: Any  # capture.DirectCapture | capture.ThreadedCapture
     loop: CameraLoop
     reconnects: Callable[[], int] = lambda: 0
-    live: bool = False
+    live: bool = False  # a camera on the wall clock: its windows close even while it sends nothing
+    paced: bool = False  # frames come at the source's rate (live, or --realtime): fps is that rate
     ended: bool = False
     last_done: float = 0.0  # perf_counter when its last frame was finished
     delays_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAYS_KEPT))
@@ -114,7 +115,7 @@ class MultiCameraLoop:
                 continue
             t_frame = time.perf_counter()
             # A live camera's frame time runs from its previous frame: its fps is the rate it is served at.
-            started = feed.last_done if feed.live and feed.last_done else t_frame
+            started = feed.last_done if (feed.live or feed.paced) and feed.last_done else t_frame
             item = feed.capture.take()
             capture_ms = (time.perf_counter() - t_frame) * 1000.0
             if isinstance(item, Nothing):
@@ -123,9 +124,9 @@ class MultiCameraLoop:
                 continue
             busy = True
             feed.loop.metrics.source_state(feed.reconnects(), feed.capture.dropped)
-            if item is None:
+            if item is None:  # the end of a file, or a source told to stop
                 feed.ended = True
-                feed.loop.stats.stopped_by = "end of source"
+                feed.loop.stats.stopped_by = "signal" if self.stop.is_set() else "end of source"
                 feed.loop.end()  # its last window goes to the log now, not when the last camera ends
             elif isinstance(item, Outage):
                 feed.loop.outage(time.time())
