@@ -25,9 +25,30 @@ class LoopOptions:
     adaptive: bool = False  # ... and on every frame while a track is new or moving fast
     reinfer_every: int = 1  # classify a track again after this many frames (at a detector pass)
     reinfer_iou: float = 0.0  # ... or sooner when its box overlaps the classified one less than this
+    # A new track is classified on each of its first ``settle`` frames (one view each: a brief visit
+    # is voted on as many looks as when every frame is classified), and (adaptive, settle_detect)
+    # the detector runs on those frames too; else the tracker's box is classified in between.
+    settle: int = 0
+    settle_detect: bool = True
     align: bool = False  # turn faces upright on the landmarks before cropping
 
 
 # Alignment is off by default: on this model it changed the faces counted right by -2 to +1 points
 # (docs/camera.md, "Alignment"), so it stays an option (--align) rather than a cost on every face.
 TUNED = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, align=False, views=6)
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    """The tracker's defaults (``IouTracker``'s keyword arguments; ``fer-edge run`` --track-iou,
+    --smoothing, --max-missed, --min-hits)."""
+
+    iou_threshold: float = 0.3
+    alpha: float = 0.3
+    max_missed: int = 10
+    min_hits: int = 3
+    keep_passes: int = 1
+    count_detected: bool = True
+
+
+TRACKER = TrackerOptions()

@@ -21,7 +21,7 @@ from fer_edge.camera.moodlog import WindowSummary, iso, summarize_window
 from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.sources import Outage, import_cv2
 from fer_edge.camera.stages import StageTimes, Stopwatch
-from fer_edge.camera.tracking import IouTracker, Track, iou_matrix
+from fer_edge.camera.tracking import IouTracker, Track, detection_due, needs_classification
 from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import softmax
 
@@ -86,38 +86,6 @@ def check_tracker(tracker: IouTracker) -> None:
         raise FerEdgeError(f"--max-missed must be from 0 to 10000 frames, got {tracker.max_missed}")
     if not 1 <= tracker.min_hits <= 1000:
         raise FerEdgeError(f"--min-hits must be from 1 to 1000 detections, got {tracker.min_hits}")
-
-
-def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
-    """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
-    every frame while a track is unconfirmed, or seen and drifted a quarter of its width since its
-    last detection."""
-    if last_detect is None or frame_index - last_detect >= options.detect_every:
-        return True
-    if not options.adaptive:
-        return False
-    for track in tracker.tracks:
-        # An unconfirmed face (one the detector found only now and then: a tilted or small face)
-        # gets a look on every frame, so it reaches --min-hits as it would with detection on
-        # every frame instead of being dropped as a one-off.
-        if track.detections < tracker.min_hits:
-            return True
-        if track.missed:
-            continue
-        # Predicted boxes that may have slid a quarter of their width need a fresh look.
-        drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
-        if drift > 0.25 * max(track.box[2], 1.0):
-            return True
-    return False
-
-
-def needs_classification(track: Track, options: LoopOptions, frame_index: int) -> bool:
-    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
-        return True
-    if options.reinfer_iou > 0:
-        overlap = iou_matrix(track.box[None], track.classified_box[None])[0, 0]
-        return bool(overlap < options.reinfer_iou)
-    return False
 
 
 def classify_tracks(
@@ -280,9 +248,9 @@ def run_loop(
             else:
                 tracker.predict(frame_index)
             track_ms = watch.lap()
-            due = [] if not detected else [
+            due = [
                 t for t in tracker.tracks
-                if t.missed == 0 and needs_classification(t, options, frame_index)
+                if t.missed == 0 and needs_classification(t, options, frame_index, detected)
             ]
             if due:
                 gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
