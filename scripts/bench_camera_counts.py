@@ -39,7 +39,8 @@ from fer_edge.camera.options import TRACKER, TUNED, LoopOptions  # noqa: E402
 from fer_edge.camera.tracking import IouTracker, Track, iou_matrix  # noqa: E402
 
 # The last round's defaults, frozen here so they stay comparable after the defaults change.
-LAST_ROUND = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, settle=0)
+LAST_ROUND = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, settle=0,
+                         classify_between=False, chase=False)
 LAST_ROUND_TRACKER: Dict[str, Any] = {"max_missed": 10, "min_hits": 3, "keep_passes": 1, "count_detected": False}
 OLD_TRACKER: Dict[str, Any] = dict(LAST_ROUND_TRACKER)
 
@@ -86,6 +87,29 @@ class CountingClassifier:
         return self.backend.infer(batch)
 
 
+class RecordingLog:
+    """The mood log, keeping the ids of the tracks counted in each window."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.counted: list[list[tuple[int, int]]] = []  # per window: (track id, emotion counted)
+
+    @property
+    def windows_written(self) -> int:
+        return int(self.log.windows_written)
+
+    @property
+    def waiting(self) -> int:
+        return int(self.log.waiting)
+
+    def write_window(self, summary: Any, tracks: list[Track]) -> object:
+        self.counted.append([(t.id, int(np.argmax(t.window_sum))) for t in tracks])
+        return self.log.write_window(summary, tracks)
+
+    def poll(self) -> None:
+        self.log.poll()
+
+
 class TrackRecorder:
     """A frame sink that keeps each frame's visible tracks (id, box), for identity switches."""
 
@@ -97,31 +121,65 @@ class TrackRecorder:
         return True
 
 
-def identity_switches(recorded: list[list[tuple[int, np.ndarray]]],
-                      in_view: list[dict[int, tuple[int, int, int, int]]]) -> int:
-    """Times a person in view was matched (IoU >= 0.3, greedy) to another track than before."""
+def matches(recorded: list[list[tuple[int, np.ndarray]]], in_view: list[dict[int, tuple[int, int, int, int]]]
+            ) -> list[list[tuple[int, int]]]:
+    """Per frame: (person id, track id) pairs of the people in view and the visible tracks (IoU >= 0.3,
+    best pairs first)."""
+    out: list[list[tuple[int, int]]] = []
+    for tracks, people in zip(recorded, in_view):
+        pairs: list[tuple[int, int]] = []
+        if tracks and people:
+            pids = list(people)
+            ious = iou_matrix(np.array([people[p] for p in pids], np.float64), np.stack([b for _, b in tracks]))
+            used_p: set[int] = set()
+            used_t: set[int] = set()
+            for flat in np.argsort(-ious, axis=None):
+                pi, ti = (int(v) for v in np.unravel_index(flat, ious.shape))
+                if ious[pi, ti] < 0.3:
+                    break
+                if pi in used_p or ti in used_t:
+                    continue
+                used_p.add(pi)
+                used_t.add(ti)
+                pairs.append((pids[pi], tracks[ti][0]))
+        out.append(pairs)
+    return out
+
+
+def identity_switches(pairs: list[list[tuple[int, int]]]) -> int:
+    """Times a person in view was matched to another track than before."""
     last: dict[int, int] = {}
     switches = 0
-    for tracks, people in zip(recorded, in_view):
-        if not tracks or not people:
-            continue
-        pids = list(people)
-        ious = iou_matrix(np.array([people[p] for p in pids], np.float64), np.stack([b for _, b in tracks]))
-        used_p: set[int] = set()
-        used_t: set[int] = set()
-        for flat in np.argsort(-ious, axis=None):
-            pi, ti = (int(v) for v in np.unravel_index(flat, ious.shape))
-            if ious[pi, ti] < 0.3:
-                break
-            if pi in used_p or ti in used_t:
-                continue
-            used_p.add(pi)
-            used_t.add(ti)
-            pid, tid = pids[pi], tracks[ti][0]
+    for frame in pairs:
+        for pid, tid in frame:
             if pid in last and last[pid] != tid:
                 switches += 1
             last[pid] = tid
     return switches
+
+
+def followed(pairs: list[list[tuple[int, int]]], counted: list[list[tuple[int, int]]],
+             truth: list[list[int]], scenario: scenarios.Scenario) -> dict[str, int]:
+    """Over the windows, through which person each counted track followed (most frames): true people
+    no counted track followed (missed); counted tracks beyond one per person followed (extra: a
+    person counted twice after an identity switch, or a false face); people followed by a counted
+    track with their true emotion (right). Unlike the window's totals, an extra count cannot make
+    up for a missed person here."""
+    votes: dict[int, dict[int, int]] = {}
+    for frame in pairs:
+        for pid, tid in frame:
+            votes.setdefault(tid, {}).setdefault(pid, 0)
+            votes[tid][pid] += 1
+    owner = {tid: max(v, key=lambda pid: v[pid]) for tid, v in votes.items()}
+    label = {p.id: p.label for p in scenario.people}
+    missed = extra = right = 0
+    for tracks, people in zip(counted, truth):
+        covered = {owner[t] for t, _ in tracks if t in owner} & set(people)
+        missed += len(set(people) - covered)
+        extra += len(tracks) - len(covered)
+        right += len({owner[t] for t, emotion in tracks if t in owner and owner[t] in covered
+                      and emotion == label[owner[t]]})
+    return {"missed": missed, "extra": extra, "right_followed": right}
 
 
 def score(windows: list[Any], truth: list[list[int]], scenario: scenarios.Scenario,
@@ -154,14 +212,16 @@ def play(video: Path, config: Config, detector: Any, backend: Any, window_s: flo
     classifier = CountingClassifier(backend)
     recorder = TrackRecorder()
     log = MoodLog(tmp / f"mood{index}.db", backend.labels)
+    recording = RecordingLog(log)
     try:
         with FrameSource(parse_source(str(video))) as frames:
             options = replace(config.options, window_s=window_s, media_fps=frames.fps or 15.0, stats_every_s=1e9)
-            stats = run_loop(frames, detector, classifier, crop_rule_for(detector.name), log, options,
+            stats = run_loop(frames, detector, classifier, crop_rule_for(detector.name), recording, options,
                              echo=lambda s: None, sinks=[recorder], tracker=IouTracker(**config.tracker))
     finally:
         log.close()
-    return {"stats": stats, "recorded": recorder.frames, "classified": classifier.faces}
+    return {"stats": stats, "recorded": recorder.frames, "classified": classifier.faces,
+            "counted": recording.counted}
 
 
 def main() -> None:
@@ -220,11 +280,13 @@ def main() -> None:
                     out = play(path, config, detector, backend, scenario.window_s, tmp, runs)
                     runs += 1
                     stats = out["stats"]
+                    pairs = matches(out["recorded"], in_view)
                     row = {
                         "seed": seed,
                         "repeat": repeat,
                         **score(stats.windows, truth, scenario, tuple(backend.labels)),
-                        "identity_switches": identity_switches(out["recorded"], in_view),
+                        **followed(pairs, out["counted"], truth, scenario),
+                        "identity_switches": identity_switches(pairs),
                         "people": len(scenario.people),
                         "frames": stats.total.frames,
                         "fps": round(stats.total.fps, 2),
@@ -290,6 +352,10 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], configs: list
                 "counted_faces": sum(r["counted_faces"] for r in first),
                 "count_error": round(sum(r["count_error"] * r["true_faces"] for r in first) / true, 4),
                 "right_emotion": round(sum(r["right_emotion"] * r["true_faces"] for r in first) / true, 4),
+                "missed": sum(r["missed"] for r in first),
+                "extra": sum(r["extra"] for r in first),
+                "count_errors": round(sum(r["missed"] + r["extra"] for r in first) / true, 4),
+                "right_followed": round(sum(r["right_followed"] for r in first) / true, 4),
                 "identity_switches": sum(r["identity_switches"] for r in first),
                 "fps": round(statistics.median(r["fps"] for r in runs), 2),
                 "detector_share": round(sum(r["detector_runs"] for r in first) / sum(r["frames"] for r in first), 3),
@@ -302,17 +368,20 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], configs: list
     return out
 
 
-HEADER = ("| video | configuration | people counted / true | count error | right emotion | identity switches "
-          "| fps | detector on | faces classified / frame |")
+HEADER = ("| video | configuration | people counted / true | count error | right emotion | missed / extra "
+          "| missed + extra | right emotion, per person | identity switches | fps | detector on "
+          "| faces classified / frame |")
 
 
 def markdown_table(summary: Dict[str, List[Dict[str, Any]]]) -> str:
-    lines = [HEADER, "|" + "---|" * 9]
+    lines = [HEADER, "|" + "---|" * 12]
     for kind, rows in summary.items():
         for r in rows:
             lines.append(
                 f"| {kind} | {r['config']} | {r['counted_faces']} / {r['true_faces']} | {r['count_error']:.1%} | "
-                f"{r['right_emotion']:.1%} | {r['identity_switches']} | {r['fps']:.1f} | "
+                f"{r['right_emotion']:.1%} | {r['missed']} / {r['extra']} | {r['count_errors']:.1%} | "
+                f"{r['right_followed']:.1%} | {r['identity_switches']} | "
+                f"{r['fps']:.1f} | "
                 f"{r['detector_share']:.0%} | {r['classified_per_frame']:.2f} |"
             )
     return "\n".join(lines) + "\n"
@@ -339,8 +408,13 @@ def report_markdown(report: dict[str, Any]) -> str:
         *(f"- {kind}: {text}" for kind, text in report["videos"].items()),
         "",
         "Count error: sum over windows of |counted - true| over the true faces. Right emotion: sum over "
-        "windows and emotions of min(counted, true) over the true faces. Identity switches: a person in "
-        "view matched to another track than before.",
+        "windows and emotions of min(counted, true) over the true faces. Each counted track is tied to the "
+        "person it followed on most frames (IoU >= 0.3): missed = true people in a window that no counted "
+        "track followed; extra = counted tracks beyond one per person followed (a person counted twice "
+        "after an identity switch, or a false face); missed + extra over the true faces; right emotion, "
+        "per person = people followed by a counted track with their true emotion, over the true faces "
+        "(an extra count cannot make up for a missed person there, as it can in the window totals). "
+        "Identity switches: a person in view matched to another track than before.",
         "",
         markdown_table(report["summary"]),
         "Configurations:",

@@ -59,7 +59,7 @@ def play(tmp_path: Path, detector: PresentDetector, options: LoopOptions, n: int
 def test_a_face_that_left_is_not_counted_in_the_next_window(tmp_path: Path) -> None:
     # In view on frames 0-9 (window 0); the detector runs every 3 frames (0, 3, 6, 9, 12), so the
     # tracker carries the face over frames 10 and 11 of window 1, where nobody is.
-    options = LoopOptions(detect_every=3, views=1)
+    options = LoopOptions(detect_every=3, views=1, chase=False)
     carried = play(tmp_path, PresentDetector(range(10)), options, 20, IouTracker(min_hits=1, count_detected=False))
     assert [w.faces for w in carried.windows] == [1, 1]  # the last round's count: one face too many
     stats = play(tmp_path, PresentDetector(range(10)), options, 20, IouTracker(min_hits=1))
@@ -70,7 +70,8 @@ def test_a_face_that_left_is_not_counted_in_the_next_window(tmp_path: Path) -> N
 
 
 def test_a_new_face_is_classified_on_each_of_its_first_frames(tmp_path: Path) -> None:
-    options = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, views=1, settle=4)
+    options = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, views=1, settle=4, chase=False,
+                          classify_between=False)
     detector, classifier = PresentDetector(range(20)), FakeClassifier()
     play(tmp_path, detector, options, 20, IouTracker(min_hits=1), classifier)
     # Detected and classified on frames 0-3 (settling), then the detector every 5 frames from
@@ -84,11 +85,11 @@ def test_a_new_face_is_classified_on_each_of_its_first_frames(tmp_path: Path) ->
 
 
 def test_settling_between_detector_passes_classifies_the_tracked_box(tmp_path: Path) -> None:
-    options = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, views=1, settle=4, settle_detect=False)
+    options = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, views=1, settle=4, chase=False)
     detector, classifier = PresentDetector(range(20)), FakeClassifier()
     play(tmp_path, detector, options, 20, IouTracker(min_hits=1), classifier)
     assert detector.asked == [0, 5, 10, 15]  # the detector as without settling
-    assert classifier.calls == [1] * 5  # frames 0-3 (1-3 on the tracked box), then the pass at 15
+    assert classifier.calls == [1] * 5  # frames 0-3 (1-3 on the tracked box), then frame 13 (10 later)
 
 
 def test_a_track_missed_once_survives_until_several_passes_missed_it() -> None:
@@ -111,7 +112,7 @@ def test_a_track_missed_once_survives_until_several_passes_missed_it() -> None:
 
 
 def test_settling_tracks_make_the_detector_look_on_every_frame() -> None:
-    options = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, settle=3)
+    options = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, settle=3, classify_between=False)
     tracker = IouTracker(min_hits=1)
     (track,) = tracker.match(np.array([[100, 100, 50, 50]]), 0.0, 0)
     assert needs_classification(track, options, 0)
@@ -125,12 +126,15 @@ def test_settling_tracks_make_the_detector_look_on_every_frame() -> None:
     (new,) = young.match(np.array([[100, 100, 50, 50]]), 0.0, 0)
     young.set_probs(new, np.eye(7)[3], 0)
     assert detection_due(options, young, 1, 0)
-    assert not detection_due(replace(options, settle_detect=False), young, 1, 0)  # classified on the tracked box
-    assert needs_classification(new, replace(options, settle_detect=False), 1, detected=False)
+    assert not detection_due(replace(options, classify_between=True), young, 1, 0)  # classified on the tracked box
+    assert needs_classification(new, replace(options, classify_between=True), 1, detected=False)
 
 
-def test_the_defaults_settle_and_keep_tracks() -> None:
-    # What the measurements chose (benchmarks/camera/counts_by_video.md); LoopOptions() stays the
-    # every-frame loop.
-    assert TUNED.settle > 1 and LoopOptions().settle == 0
-    assert TRACKER.count_detected and IouTracker().count_detected
+def test_the_every_frame_loop_is_unchanged_by_the_scheduler(tmp_path: Path) -> None:
+    # LoopOptions() is still the old loop: the detector and the classifier on every frame.
+    detector, classifier = PresentDetector(range(8)), FakeClassifier()
+    play(tmp_path, detector, LoopOptions(views=1), 12, IouTracker(min_hits=1), classifier)
+    assert detector.asked == list(range(12)) and classifier.calls == [1] * 8
+    # What the measurements chose (benchmarks/camera/counts_by_video.md).
+    assert TUNED.settle > 1 and TUNED.classify_between and TUNED.chase and TUNED.detect_every > 1
+    assert TRACKER.count_detected and TRACKER.keep_passes > 1 and IouTracker().keep_passes == TRACKER.keep_passes

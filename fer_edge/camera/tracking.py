@@ -229,11 +229,15 @@ def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, l
         # every frame instead of being dropped as a one-off.
         if track.detections < tracker.min_hits:
             return True
+        # A face the detector lost (hidden by another, or hard to see) or has not yet found in this
+        # window gets a look on every frame: a window counts the faces the detector found in it.
+        if options.chase and (track.missed or track.window_detections == 0):
+            return True
         if track.missed:
             continue
         # A face seen only briefly is classified on its first frames, a view each, as the loop
         # that classifies every frame would: its window vote is not one view's guess.
-        if track.classifications < options.settle and options.settle_detect:
+        if track.classifications < options.settle and not options.classify_between:
             return True
         # Predicted boxes that may have slid a quarter of their width need a fresh look.
         drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
@@ -243,15 +247,17 @@ def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, l
 
 
 def needs_classification(track: Track, options: LoopOptions, frame_index: int, detected: bool = True) -> bool:
-    """Whether a track in view is classified on this frame: on every frame while it settles (on
-    the tracker's box between detector passes); at a detector pass when its re-inference interval
-    is up or its box moved off the classified one."""
+    """Whether a track in view is classified on this frame (at a detector pass, or on the tracker's
+    box in between with ``classify_between``): on each frame while it settles, then when its
+    re-inference interval is up or (at a detector pass) its box moved off the classified one."""
+    if not (detected or options.classify_between):
+        return False
     if track.classifications < options.settle:
+        return True
+    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
         return True
     if not detected:
         return False
-    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
-        return True
     if options.reinfer_iou > 0:
         overlap = iou_matrix(track.box[None], track.classified_box[None])[0, 0]
         return bool(overlap < options.reinfer_iou)
