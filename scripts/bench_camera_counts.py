@@ -309,7 +309,7 @@ def main() -> None:
             "model": str(args.model),
             "detector_model": str(args.detector_model),
             "replayed_detections": args.replay_detections,
-            "videos": {kind: video_text(kind, args.seconds, seeds) for kind in kinds},
+            "videos": {kind: scenarios.describe(kind, args.seconds, seeds) for kind in kinds},
             "configs": {c.name: {"loop": {k: v for k, v in asdict(c.options).items()
                                           if k not in ("window_s", "max_frames", "stats_every_s", "media_fps")},
                                  "tracker": c.tracker} for c in configs},
@@ -319,18 +319,6 @@ def main() -> None:
         write_text_atomic(args.out.with_suffix(".json"), json.dumps(report, indent=2) + "\n")
         write_text_atomic(args.out.with_suffix(".md"), report_markdown(report))
         print(f"wrote {args.out.with_suffix('.json')} and .md")
-
-
-def video_text(kind: str, seconds: float, seeds: list[int]) -> str:
-    what = {
-        "brief": "groups of 1-3 faces (130-170 px) in view for 15 frames, drifting 2 px/frame, between empty "
-                 "frames; one group per 2 s window",
-        "walking": "people walking across (faces 44-72 px, 3-6 px/frame), entering and leaving at the sides, "
-                   "groups of 1-3 going both ways on near lanes so they cross; 4 s windows",
-        "long": "up to three faces (110-170 px, drifting 1-2 px/frame) staying 6-20 s each, coming and going; "
-                "4 s windows",
-    }[kind]
-    return f"640x480 MJPG at 15 fps, {seconds:g} s per video, seeds {seeds}: {what}"
 
 
 def summarize(results: dict[str, dict[str, list[dict[str, Any]]]], configs: list[Config], kinds: list[str]

@@ -235,3 +235,16 @@ def make(kind: str, labels: np.ndarray, seconds: float = 60.0, seed: int = 0, fi
     if kind == "long":
         return long_stays(labels, seconds, seed=seed, first_face=first_face)
     raise ValueError(f"unknown video kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def describe(kind: str, seconds: float, seeds: list[int]) -> str:
+    """One line on the videos of a kind, for a benchmark's report."""
+    what = {
+        "brief": "groups of 1-3 faces (130-170 px) in view for 15 frames, drifting 2 px/frame, between empty "
+                 "frames; one group per 2 s window",
+        "walking": "people walking across (faces 44-72 px, 3-6 px/frame), entering and leaving at the sides, "
+                   "groups of 1-3 going both ways on near lanes so they cross; 4 s windows",
+        "long": "up to three faces (110-170 px, drifting 1-2 px/frame) staying 6-20 s each, coming and going; "
+                "4 s windows",
+    }[kind]
+    return f"640x480 MJPG at 15 fps, {seconds:g} s per video, seeds {seeds}: {what}"

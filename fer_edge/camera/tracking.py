@@ -217,8 +217,9 @@ class IouTracker:
 
 def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
     """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
-    every frame while a track in view is unconfirmed or still settling (classified fewer than
-    ``settle`` times), or seen and drifted a quarter of its width since its last detection."""
+    every frame while a track is unconfirmed; (``chase``) lost or not yet found in this window;
+    still settling (classified fewer than ``settle`` times, when classified only at detector
+    passes); or seen and drifted a quarter of its width since its last detection."""
     if last_detect is None or frame_index - last_detect >= options.detect_every:
         return True
     if not options.adaptive:
