@@ -34,7 +34,7 @@ from fer_edge.bench.machine import machine_info
 from fer_edge.camera.options import TUNED, LoopOptions
 from fer_edge.camera.scenes import background, moving_faces_frames
 from fer_edge.camera.settings import CameraSettings
-from fer_edge.camera.sources import import_cv2
+from fer_edge.core.optional import import_cv2
 
 FPS = 30.0
 WINDOW_S = 2.0

@@ -31,8 +31,8 @@ from fer_edge.atomic import write_text_atomic
 from fer_edge.camera.crop import TIGHT, CropRule, crop_faces
 from fer_edge.camera.detection import FaceDetector, make_detector
 from fer_edge.camera.scenes import PlacedFace, scene_with_faces
-from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.tracking import iou_matrix
+from fer_edge.core.optional import import_cv2
 
 
 def detect_placed(

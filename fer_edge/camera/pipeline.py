@@ -24,11 +24,11 @@ from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections, FaceDetector
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.options import LoopOptions
-from fer_edge.camera.schedule import Classifier, batch_probs, detection_due, face_batch, needs_classification
+from fer_edge.camera.schedule import Classifier, batch_probs, face_batch
 from fer_edge.camera.settings import check_options, check_tracker
 from fer_edge.camera.sources import Outage
 from fer_edge.camera.stages import StageTimes, Stopwatch
-from fer_edge.camera.tracking import IouTracker, Track
+from fer_edge.camera.tracking import IouTracker, Track, detection_due, needs_classification
 from fer_edge.camera.windows import OpenWindow, WindowSummary, describe_window
 from fer_edge.camera.zones import Zone, check_zones, drop_in_zones
 from fer_edge.core.optional import import_cv2
@@ -261,8 +261,10 @@ class CameraLoop:
 
     def _detect_and_track(self, work: FrameWork) -> None:
         """Detect less, track more: the detector runs when due; in between the tracker moves the
-        boxes on. Classification happens at detector passes (fresh boxes and landmarks), only for
-        tracks that are new, due again, or whose box changed a lot: one batch."""
+        boxes on. Tracks that are new (on each of their first frames), due again, or whose box
+        changed a lot are due for classification (``tracking.needs_classification``): their crops
+        are ``work.batch``, for one batched call (with other cameras' faces, in a loop serving
+        several)."""
         index = self._frame_index
         detections = Detections()
         work.detected = detection_due(self.options, self.tracker, index, self._last_detect)
@@ -275,8 +277,9 @@ class CameraLoop:
         else:
             self.tracker.predict(index)
         work.stage_ms["track"] = work.watch.lap()
-        work.due = [] if not work.detected else [
-            t for t in self.tracker.tracks if t.missed == 0 and needs_classification(t, self.options, index)
+        work.due = [
+            t for t in self.tracker.tracks
+            if t.missed == 0 and needs_classification(t, self.options, index, work.detected)
         ]
         if work.due:
             cv2 = self._cv2
