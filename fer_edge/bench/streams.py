@@ -228,6 +228,7 @@ def cells(trial: StreamsTrial, ok: bool) -> List[List[str]]:
 
 def streams_report(video: Path, settings: CameraSettings, trials: List[StreamsTrial], sustained: List[bool],
                    best: int, line: str, machine: Dict[str, Any]) -> Dict[str, Any]:
+    from fer_edge.bench.camera import pipeline_options
     from fer_edge.camera.wiring import pipeline_files
     from fer_edge.core.optional import import_cv2
 
@@ -236,6 +237,7 @@ def streams_report(video: Path, settings: CameraSettings, trials: List[StreamsTr
         "video": str(video),
         "model": str(files.model),
         "detector_model": str(files.detector) if files.detector else "Haar (OpenCV)",
+        "options": pipeline_options(settings),  # the scheduler measured: its cost is most of a frame's
         "machine": {**machine, "opencv": import_cv2().__version__},
         "max_dropped_share": MAX_DROPPED,
         "trials": [t.to_dict(ok) for t, ok in zip(trials, sustained)],
@@ -258,8 +260,9 @@ def streams_markdown(report: Dict[str, Any]) -> str:
         f"OpenCV {machine.get('opencv')}",
         "",
         f"Video {report['video']} played as live cameras at its own fps, model {report['model']}, detector "
-        f"{report['detector_model']}; sustained: at most {100 * report['max_dropped_share']:g} % of the frames "
-        "dropped on every stream and every stream's faces within 1 % of one stream's (emotion shares vs one "
+        f"{report['detector_model']}, options {report.get('options', 'not recorded')}; sustained: at most "
+        f"{100 * report['max_dropped_share']:g} % of the frames dropped on every stream and every stream's faces "
+        "within 1 % of one stream's (emotion shares vs one "
         "stream: the largest difference of an emotion's share, in points).",
         "",
         "| " + " | ".join(HEADERS) + " |",
