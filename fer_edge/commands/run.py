@@ -183,6 +183,16 @@ def run(
         int, typer.Option(help="Frames a track survives without a detection (a face that left ends).")
     ] = 10,
     min_hits: Annotated[int, typer.Option(help="Detections before a track counts in the mood log.")] = 3,
+    metrics: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Serve Prometheus metrics and /healthz at [ADDR:]PORT (127.0.0.1 when only a port is given; "
+            "docs/fleet.md, Operations). Needs the metrics extra."
+        ),
+    ] = None,
+    metrics_public: Annotated[
+        bool, typer.Option(help="Allow --metrics on an address other than loopback (it has no authentication).")
+    ] = False,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
     from fer_edge.camera.settings import camera_settings
@@ -207,9 +217,13 @@ def run(
         {"--model": files.model, "--detector-model": detector_model, "--source": source_file},
         {"--log": log, "--save-video": save_video},
     )
+    from fer_edge.camera.metrics_service import open_metrics
+
     outputs = RunOutputs(log=log, display=display, save_video=save_video, max_frames=max_frames,
                          stats_every_s=stats_every, fail_fast=fail_fast, hold_windows=hold_windows,
                          sync=sync, store=store)
+    # Bound now: a port in use is an error before the camera opens.
+    outputs.metrics = open_metrics(metrics, metrics_public, _echo)
     stop = StopFlag()
     # Installed before anything slow: a signal during loading or a camera's reconnect backoff ends
     # the run at once (a second one interrupts whatever runs).
@@ -218,6 +232,8 @@ def run(
         outcome = serve(settings, files, spec, outputs, stop)
     finally:
         stop.restore()
+        if outputs.metrics is not None:
+            outputs.metrics.close()
     finish(outcome, outputs, stop)
 
 
@@ -234,6 +250,7 @@ class RunOutputs:
     hold_windows: int = 10_000
     sync: Optional[str] = None
     store: Optional[str] = None
+    metrics: Any = None  # the --metrics endpoint (camera.metrics_service.MetricsService), bound
 
 
 @dataclass
@@ -271,6 +288,8 @@ def serve(
             forwarder = fleet.attach(outputs.log, mood_log.run_id, outputs.sync, outputs.store, echo)
             metrics = CameraMetrics(labels=pipeline.classifier.labels,
                                     to_sync=functools.partial(fleet.waiting, forwarder))
+            if outputs.metrics is not None:
+                outputs.metrics.watch([metrics], pipeline, forwarder)
             loop = pipeline.loop(
                 frames, mood_log, media_fps=None if spec.live else (frames.fps or 30.0),
                 max_frames=outputs.max_frames, stats_every_s=outputs.stats_every_s, metrics=metrics,

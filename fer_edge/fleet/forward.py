@@ -271,6 +271,7 @@ class Forwarder:
         self._backoff = Backoff(cap=max_backoff_s)
         self._last_error = ""
         self._last_echo = 0.0
+        self.errors = 0  # failed passes since the start (run --metrics: fer_edge_sync_errors_total)
         self._thread = threading.Thread(target=self._loop, name="fer-edge-sync", daemon=True)
 
     def waiting(self) -> int:
@@ -313,6 +314,7 @@ class Forwarder:
             result = sync_log(self.log, self.conninfo, batch_size=self.batch_size, retry_for=0.0,
                               on_batch=self._note)  # fmt: skip
         except FerEdgeError as exc:
+            self.errors += 1
             self._waiting = outbox.waiting(self._installation)
             now = time.monotonic()
             # Once per distinct problem, then a reminder with the count at most once a minute.
@@ -325,6 +327,7 @@ class Forwarder:
             self._last_error = str(exc)
             return self._backoff.next()
         except Exception as exc:  # the camera must outlive any bug in here
+            self.errors += 1
             self.echo(f"sync: unexpected {type(exc).__name__}: {describe_error(exc, self.conninfo)}")
             self._last_error = repr(exc)
             return self._backoff.next()
