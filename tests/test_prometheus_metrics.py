@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import pytest
 
-from fer_edge.camera.board_metrics import BoardReader, power_mode
+from fer_edge.camera.board_metrics import BoardReader, BoardReading, power_mode
 from fer_edge.camera.metrics import STAGE_BUCKETS_S, CameraMetrics
 from fer_edge.camera.metrics_service import LoopHealth
 from fer_edge.camera.prometheus_metrics import BuildInfo, RunCollector, file_sha256
@@ -236,3 +236,24 @@ def test_a_loop_that_never_delivers_is_stuck() -> None:
     assert health()[0]
     clock.now += 31
     assert not health()[0]
+
+
+class FixedBoard(BoardReader):
+    def __init__(self, reading: BoardReading) -> None:
+        super().__init__()
+        self._fixed = reading
+
+    def reading(self) -> BoardReading:
+        return self._fixed
+
+
+def test_every_metric_the_alert_rules_use_is_exported() -> None:
+    """The shipped rules and the collector agree on names (a renamed metric would silence an alert)."""
+    import re
+
+    rules = (Path(__file__).resolve().parents[1] / "scripts" / "prometheus" / "fer-edge-alerts.yml").read_text()
+    used = set(re.findall(r"\bfer_edge_[a-z_]+", rules))
+    board = FixedBoard(BoardReading(5.0, {"cpu": 50.0}, 0.5, "MAXN", "0", {"cpu": 99.0}))
+    text = exposition(RunCollector([driven_camera()], BUILD, sync_errors=lambda: 0, board=board))
+    exported = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if not line.startswith("#")}
+    assert used and used <= exported, used - exported
