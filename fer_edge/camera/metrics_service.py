@@ -10,7 +10,7 @@ they exist; until then ``/metrics`` has no camera families and ``/healthz`` says
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from fer_edge.camera.board_metrics import BoardReader
 from fer_edge.camera.metrics import CameraMetrics
@@ -81,9 +81,9 @@ class MetricsService:
         host, port = self.endpoint.address
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/metrics"
 
-    def watch(self, cameras: Sequence[CameraMetrics], pipeline: Any, forwarder: Any = None) -> None:
+    def watch(self, cameras: Sequence[CameraMetrics], build: BuildInfo, forwarder: Any = None) -> None:
         """Serve these cameras from now on; ``forwarder`` (``run --sync``'s, or None) has ``errors``."""
-        self.collector.build = BuildInfo.of_pipeline(pipeline)
+        self.collector.build = build
         if forwarder is not None:
             self.collector.sync_errors = lambda: int(forwarder.errors)
         self.collector.cameras.extend(cameras)
@@ -92,6 +92,42 @@ class MetricsService:
     def close(self) -> None:
         self.endpoint.close()
         self.board.close()
+
+
+class HealthFigures:
+    """What ``run --sync`` records centrally about this device at each sync (the fields of
+    ``fleet.health.HEALTH_FIELDS``), read from the same metrics objects as the endpoint."""
+
+    def __init__(self, cameras: Sequence[CameraMetrics], build: BuildInfo,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.cameras, self.build, self._clock = list(cameras), build, clock
+        self._last: Optional[Tuple[float, int]] = None
+
+    def __call__(self) -> Dict[str, Any]:
+        snapshots = [c.snapshot() for c in self.cameras]
+        now, frames = self._clock(), sum(s.frames for s in snapshots)
+        if self._last is not None and now > self._last[0]:
+            fps = (frames - self._last[1]) / (now - self._last[0])  # frames per second of wall time since the last
+        else:
+            fps = sum(s.interval.fps for s in snapshots)
+        self._last = (now, frames)
+        return {
+            "fer_edge_version": self.build.version, "model": self.build.model, "model_sha256": self.build.model_sha256,
+            "cameras_up": sum(s.camera_up for s in snapshots), "cameras_total": len(snapshots),
+            "fps": round(fps, 2), "windows_held": max((s.windows_held for s in snapshots), default=0),
+        }  # fmt: skip
+
+
+def observe(cameras: Sequence[CameraMetrics], pipeline: Any, forwarder: Any, service: Optional[MetricsService]) -> None:
+    """Once the loop's metrics objects exist: the endpoint serves them, and the forwarder (``run
+    --sync``) records the device's health from them."""
+    if forwarder is None and service is None:
+        return
+    build = BuildInfo.of_pipeline(pipeline)
+    if forwarder is not None:
+        forwarder.health.figures = HealthFigures(cameras, build)
+    if service is not None:
+        service.watch(cameras, build, forwarder)
 
 
 def open_metrics(value: Optional[str], public: bool, echo: Callable[[str], None] = print) -> Optional[MetricsService]:

@@ -267,6 +267,7 @@ def serve(
     """Open the pipeline, the source, the log (and the sync) and run the loop until it ends."""
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
     from fer_edge.camera.metrics import CameraMetrics
+    from fer_edge.camera.metrics_service import observe
     from fer_edge.camera.sources import FrameSource
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
@@ -288,8 +289,7 @@ def serve(
             forwarder = fleet.attach(outputs.log, mood_log.run_id, outputs.sync, outputs.store, echo)
             metrics = CameraMetrics(labels=pipeline.classifier.labels,
                                     to_sync=functools.partial(fleet.waiting, forwarder))
-            if outputs.metrics is not None:
-                outputs.metrics.watch([metrics], pipeline, forwarder)
+            observe([metrics], pipeline, forwarder, outputs.metrics)  # --metrics and the health --sync records
             loop = pipeline.loop(
                 frames, mood_log, media_fps=None if spec.live else (frames.fps or 30.0),
                 max_frames=outputs.max_frames, stats_every_s=outputs.stats_every_s, metrics=metrics,

@@ -17,6 +17,7 @@ from typing import Callable, Optional, Set
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.conninfo import CentralUnavailable, connect, describe_error, import_psycopg, is_transient
+from fer_edge.fleet.health import HealthReporter
 from fer_edge.fleet.outbox import Batch, Device, Outbox
 from fer_edge.fleet.schema import SCHEMA, WINDOW_COLUMNS, ensure_schema
 
@@ -272,6 +273,8 @@ class Forwarder:
         self._last_error = ""
         self._last_echo = 0.0
         self.errors = 0  # failed passes since the start (run --metrics: fer_edge_sync_errors_total)
+        # The device's health, recorded centrally after a pass when due; run sets health.figures.
+        self.health = HealthReporter(self.log, conninfo, echo)
         self._thread = threading.Thread(target=self._loop, name="fer-edge-sync", daemon=True)
 
     def waiting(self) -> int:
@@ -299,6 +302,7 @@ class Forwarder:
             stopping = False
             while True:
                 delay = self._pass(outbox)
+                self.health.maybe_record(outbox, self._waiting, self._last_error)
                 if stopping:
                     return
                 stopping = self._stop.wait(delay)

@@ -69,6 +69,21 @@ MIGRATIONS: List[Tuple[int, List[str]]] = [
             f"CREATE INDEX windows_start ON {SCHEMA}.windows USING brin (start_at)",
         ],
     ),
+    (
+        2,
+        [
+            # Each device's state at its last sync (fleet/health.py), one row per device replaced in
+            # place: 500 stores x a sync a minute would otherwise add 720,000 rows a day nobody reads.
+            # No foreign key to devices: a device reports its health before its first window.
+            f"""CREATE TABLE {SCHEMA}.device_health (
+                device_id uuid PRIMARY KEY, store text, last_seen timestamptz NOT NULL DEFAULT now(),
+                device_time timestamptz, fer_edge_version text, model text, model_sha256 text,
+                cameras_up integer, cameras_total integer, fps double precision, windows_waiting integer,
+                windows_held integer, last_error text)""",
+            f"COMMENT ON TABLE {SCHEMA}.device_health IS 'fer-edge: each device''s state at its last sync "
+            "(last_seen on the server''s clock); see docs/fleet.md, Operations'",
+        ],
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('fer_edge.migrate'))"
