@@ -25,21 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from fer_edge import __version__
 from fer_edge.atomic import write_bytes_atomic
-from fer_edge.errors import FerEdgeError, missing_dependency
+from fer_edge.core.optional import import_torch
+from fer_edge.errors import FerEdgeError
 
 if TYPE_CHECKING:
     from fer_edge.model import FerCNN
 
 FORMAT = "fer-edge-checkpoint"
 FORMAT_VERSION = 1
-
-
-def import_torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise missing_dependency("torch", "this command", "pip install 'fer-edge[train]'") from None
-    return torch
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

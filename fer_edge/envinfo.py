@@ -17,12 +17,21 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fer_edge.core.machine import (
+    DEVICE_TREE_MODEL,
+    MEMINFO,
+    cpu_model,
+    mem_total_bytes,
+    nvidia_gpu_present,
+    parse_device_tree_model,
+    parse_nvidia_smi,
+    query_nvidia_smi,
+)
+from fer_edge.core.machine import read_bytes as _read
 from fer_edge.errors import FerEdgeError
-from fer_edge.nvidia_smi import query_nvidia_smi
 from fer_edge.ort import MISSING
 
 NV_TEGRA_RELEASE = Path("/etc/nv_tegra_release")
-DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
 
 # L4T (R-number) major.minor → JetPack release, from NVIDIA's JetPack archive.
 L4T_TO_JETPACK: dict[tuple[int, int], str] = {
@@ -54,13 +63,6 @@ def parse_nv_tegra_release(text: str) -> dict[str, str] | None:
     return info
 
 
-def parse_device_tree_model(raw: bytes | str) -> str | None:
-    """The device-tree model (NUL-terminated in /proc), e.g. ``NVIDIA Jetson AGX Orin Developer Kit``."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    text = text.replace("\x00", "").strip()
-    return text or None
-
-
 def jetson_dla_cores(model: str | None, mem_total_bytes: int | None = None) -> int | None:
     """DLA cores by Jetson model; None when unknown.
 
@@ -87,43 +89,10 @@ def jetson_dla_cores(model: str | None, mem_total_bytes: int | None = None) -> i
     return None
 
 
-def mem_total_bytes(meminfo: bytes | str | None) -> int | None:
-    """``MemTotal`` of /proc/meminfo, in bytes."""
-    if not meminfo:
-        return None
-    text = meminfo.decode("utf-8", "replace") if isinstance(meminfo, bytes) else meminfo
-    match = re.search(r"^MemTotal:\s+(\d+)\s*kB", text, re.MULTILINE)
-    return int(match.group(1)) * 1024 if match else None
-
-
-def parse_nvidia_smi(text: str) -> list[dict[str, str]]:
-    """Rows of ``nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total``
-    ``--format=csv,noheader``."""
-    gpus = []
-    for line in text.strip().splitlines():
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) >= 2 and parts[0]:
-            row = {"name": parts[0], "compute_capability": parts[1]}
-            if len(parts) > 2:
-                row["driver"] = parts[2]
-            if len(parts) > 3:
-                row["memory"] = parts[3]
-            gpus.append(row)
-    return gpus
-
-
 def opencv_has_gstreamer(build_information: str) -> bool:
     """From ``cv2.getBuildInformation()``: the ``GStreamer:`` line under Video I/O says YES/NO."""
     match = re.search(r"^\s*GStreamer:\s*(\S+)", build_information, re.MULTILINE)
     return bool(match) and match.group(1).upper().startswith("YES")  # type: ignore[union-attr]
-
-
-def parse_cpu_model(cpuinfo: str) -> str | None:
-    for key in ("model name", "Hardware", "Model", "cpu model"):
-        match = re.search(rf"^{key}\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-        if match:
-            return match.group(1).strip()
-    return None
 
 
 def environment_warnings(report: dict[str, Any]) -> list[str]:
@@ -157,17 +126,14 @@ def environment_warnings(report: dict[str, Any]) -> list[str]:
 # -- gathering (side effects: reads files, runs nvidia-smi, imports light modules) -----------------
 
 
+def _nvidia_gpu_present() -> bool:  # a seam the tests replace
+    return nvidia_gpu_present()
+
+
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
         return None
 
 
@@ -278,12 +244,6 @@ def _cuda(gpu_expected: bool) -> dict[str, Any]:
     return info
 
 
-def _nvidia_gpu_present() -> bool:
-    from fer_edge.bench.plan import nvidia_gpu_present
-
-    return nvidia_gpu_present()
-
-
 def _jetson() -> dict[str, Any] | None:
     release = _read(NV_TEGRA_RELEASE)
     model_raw = _read(DEVICE_TREE_MODEL)
@@ -292,7 +252,7 @@ def _jetson() -> dict[str, Any] | None:
     if parsed is None and not (model and "jetson" in model.lower()):
         return None
     info: dict[str, Any] = {"model": model, **(parsed or {})}
-    info["dla_cores_expected"] = jetson_dla_cores(model, mem_total_bytes(_read(Path("/proc/meminfo"))))
+    info["dla_cores_expected"] = jetson_dla_cores(model, mem_total_bytes(_read(MEMINFO)))
     return info
 
 
@@ -300,16 +260,13 @@ def environment_report() -> dict[str, Any]:
     """Everything ``fer-edge info`` shows, plus ``warnings`` (a list of strings)."""
     from fer_edge import __version__
 
-    cpuinfo = _read(Path("/proc/cpuinfo"))
     report: dict[str, Any] = {
         "fer_edge": __version__,
         "python": platform.python_version(),
         "os": platform.platform(),
         "machine": platform.machine(),
         "cpu": {
-            "model": (parse_cpu_model(cpuinfo.decode("utf-8", "replace")) if cpuinfo else None)
-            or platform.processor()
-            or None,
+            "model": cpu_model(),
             "cores": os.cpu_count(),
         },
         "numpy": _version("numpy"),

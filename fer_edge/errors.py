@@ -23,6 +23,15 @@ class FerEdgeError(Exception):
         self.line = line
 
 
-def missing_dependency(package: str, feature: str, install: str) -> FerEdgeError:
-    """The error for an optional dependency that a feature needs but is not installed."""
-    return FerEdgeError(f"{feature} needs {package}, which is not installed; install it with: {install}")
+def missing_dependency(package: str, feature: str | None, install: str) -> FerEdgeError:
+    """The error for an optional dependency that a feature needs but is not installed:
+    ``OpenCV is not installed (the camera pipeline needs it): pip install 'fer-edge[opencv]'``."""
+    needs = f" ({feature} needs it)" if feature else ""
+    return FerEdgeError(f"{package} is not installed{needs}: {install}")
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (its type name when the message is empty):
+    library errors (psycopg, ONNX Runtime, CUDA) run over several lines, ours stay on one."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

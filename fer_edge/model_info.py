@@ -38,11 +38,13 @@ def onnx_info(path: Path) -> dict[str, Any]:
     import numpy as np
     import onnx.numpy_helper
 
-    from fer_edge.onnx_model import get_metadata, is_quantized, labels_from_metadata, load_onnx
+    from fer_edge.model_formats import LAYOUTS, onnx_model_facts
+    from fer_edge.onnx_model import get_metadata, labels_from_metadata, load_onnx
 
     model = load_onnx(path)
     meta = get_metadata(model)
     labels = labels_from_metadata(meta, path=path)
+    precision, layout = onnx_model_facts(model)
     # Parameters are counted on float tensors and int8 weights, not on Q/DQ scales and zero points.
     n_params = 0
     for init in model.graph.initializer:
@@ -56,7 +58,8 @@ def onnx_info(path: Path) -> dict[str, Any]:
         "dataset": meta.get("dataset"),
         "labels": list(labels),
         "parameters": n_params,
-        "precision": "int8" if is_quantized(model) else meta.get("precision", "fp32"),
+        "precision": precision,
+        **({"layout": LAYOUTS[layout][1]} if layout else {}),
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
         "size_mb": round(path.stat().st_size / 1e6, 2),
         "fer_edge_version": meta.get("fer_edge_version"),
@@ -83,13 +86,9 @@ def engine_info(path: Path) -> dict[str, Any]:
 
 
 def model_info(path: Path) -> dict[str, Any]:
+    from fer_edge.model_formats import model_format
+
+    kind = model_format(path).kind
     if not path.exists():
         raise FerEdgeError("file not found", path=path)
-    suffix = path.suffix.lower()
-    if suffix == ".pt":
-        return checkpoint_info(path)
-    if suffix == ".onnx":
-        return onnx_info(path)
-    if suffix == ".engine":
-        return engine_info(path)
-    raise FerEdgeError("unknown model type; expected .pt, .onnx or .engine", path=path)
+    return {"pt": checkpoint_info, "onnx": onnx_info, "engine": engine_info}[kind](path)

@@ -8,31 +8,13 @@ module, and two of them side by side hide the CUDA/TensorRT providers.
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Optional, Union
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.optional import ORT_INSTALL as INSTALL
+from fer_edge.core.optional import import_onnxruntime
 
-INSTALL = (
-    "pip install 'fer-edge[cpu]' (CPU) or 'fer-edge[gpu]' (CUDA, x86); on a Jetson run "
-    "scripts/jetson_setup.sh, which installs the build for its JetPack"
-)
 MISSING = f"ONNX Runtime is not installed: {INSTALL}"
-
-
-def import_onnxruntime() -> ModuleType:
-    """``onnxruntime``, or a :class:`FerEdgeError` that names the extra to install."""
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        if exc.name == "onnxruntime":
-            raise FerEdgeError(MISSING) from None
-        # Installed but broken, e.g. onnxruntime-gpu without the CUDA libraries it links.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FerEdgeError(
-            f"ONNX Runtime is installed but does not import ({first}); reinstall one build: {INSTALL}"
-        ) from None
-    return onnxruntime
+__all__ = ["INSTALL", "MISSING", "cpu_session", "import_onnxruntime", "session_options"]
 
 
 def session_options(threads: Optional[int] = None) -> Any:

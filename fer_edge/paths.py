@@ -42,10 +42,36 @@ def _items(named: Named) -> list[tuple[str, Path]]:
     return [(name, Path(p)) for name, p in named.items() if p is not None and str(p) != ""]
 
 
-def refuse_output_overlap(inputs: Named, outputs: Named) -> None:
-    """One-line error when an output is an input, or two outputs are one file."""
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# A SQLite database is more than one file: overwriting its write-ahead log or journal destroys it.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        if not path.is_file():
+            return False
+        with path.open("rb") as f:
+            return f.read(16) == SQLITE_MAGIC
+    except OSError:
+        return False
+
+
+def companions(named: Named, databases: Sequence[str] = ()) -> list[tuple[str, Path]]:
+    """The ``-wal``/``-shm``/``-journal`` files of each path that is a SQLite database (named in
+    ``databases``, or found to be one), each named after its option."""
+    found = []
+    for name, path in _items(named):
+        if name in databases or _is_sqlite(path):
+            found += [(f"{name}'s {suffix} file", Path(f"{path}{suffix}")) for suffix in SQLITE_COMPANIONS]
+    return found
+
+
+def refuse_output_overlap(inputs: Named, outputs: Named, databases: Sequence[str] = ()) -> None:
+    """One-line error when an output is an input (a SQLite input's companion files included), or two
+    outputs are one file (an output database's companions included)."""
     outs = _items(outputs)
-    ins = _items(inputs)
+    ins = _items(inputs) + companions(inputs, databases) + companions(outputs, databases)
     for out_name, out in outs:
         for in_name, src in ins:
             if same_file(out, src):
@@ -53,6 +79,10 @@ def refuse_output_overlap(inputs: Named, outputs: Named) -> None:
                     f"{out_name} {out} is the input {in_name} {src}; an output never overwrites an input, "
                     f"choose another {out_name} path"
                 )
+    for comp_name, comp in companions(outputs, databases):  # SQLite writes these beside an output database
+        for in_name, src in _items(inputs):
+            if same_file(comp, src):
+                raise FerEdgeError(f"{in_name} {src} is {comp_name}, which SQLite overwrites; give it another path")
     for i, (name_a, a) in enumerate(outs):
         for name_b, b in outs[i + 1 :]:
             if same_file(a, b):
@@ -92,12 +122,13 @@ def check_writable(name: str, path: PathLike, *, directory: bool = False) -> Non
         os.unlink(probe)
 
 
-def guard_outputs(inputs: Named, outputs: Named, folders: Sequence[str] = ()) -> None:
+def guard_outputs(inputs: Named, outputs: Named, folders: Sequence[str] = (), databases: Sequence[str] = ()) -> None:
     """Everything a command checks about its file options before any work.
 
-    ``outputs`` maps option names to output paths; those named in ``folders`` are folders.
+    ``outputs`` maps option names to output paths; those named in ``folders`` are folders, those
+    in ``databases`` SQLite files (also when they do not exist yet; existing ones are recognised).
     """
-    refuse_output_overlap(inputs, outputs)
+    refuse_output_overlap(inputs, outputs, databases)
     for name, path in _items(outputs):
         check_writable(name, path, directory=name in folders)
 

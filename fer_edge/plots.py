@@ -8,20 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.atomic import atomic_path
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from fer_edge.core.plots import pyplot, save_figure
 
 
 def plot_learning_curve(history: Sequence[dict[str, Any]], out: str | Path, title: str = "") -> None:
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
@@ -37,14 +28,12 @@ def plot_learning_curve(history: Sequence[dict[str, Any]], out: str | Path, titl
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], out: str | Path, title: str = "") -> None:
     """Row-normalised confusion matrix with counts, as in the paper's Figs. 5-6."""
-    plt = _pyplot()
+    plt = pyplot()
     cm = np.asarray(cm)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(class_names), 0.8 + 0.75 * len(class_names)))
@@ -67,6 +56,4 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str], out: str |
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out)

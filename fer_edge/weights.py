@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fer_edge.core.machine import nvidia_gpu_present
 from fer_edge.errors import FerEdgeError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -30,7 +31,5 @@ def default_model(device: str = "auto", dataset: str = "fer2013") -> Path:
     Runtime's CPU kernels cannot run its convolutions in integer arithmetic, so on a CPU it is
     slower than FP32; the CPU layout is the fast one there.
     """
-    from fer_edge.bench.plan import nvidia_gpu_present
-
     gpu = device in ("cuda", "tensorrt") or (device == "auto" and nvidia_gpu_present())
     return shipped_model(dataset, "int8", "tensorrt" if gpu else "cpu")

@@ -35,11 +35,12 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's fer_edge, and
 from pg_fixture import PgServer, _pg_bin  # noqa: E402
 
 from fer_edge.atomic import write_text_atomic  # noqa: E402
-from fer_edge.bench.machine import cpu_flags, cpu_model  # noqa: E402
-from fer_edge.camera.moodlog import POLARITY, connect, iso  # noqa: E402
+from fer_edge.core.machine import cpu_flags, cpu_model  # noqa: E402
 from fer_edge.fleet.forward import sync_log  # noqa: E402
 from fer_edge.fleet.outbox import Outbox  # noqa: E402
 from fer_edge.labels import FER2013_LABELS  # noqa: E402
+from fer_edge.moodlog.connection import connect  # noqa: E402
+from fer_edge.moodlog.windows import POLARITY, iso  # noqa: E402
 
 DAY0 = 1_796_083_200.0  # 2026-12-01T00:00:00Z
 WINDOWS_PER_DAY = 1440
@@ -47,7 +48,7 @@ WINDOWS_PER_DAY = 1440
 
 def make_store_log(path: Path, store: str, seed: int) -> int:
     """One device's day: 1440 one-minute windows of random counts (bulk insert, not the camera path)."""
-    conn = connect(path)
+    conn = connect(path, "write")
     conn.execute("PRAGMA synchronous=OFF")
     rng = np.random.default_rng(seed)
     labels = list(FER2013_LABELS)
@@ -133,7 +134,7 @@ def sync_all(logs: list[Path], url: str, method: str, data_dir: Path, workers: i
 
 def reset_acks(logs: list[Path]) -> None:
     for log in logs:
-        db = sqlite3.connect(log)
+        db = connect(log, "sync")
         with db:
             db.execute("DELETE FROM fleet_acked")
         db.close()

@@ -28,8 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_edge.atomic import write_text_atomic  # noqa: E402
-from fer_edge.bench.machine import cpu_model as cpu_name  # noqa: E402
 from fer_edge.calibration import content_sha256, draw_manifest, load_manifest, select_manifest_images  # noqa: E402
+from fer_edge.core.machine import cpu_model as cpu_name  # noqa: E402
+from fer_edge.core.markdown import markdown_table  # noqa: E402
 from fer_edge.data import load_dataset  # noqa: E402
 from fer_edge.export import export_checkpoint  # noqa: E402
 from fer_edge.onnx_model import read_model_metadata  # noqa: E402
@@ -215,17 +216,17 @@ def markdown(r: dict) -> str:  # type: ignore[type-arg]
         f"- Calibration: {s['method']} on {s['calibration_images']} images ({s['calibration']})",
         f"- Command: `{r['command']}`",
         "",
-        "| model | size MB | size vs FP32 | latency ms | median ms | p90 ms | speed-up | PublicTest acc | "
-        "PrivateTest acc | agreement (Private) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        markdown_table(
+            ("model", "size MB", "size vs FP32", "latency ms", "median ms", "p90 ms", "speed-up", "PublicTest acc",
+             "PrivateTest acc", "agreement (Private)"),
+            [(row["model"], f"{row['bytes'] / 1e6:.2f}", f"{row['size_ratio']:.1%}",
+              f"{row['best_round_median_ms']:.3f}", f"{row['median_ms']:.3f}", f"{row['p90_ms']:.3f}",
+              f"{row['speedup']:.2f}x",
+              f"{row['PublicTest_accuracy']:.2%}", f"{row['PrivateTest_accuracy']:.2%}",
+              f"{row['PrivateTest_agreement']:.2%}") for row in r["rows"]],
+            align="lrrrrrrrrr",
+        ),
     ]
-    for row in r["rows"]:
-        lines.append(
-            f"| {row['model']} | {row['bytes'] / 1e6:.2f} | {row['size_ratio']:.1%} | "
-            f"{row['best_round_median_ms']:.3f} | {row['median_ms']:.3f} | {row['p90_ms']:.3f} | "
-            f"{row['speedup']:.2f}x | {row['PublicTest_accuracy']:.2%} | {row['PrivateTest_accuracy']:.2%} | "
-            f"{row['PrivateTest_agreement']:.2%} |"
-        )
     for target, rep in r["quantize_reports"].items():
         kept = ", ".join(rep["fp32_layers"]) or "none"
         lines.append("")

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fer_edge.core.markdown import markdown_table
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -64,9 +66,10 @@ def main() -> None:
     md = ["# Training throughput on the CPU", "",
           f"- Command: `{result['command']}`", f"- Date: {result['date']}",
           f"- Machine: {result['machine']}", "",
-          "| precision | images/s | s per epoch (28709 images, est.) | batch |", "|---|---:|---:|---:|"]
-    md += [f"| {r['precision']} | {r['images_per_second']:.0f} | {r['estimated_seconds_per_full_epoch']:.0f} | "
-           f"{r['batch_size']} |" for r in rows]
+          markdown_table(("precision", "images/s", "s per epoch (28709 images, est.)", "batch"),
+                         [(r["precision"], f"{r['images_per_second']:.0f}",
+                           f"{r['estimated_seconds_per_full_epoch']:.0f}", r["batch_size"]) for r in rows],
+                         align="lrrr")]
     (args.out / "cpu_throughput.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

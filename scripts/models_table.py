@@ -10,6 +10,8 @@ import json
 import re
 from pathlib import Path
 
+from fer_edge.core.markdown import markdown_table
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "benchmarks" / "models"
 START, END = "<!-- models-table:start -->", "<!-- models-table:end -->"
@@ -48,13 +50,8 @@ def fer_edge_rows() -> list[tuple[str, str, str, str]]:
 
 
 def table() -> str:
-    lines = [
-        "| model | parameters | FER2013 PrivateTest % | FERPlus PrivateTest % (majority) |",
-        "|---|---:|---:|---:|",
-    ]
-    for row in fer_edge_rows() + PUBLISHED:
-        lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(lines)
+    headers = ("model", "parameters", "FER2013 PrivateTest %", "FERPlus PrivateTest % (majority)")
+    return markdown_table(headers, fer_edge_rows() + PUBLISHED, align="lrrr")
 
 
 def per_class() -> str:
@@ -64,9 +61,12 @@ def per_class() -> str:
         if not report:
             continue
         out.append(f"\n### {ds}: per-class figures on PrivateTest (FP32, {report['n']} images)\n")
-        out.append("| class | precision % | recall % | F1 % | support |\n|---|---:|---:|---:|---:|")
-        for name, r in report["per_class"].items():
-            out.append(f"| {name} | {r['precision']:.1f} | {r['recall']:.1f} | {r['f1']:.1f} | {r['support']} |")
+        out.append(markdown_table(
+            ("class", "precision %", "recall %", "F1 %", "support"),
+            [(name, f"{r['precision']:.1f}", f"{r['recall']:.1f}", f"{r['f1']:.1f}", r["support"])
+             for name, r in report["per_class"].items()],
+            align="lrrrr",
+        ))
     return "\n".join(out)
 
 

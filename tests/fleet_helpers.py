@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.camera.moodlog import MoodLog, WindowSummary, polarity
 from fer_edge.labels import FER2013_LABELS
+from fer_edge.moodlog.windows import WindowSummary, polarity
+from fer_edge.moodlog.writer import MoodLog
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_790_000_000.0  # 2026-09-21, a fixed clock: the same log gives the same rows

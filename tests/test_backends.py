@@ -234,7 +234,7 @@ def test_onnx_precision_from_graph(small_models: tuple[Path, Path]) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    from fer_edge.backends.precision import graph_precision
+    from fer_edge.model_formats import graph_precision
 
     _, onnx_path = small_models
     model = onnx.load(str(onnx_path))

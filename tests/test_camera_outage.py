@@ -21,10 +21,10 @@ from stream_server import MjpegCamera, free_port
 from test_camera_helpers import FakeClassifier, ScriptedDetector, tiny_fer_model
 
 from fer_edge.camera.crop import CropRule
-from fer_edge.camera.moodlog import MoodLog
 from fer_edge.camera.pipeline import LoopOptions, run_loop
 from fer_edge.camera.sources import OUTAGE
 from fer_edge.labels import FER2013_LABELS
+from fer_edge.moodlog.writer import MoodLog
 
 cv2 = pytest.importorskip("cv2")
 REPO = Path(__file__).resolve().parents[1]
@@ -279,3 +279,59 @@ def test_run_survives_a_full_disk_and_a_held_lock_and_logs_every_window_once(tmp
         assert len(windows) == sum(map(is_window, run.lines))  # each announced window is in the log
         assert len(windows) >= 2 * FAULT_SECONDS + 4
         print("\n".join(run.lines))  # shown with -s: what a journal would hold
+
+
+@pytest.mark.slow
+def test_a_log_whose_folder_is_removed_mid_run_is_made_anew_and_the_stop_line_counts_it(tmp_path: Path) -> None:
+    import re
+    import shutil
+
+    camera = MjpegCamera(fps=10).start()
+    folder = tmp_path / "logs"
+    run = Run(tmp_path, camera.url(), db=folder / "mood.db")
+    try:
+        run.wait_for(is_window, 3)
+        shutil.rmtree(folder)
+        run.wait_for(lambda line: "the log file is gone" in line)
+        run.wait_for(lambda line: "made anew" in line)
+        run.wait_for(is_window, sum(map(is_window, run.lines)) + 2)
+        code, _, _ = run.stop(signal.SIGTERM)
+    finally:
+        camera.stop()
+        if run.proc.poll() is None:
+            run.proc.kill()
+    assert code == 0, run.lines
+    assert sum("cannot write" in line for line in run.lines) == 1, run.lines
+    assert not [line for line in run.lines if "Traceback" in line]
+    windows = run.windows()  # the file made anew: the windows from the one it noticed was gone
+    assert_contiguous(windows)
+    stop = next(line for line in run.lines if line.startswith("stopped ("))
+    said = int(re.search(r"\): (\d+) windows", stop).group(1))  # type: ignore[union-attr]
+    assert said == len(windows) < sum(map(is_window, run.lines)), (stop, len(windows))
+
+
+@pytest.mark.slow
+def test_a_run_that_starts_on_a_full_disk_runs_and_writes_its_windows_when_space_returns(tmp_path: Path) -> None:
+    camera = MjpegCamera(fps=10).start()
+    with tmpfs(tmp_path / "disk", "2m") as disk:
+        filler = fill_disk(disk)
+        run = Run(tmp_path, camera.url(), db=disk / "mood.db")
+        try:
+            run.wait_for(lambda line: "the disk is full" in line)
+            run.wait_for(is_window, 3)
+            assert run.proc.poll() is None  # started and running, not exited (systemd would give up)
+            filler.unlink()
+            run.wait_for(lambda line: "writable again" in line)
+            run.wait_for(is_window, sum(map(is_window, run.lines)) + 2)
+            code, _, _ = run.stop(signal.SIGTERM)
+        finally:
+            camera.stop()
+            if run.proc.poll() is None:
+                run.proc.kill()
+        assert code == 0, run.lines
+        assert not [line for line in run.lines if "Traceback" in line or "could not be written" in line]
+        windows = run.windows()
+        assert_contiguous(windows)
+        assert len(windows) == sum(map(is_window, run.lines))  # each announced window is in the log
+        stop = next(line for line in run.lines if line.startswith("stopped ("))
+        assert f": {len(windows)} windows" in stop, stop

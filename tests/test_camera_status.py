@@ -10,9 +10,9 @@ import pytest
 from test_camera_helpers import FakeClassifier, ListSource, ScriptedDetector
 
 from fer_edge.camera.crop import CropRule
-from fer_edge.camera.moodlog import MoodLog
 from fer_edge.camera.pipeline import LoopOptions, run_loop
 from fer_edge.camera.status import CLEAR_LINE, StatusLine
+from fer_edge.moodlog.writer import MoodLog
 
 pytest.importorskip("cv2")
 

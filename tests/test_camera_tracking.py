@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 
 from fer_edge.camera.crop import CropRule, one_view
 from fer_edge.camera.detection import Detections
-from fer_edge.camera.moodlog import MoodLog
 from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.pipeline import run_loop
 from fer_edge.camera.tracking import IouTracker
 from fer_edge.cli import app
 from fer_edge.errors import FerEdgeError
 from fer_edge.labels import FER2013_LABELS
+from fer_edge.moodlog.writer import MoodLog
 
 cv2 = pytest.importorskip("cv2")
 

@@ -25,7 +25,6 @@ from typer.testing import CliRunner
 
 from fer_edge.camera.crop import CropRule
 from fer_edge.camera.metrics import CameraMetrics
-from fer_edge.camera.moodlog import MoodLog
 from fer_edge.camera.options import TUNED, LoopOptions
 from fer_edge.camera.pipeline import CameraLoop, run_loop
 from fer_edge.camera.settings import CameraSettings, camera_settings
@@ -35,6 +34,7 @@ from fer_edge.camera.windows import OpenWindow
 from fer_edge.cli import COMMANDS, app
 from fer_edge.errors import FerEdgeError
 from fer_edge.labels import FER2013_LABELS
+from fer_edge.moodlog.writer import MoodLog
 
 cv2 = pytest.importorskip("cv2")
 

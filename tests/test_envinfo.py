@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import sys
 
+from fer_edge.core.machine import (
+    mem_total_bytes,
+    parse_cpu_flags,
+    parse_cpu_mhz,
+    parse_cpu_model,
+    parse_device_tree_model,
+    parse_nvidia_smi,
+)
 from fer_edge.envinfo import (
     environment_report,
     environment_warnings,
     jetson_dla_cores,
-    mem_total_bytes,
     opencv_has_gstreamer,
-    parse_cpu_model,
-    parse_device_tree_model,
     parse_nv_tegra_release,
-    parse_nvidia_smi,
 )
 
 JETPACK6_RELEASE = (
@@ -89,6 +93,14 @@ def test_opencv_gstreamer_detection() -> None:
 def test_parse_cpu_model() -> None:
     assert parse_cpu_model("processor\t: 0\nmodel name\t: AMD EPYC 7B13\n") == "AMD EPYC 7B13"
     assert parse_cpu_model("processor\t: 0\nBogoMIPS\t: 62.50\n") is None
+
+
+def test_parse_cpu_flags_and_clock() -> None:
+    x86 = "processor\t: 0\ncpu MHz\t\t: 2445.406\nflags\t\t: fpu avx2 fma\nprocessor\t: 1\ncpu MHz\t\t: 3200.0\n"
+    assert parse_cpu_flags(x86) == ["fpu", "avx2", "fma"]
+    assert parse_cpu_mhz(x86) == 3200.0  # the fastest core: a floor takes the top clock
+    arm = "processor\t: 0\nFeatures\t: fp asimd asimddp\nBogoMIPS\t: 62.50\n"
+    assert parse_cpu_flags(arm) == ["fp", "asimd", "asimddp"] and parse_cpu_mhz(arm) is None
 
 
 def test_warnings_for_a_jetson_with_pip_opencv() -> None:

@@ -10,9 +10,10 @@ from fleet_helpers import make_log
 from pg_fixture import PASSWORD, PgServer
 from typer.testing import CliRunner
 
-from fer_edge.camera.moodlog import satisfaction_index
-from fer_edge.camera.report import load_windows, parse_when, summarize
 from fer_edge.cli import app
+from fer_edge.moodlog.reader import load_windows, parse_when
+from fer_edge.moodlog.summary import summarize
+from fer_edge.moodlog.windows import satisfaction_index
 
 T0 = parse_when("2026-03-01T10:00:00")
 

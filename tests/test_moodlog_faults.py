@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from fault_helpers import LockHolder, fill_disk, remount_read_only, tmpfs
 
-from fer_edge.camera.logbuffer import BufferedLog
-from fer_edge.camera.moodlog import MoodLog, summarize_window
-from fer_edge.camera.report import load_windows
 from fer_edge.camera.tracking import IouTracker
 from fer_edge.errors import FerEdgeError
 from fer_edge.labels import FER2013_LABELS
+from fer_edge.moodlog.buffered import BufferedLog
+from fer_edge.moodlog.reader import load_windows
+from fer_edge.moodlog.windows import summarize_window
+from fer_edge.moodlog.writer import MoodLog
 
 T0 = 1_780_000_000.0
 

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fer_edge.camera.moodlog import MoodLog, summarize_window
-from fer_edge.camera.report import load_windows, parse_when, summarize
 from fer_edge.camera.tracking import IouTracker
 from fer_edge.cli import app
 from fer_edge.labels import FER2013_LABELS
+from fer_edge.moodlog.reader import load_windows, parse_when
+from fer_edge.moodlog.summary import summarize
+from fer_edge.moodlog.windows import summarize_window
+from fer_edge.moodlog.writer import MoodLog
 
 DAY1 = parse_when("2026-03-01T10:00:00")
 DAY2 = parse_when("2026-03-02T10:00:00")

@@ -7,13 +7,7 @@ from pathlib import Path
 import pytest
 
 from fer_edge.bench.jetson_specs import JETSONS, jetson_spec
-from fer_edge.bench.roofline import (
-    layer_bounds,
-    layers_from_config,
-    layers_from_onnx,
-    total_bound_s,
-    total_macs,
-)
+from fer_edge.bench.roofline import layer_bounds, layers_from_onnx, total_bound_s, total_macs
 from fer_edge.errors import FerEdgeError
 
 torch = pytest.importorskip("torch")
@@ -34,20 +28,6 @@ def hand_count(config: ModelConfig) -> tuple[int, list[int]]:
         per_layer.append(width * out)
         width = out
     return sum(per_layer), per_layer
-
-
-def test_default_model_macs_match_the_hand_count() -> None:
-    config = ModelConfig()
-    expected, per_layer = hand_count(config)
-    # 48*48*32*1*4 + 5 * 18,874,368 (each later conv: H*W halves, Cin and Cout double) + FC layers
-    assert expected == 294_912 + 5 * 18_874_368 + 1024 * 512 + 512 * 512 * 2 + 512 * 7 == 95_718_912
-    layers = layers_from_config(config)
-    assert [layer.macs for layer in layers] == per_layer
-    assert total_macs(layers) == expected
-    # Weight count equals the model's conv and linear weights (BN and bias parameters excluded).
-    model = build_model(config)
-    weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1)
-    assert sum(layer.weights for layer in layers) == weights
 
 
 @pytest.fixture(scope="module")
@@ -71,17 +51,22 @@ def default_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_onnx_graph_gives_the_same_layers(default_onnx: Path) -> None:
-    from_graph = layers_from_onnx(default_onnx)
-    from_config = layers_from_config(ModelConfig())
-    assert [(x.kind, x.macs, x.weights, x.input_elems, x.output_elems) for x in from_graph] == [
-        (x.kind, x.macs, x.weights, x.input_elems, x.output_elems) for x in from_config
-    ]
-    assert total_macs(from_graph) == 95_718_912
+def test_default_model_macs_match_the_hand_count(default_onnx: Path) -> None:
+    config = ModelConfig()
+    expected, per_layer = hand_count(config)
+    # 48*48*32*1*4 + 5 * 18,874,368 (each later conv: H*W halves, Cin and Cout double) + FC layers
+    assert expected == 294_912 + 5 * 18_874_368 + 1024 * 512 + 512 * 512 * 2 + 512 * 7 == 95_718_912
+    layers = layers_from_onnx(default_onnx)
+    assert [layer.macs for layer in layers] == per_layer
+    assert total_macs(layers) == expected
+    # Weight count equals the model's conv and linear weights (BN and bias parameters excluded).
+    model = build_model(config)
+    weights = sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight") and p.dim() > 1)
+    assert sum(layer.weights for layer in layers) == weights
 
 
-def test_bounds_are_the_max_of_compute_and_memory_time() -> None:
-    layers = layers_from_config(ModelConfig())
+def test_bounds_are_the_max_of_compute_and_memory_time(default_onnx: Path) -> None:
+    layers = layers_from_onnx(default_onnx)
     nano = jetson_spec("orin-nano")
     assert (
         nano.int8_dense_tops == 20.0 and nano.fp16_dense_tflops == 10.0 and nano.memory_bandwidth_gbs == 68.0
@@ -98,8 +83,8 @@ def test_bounds_are_the_max_of_compute_and_memory_time() -> None:
     assert fp16.bytes == 8192 * 2 + 64 * 4 + (32 * 48 * 48 + 64 * 48 * 48) * 2
 
 
-def test_faster_devices_and_int8_give_lower_bounds() -> None:
-    layers = layers_from_config(ModelConfig())
+def test_faster_devices_and_int8_give_lower_bounds(default_onnx: Path) -> None:
+    layers = layers_from_onnx(default_onnx)
     bound = {
         (k, p): total_bound_s(layer_bounds(layers, JETSONS[k], p)) for k in JETSONS for p in ("int8", "fp16")
     }

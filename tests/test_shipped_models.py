@@ -81,12 +81,12 @@ def test_int8_agrees_with_fp32_on_real_faces(real_slice_csv: Path, target: str) 
 
 
 def test_default_model_takes_the_layout_that_is_fast_on_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fer_edge.bench.plan as plan
+    import fer_edge.weights as weights
     from fer_edge.weights import default_model
 
-    monkeypatch.setattr(plan, "nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr(weights, "nvidia_gpu_present", lambda: False)
     assert default_model("auto").name == "fer2013.int8.cpu.onnx"
     assert default_model("cpu").name == "fer2013.int8.cpu.onnx"
     assert default_model("tensorrt").name == "fer2013.int8.onnx"
-    monkeypatch.setattr(plan, "nvidia_gpu_present", lambda: True)
+    monkeypatch.setattr(weights, "nvidia_gpu_present", lambda: True)
     assert default_model("auto").name == "fer2013.int8.onnx"

@@ -11,22 +11,12 @@ from pathlib import Path
 
 from fer_edge.backends.base import Backend
 from fer_edge.errors import FerEdgeError
-
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
-SUFFIXES: dict[str, str] = {".pt": "pytorch", ".onnx": "onnxruntime", ".engine": "tensorrt"}
+from fer_edge.model_formats import DEVICES, model_format
 
 
 def backend_kind(path: str | Path) -> str:
     """``"pytorch"``, ``"onnxruntime"`` or ``"tensorrt"`` for a model path, by its suffix."""
-    suffix = Path(path).suffix.lower()
-    try:
-        return SUFFIXES[suffix]
-    except KeyError:
-        raise FerEdgeError(
-            f"unknown model file type {suffix or '(no suffix)'!r}; fer-edge runs "
-            ".pt (PyTorch checkpoint), .onnx (ONNX Runtime) and .engine (TensorRT)",
-            path=path,
-        ) from None
+    return model_format(path).backend
 
 
 def _open_pytorch(path: Path, device: str, threads: int | None) -> Backend:

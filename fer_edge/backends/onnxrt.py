@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from fer_edge.backends.base import Backend
-from fer_edge.backends.precision import graph_precision
+from fer_edge.model_formats import graph_precision
 from fer_edge.runtime.ort_runner import (  # noqa: F401  (the names callers import from here)
     CPU_EP,
     CUDA_EP,

@@ -43,7 +43,7 @@ class TorchBackend(Backend):
         threads: int | None = None,
     ) -> None:
         from fer_edge import __version__
-        from fer_edge.checkpoint import import_torch
+        from fer_edge.core.optional import import_torch
 
         labels = tuple(str(x) for x in checkpoint["labels"])
         dataset = str(checkpoint["dataset"])

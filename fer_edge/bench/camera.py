@@ -128,8 +128,8 @@ def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda 
 
 
 def camera_report(bench: CameraBench, rows: list[Row], machine: dict[str, Any]) -> dict[str, Any]:
-    from fer_edge.camera.sources import import_cv2
     from fer_edge.camera.wiring import pipeline_files
+    from fer_edge.core.optional import import_cv2
 
     machine = {**machine, "opencv": import_cv2().__version__}
     files = pipeline_files(bench.settings)

@@ -1,24 +1,17 @@
-"""Published peak figures of the Jetson Orin modules, for the roofline estimate.
+"""Published peak figures of the Jetson Orin modules (GPU only), for the roofline estimate.
 
-Sources (NVIDIA):
-- Jetson AGX Orin Series Technical Brief v1.2: AGX Orin 64GB GPU = 2048 CUDA cores + 64 Tensor
-  Cores, 170 sparse INT8 TOPS (GPU alone; the two DLAs add 105), 204.8 GB/s LPDDR5.
-  NVIDIA/Deep-Learning-Accelerator-SW README: 171 GPU sparse INT8 TOPS at MAXN.
-- Jetson Orin NX Series datasheet: 100 TOPS (GPU + 2 DLAs, sparse INT8), 1024-core GPU with
-  32 Tensor Cores at up to 918 MHz, 102.4 GB/s. The GPU's share (60 sparse TOPS) is derived from
-  the AGX figure scaled by Tensor Cores x clock (32 x 0.918 / (64 x 1.3) x 170 = 60), which agrees
-  with 100 - 2 x 20 DLA TOPS.
-- Jetson Orin Nano Series datasheet: Orin Nano 8GB 40 sparse INT8 TOPS (GPU only, no DLA),
-  1024-core GPU with 32 Tensor Cores at 625 MHz, 68 GB/s. (JetPack 6.1+ "Super" mode:
-  67 TOPS and 102 GB/s; pass the orin-nano-super key for it.)
-
-Dense INT8 is half the sparse figure (Ampere's 2:4 structured sparsity doubles the Tensor Core
-rate; a CNN exported from fer-edge is dense). FP16 Tensor Core rate is half the INT8 rate.
+Sources (NVIDIA): Jetson AGX Orin Series Technical Brief v1.2 (AGX Orin 64GB: 170 sparse INT8 TOPS
+on the GPU, 204.8 GB/s); Jetson Orin NX Series datasheet (1024-core GPU, 32 Tensor Cores at 918 MHz,
+102.4 GB/s; the GPU's 60 sparse TOPS scaled from the AGX figure by Tensor Cores x clock, which agrees
+with 100 - 2 x 20 DLA TOPS); Jetson Orin Nano Series datasheet (40 sparse TOPS, 68 GB/s; "Super"
+mode on JetPack 6.1+: 67 TOPS, 102 GB/s). Dense INT8 is half the sparse figure (2:4 sparsity doubles
+the Tensor Core rate; fer-edge's CNN is dense); FP16 is half the dense INT8 rate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Tuple
 
 from fer_edge.errors import FerEdgeError
 
@@ -30,6 +23,7 @@ class JetsonSpec:
     gpu_int8_sparse_tops: float
     memory_bandwidth_gbs: float
     source: str
+    precisions: Tuple[str, str] = ("int8", "fp16")
 
     @property
     def int8_dense_tops(self) -> float:
@@ -38,10 +32,6 @@ class JetsonSpec:
     @property
     def fp16_dense_tflops(self) -> float:
         return self.int8_dense_tops / 2.0
-
-    @property
-    def precisions(self) -> tuple[str, str]:
-        return ("int8", "fp16")
 
     def dense_tops(self, precision: str) -> float:
         if precision not in self.precisions:
@@ -59,27 +49,15 @@ class JetsonSpec:
         )
 
 
-JETSONS: dict[str, JetsonSpec] = {
+JETSONS = {
     spec.key: spec
     for spec in (
         JetsonSpec("orin-nano", "Jetson Orin Nano 8GB", 40.0, 68.0, "Jetson Orin Nano Series datasheet"),
-        JetsonSpec(
-            "orin-nano-super",
-            "Jetson Orin Nano 8GB (Super, JetPack 6.1+)",
-            67.0,
-            102.0,
-            "Jetson Orin Nano Super Developer Kit datasheet",
-        ),
-        JetsonSpec(
-            "orin-nx",
-            "Jetson Orin NX 16GB",
-            60.0,
-            102.4,
-            "Jetson Orin NX Series datasheet (GPU share derived, see module note)",
-        ),
-        JetsonSpec(
-            "agx-orin", "Jetson AGX Orin 64GB", 170.0, 204.8, "Jetson AGX Orin Series Technical Brief v1.2"
-        ),
+        JetsonSpec("orin-nano-super", "Jetson Orin Nano 8GB (Super, JetPack 6.1+)", 67.0, 102.0,
+                   "Jetson Orin Nano Super Developer Kit datasheet"),
+        JetsonSpec("orin-nx", "Jetson Orin NX 16GB", 60.0, 102.4,
+                   "Jetson Orin NX Series datasheet (GPU share derived, see module note)"),
+        JetsonSpec("agx-orin", "Jetson AGX Orin 64GB", 170.0, 204.8, "Jetson AGX Orin Series Technical Brief v1.2"),
     )
 }
 
@@ -88,6 +66,4 @@ def jetson_spec(key: str) -> JetsonSpec:
     try:
         return JETSONS[key]
     except KeyError:
-        raise FerEdgeError(
-            f"--estimate: unknown device {key!r}; choose one of: host, {', '.join(JETSONS)}"
-        ) from None
+        raise FerEdgeError(f"--estimate: unknown device {key!r}; choose one of: host, {', '.join(JETSONS)}") from None

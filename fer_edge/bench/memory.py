@@ -10,7 +10,7 @@ import resource
 import sys
 from pathlib import Path
 
-from fer_edge.nvidia_smi import query_nvidia_smi
+from fer_edge.core.machine import query_nvidia_smi
 
 _STATUS = Path("/proc/self/status")
 

@@ -6,9 +6,10 @@ import functools
 from pathlib import Path
 
 from fer_edge.bench.rows import DEFAULT_LOADER, RowSpec
+from fer_edge.core.machine import nvidia_gpu_present
 from fer_edge.errors import FerEdgeError
+from fer_edge.model_formats import BY_SUFFIX, check_device, layout_note, onnx_facts, precision_of
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 SHIPPED_FER2013 = ("fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx")
 
 # What a (file kind, device) pair is expected to run as; only a label for rows that fail early.
@@ -32,29 +33,15 @@ def shipped_fer2013_models() -> list[Path]:
     return found
 
 
-def model_kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".pt", ".pth"):
-        return "pt"
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in (".engine", ".plan", ".trt"):
-        return "engine"
-    return "unknown"
-
-
 @functools.lru_cache(maxsize=1)
 def onnxruntime_providers() -> tuple[str, ...]:
+    """ONNX Runtime's providers here; none where it is missing or broken (its rows then say why)."""
+    from fer_edge.core.optional import import_onnxruntime
+
     try:
-        import onnxruntime as ort
-    except ImportError:
+        return tuple(import_onnxruntime().get_available_providers())
+    except FerEdgeError:
         return ()
-    return tuple(ort.get_available_providers())
-
-
-def nvidia_gpu_present() -> bool:
-    """A cheap check (no CUDA context): a discrete GPU's device node or a Jetson's GPU node."""
-    return Path("/dev/nvidia0").exists() or Path("/dev/nvhost-ctrl-gpu").exists()
 
 
 def devices_for(kind: str, device: str, cpu_layout: bool = False) -> list[str]:
@@ -83,35 +70,31 @@ def devices_for(kind: str, device: str, cpu_layout: bool = False) -> list[str]:
     return ["cpu"]
 
 
-def precision_hint(path: Path, kind: str) -> str:
-    if kind == "pt":
-        return "fp32"
-    if kind == "engine":
-        for part in reversed(path.name.split(".")):
-            if part in ("fp32", "fp16", "int8"):
-                return part
-        return "?"
-    if kind == "onnx" and path.is_file():
-        try:
-            from fer_edge.onnx_model import get_metadata, is_quantized, load_onnx
-
-            model = load_onnx(path, load_external_data=False)
-        except FerEdgeError:
-            return "?"
-        return get_metadata(model).get("precision") or ("int8" if is_quantized(model) else "fp32")
-    return "?"
-
-
 def is_cpu_layout(path: Path, kind: str) -> bool:
     """An INT8 ONNX quantised with ``--target cpu`` (its metadata says so)."""
-    if kind != "onnx" or not path.is_file():
-        return False
-    try:
-        from fer_edge.onnx_model import get_metadata, load_onnx
+    return kind == "onnx" and path.is_file() and _facts(path)[1] == "cpu"
 
-        return get_metadata(load_onnx(path, load_external_data=False)).get("quant_target") == "cpu"
+
+def model_kind(path: Path) -> str:
+    """The kind in the model-format table; ``unknown`` for another suffix, whose row then fails in its
+    own process with the loader's message (a test's fake loader opens its own files)."""
+    return BY_SUFFIX[path.suffix.lower()].kind if path.suffix.lower() in BY_SUFFIX else "unknown"
+
+
+def _facts(path: Path) -> tuple[str, str | None]:
+    """(precision, layout) of a file, as far as it can be read here: a row that cannot read its
+    model fails in its own process, with the reason, not while planning."""
+    kind = model_kind(path)
+    if kind == "unknown":
+        return ("?", None)
+    if kind != "onnx":
+        return (precision_of(path), None)
+    if not path.is_file():
+        return ("?", None)
+    try:
+        return onnx_facts(path)
     except FerEdgeError:
-        return False
+        return ("?", None)
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -144,17 +127,15 @@ def plan_rows(
     split: str,
     loader: str = DEFAULT_LOADER,
 ) -> list[RowSpec]:
-    if device not in DEVICES:
-        raise FerEdgeError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    check_device(device)
     rows: list[RowSpec] = []
     for model in models:
         kind = model_kind(model)
-        precision = precision_hint(model, kind)
-        cpu_layout = is_cpu_layout(model, kind)
-        if cpu_layout and device == "tensorrt":
+        precision, layout = _facts(model)
+        if layout == "cpu" and device == "tensorrt":
             raise FerEdgeError("is the CPU-layout INT8 model, which TensorRT cannot build; bench it with "
                                "--device cpu, or the TensorRT INT8 model (NAME.int8.onnx) on tensorrt", path=model)
-        for dev in devices_for(kind, device, cpu_layout):
+        for dev in devices_for(kind, device, layout == "cpu"):
             rows.append(
                 RowSpec(
                     model=str(model),
@@ -167,6 +148,7 @@ def plan_rows(
                     loader=loader,
                     backend_hint=BACKEND_HINTS.get((kind, dev), f"{kind}-{dev}"),
                     precision_hint=precision,
+                    layout_note=layout_note(layout, dev),
                 )
             )
     return rows

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fer_edge.atomic import atomic_path
 from fer_edge.bench.runner import BenchReport
+from fer_edge.core.plots import pyplot, save_figure
 
 
 def row_label(backend: str, precision: str, model: str) -> str:
@@ -13,11 +13,7 @@ def row_label(backend: str, precision: str, model: str) -> str:
 
 
 def write_plot(report: BenchReport, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: no display on servers and Jetsons over ssh
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [r for r in report.results if r.ok]
     fig, (ax_lat, ax_tp) = plt.subplots(1, 2, figsize=(13, 5))
     for row in rows:
@@ -61,6 +57,4 @@ def write_plot(report: BenchReport, path: Path) -> None:
         fontsize=10,
     )
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120, fmt=None)

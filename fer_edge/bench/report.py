@@ -10,11 +10,14 @@ from typing import Any, Callable
 from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.rows import RowResult
 from fer_edge.bench.runner import BenchReport
+from fer_edge.core.markdown import markdown_table
+from fer_edge.model_formats import BY_SUFFIX, ELSEWHERE
 from fer_edge.tables import FitTable, shorten
 
 OK, FAILED = "✅", "❌"
 RECORDED_MARK = "*"
 INHERITED_MARK = "†"
+LAYOUT_MARK = "‡"
 JSON_SCHEMA_VERSION = 1
 
 
@@ -82,7 +85,8 @@ def _memory(row: RowResult) -> str:
 
 def _precision(row: RowResult) -> str:
     # a row that failed before its model was read does not know it ("?" in the JSON)
-    return "–" if row.precision in ("", "?") else row.precision
+    text = "–" if row.precision in ("", "?") else row.precision
+    return f"{text}{LAYOUT_MARK}" if row.layout_note else text
 
 
 def has_gpu_time(rows: list[RowResult]) -> bool:
@@ -177,6 +181,11 @@ def notes(report: BenchReport) -> list[str]:
             f"{RECORDED_MARK} accuracy recorded in the model's metadata at export/quantise time "
             f"({report.settings.get('split')} unless named), not measured here: pass --data to measure"
         )
+    for note in sorted({r.layout_note for r in report.results if r.layout_note}):
+        out.append(
+            f"{LAYOUT_MARK} {note}: this row runs it elsewhere, without the INT8 kernels the layout was made "
+            f"for, so it can be slower than FP32 here; {ELSEWHERE.get(note, 'quantize --target picks the layout')}"
+        )
     if any(r.accuracy_inherited for r in report.results):
         out.append(
             f"{INHERITED_MARK} the quantised file's metadata repeats the FP32 model's recorded accuracy; "
@@ -185,19 +194,13 @@ def notes(report: BenchReport) -> list[str]:
     return out
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def to_markdown(report: BenchReport) -> str:
     batches = report.batches
     split = report.settings.get("split")
     gpu_time = has_gpu_time(report.results)
-    head = columns(batches, gpu_time)
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for row in report.results:
-        row_cells = cells(row, batches, split=split, gpu_time=gpu_time)
-        lines.append("| " + " | ".join(_md_escape(c) for c in row_cells) + " |")
+    table = markdown_table(
+        columns(batches, gpu_time), (cells(row, batches, split=split, gpu_time=gpu_time) for row in report.results)
+    )
     m = report.machine
     gpu = ", ".join(m.get("gpu") or []) or "none"
     packages = ", ".join(f"{k} {v}" for k, v in (m.get("packages") or {}).items())
@@ -211,7 +214,7 @@ def to_markdown(report: BenchReport) -> str:
         *[f"- {n}" for n in notes(report)],
         f"- total wall time: {report.wall_time_s:.1f} s",
     ]
-    return "\n".join(["# fer-edge bench", "", *lines, "", *meta]) + "\n"
+    return "\n".join(["# fer-edge bench", "", table, "", *meta]) + "\n"
 
 
 def write_markdown(report: BenchReport, path: Path) -> None:
@@ -229,7 +232,7 @@ def _where(row: RowResult) -> str:
 
 # Short forms for a narrow terminal: the backend says what the model file's extension says.
 SHORT_BACKEND = shorten([("onnxruntime", "ort"), ("tensorrt", "trt")])
-MODEL_SUFFIXES = (".onnx", ".engine", ".pt")
+MODEL_SUFFIXES = tuple(BY_SUFFIX)
 
 
 FAILED_ROW_COLUMNS = ("", "Model", "Backend", "Precision", "Accuracy\n%")  # the rest show "–"

@@ -1,12 +1,9 @@
 """Roofline lower bound: per layer, multiply-adds and bytes moved, against a device's peak rates.
 
-A layer cannot finish faster than ``max(2 * MACs / peak ops, bytes / memory bandwidth)``; the
-model's bound is the sum over layers. Only Conv and Gemm/MatMul are counted: BatchNorm, ReLU
-and pooling are fused into them by TensorRT (or are negligible), so the bound stays a lower bound.
-Bytes = weights (1 byte per value in INT8, 2 in FP16, 4 in FP32; bias 4 bytes) + input and output
-activations (same element size), each read or written once from DRAM: the best any implementation
-can do. The device is anything with the :class:`PeakDevice` fields: a Jetson's published peaks
-(:mod:`fer_edge.bench.jetson_specs`) or this machine's measured ones (:mod:`fer_edge.bench.host_peak`).
+A layer cannot finish faster than ``max(2 * MACs / peak ops, bytes / memory bandwidth)``; the model's
+bound is the sum over its Conv and Gemm/MatMul layers (BatchNorm, ReLU and pooling fuse into them or
+are negligible). Bytes = weights (1, 2 or 4 bytes a value for INT8, FP16, FP32; bias 4) + input and
+output activations, each moved once: the best any implementation can do.
 """
 
 from __future__ import annotations
@@ -55,85 +52,17 @@ class LayerBound:
 
 
 class PeakDevice(Protocol):
-    """What the roofline needs of a device: its peak rates, and how to describe them."""
+    """A device's peak rates: a Jetson's published ones or this CPU's (``host_peak``)."""
 
     @property
     def name(self) -> str: ...
     @property
     def memory_bandwidth_gbs(self) -> float: ...
     @property
-    def precisions(self) -> tuple[str, str]:
-        """The two precisions the table compares, low first: ("int8", "fp16") on a Jetson."""
-        ...
-
+    def precisions(self) -> tuple[str, str]: ...  # the two the table compares, low first
     @property
-    def caption(self) -> str:
-        """Where the peak figures come from, and what the bound leaves out."""
-        ...
-
-    def dense_tops(self, precision: str) -> float:
-        """Peak dense operations (2 per multiply-add) per second, in units of 10^12."""
-        ...
-
-
-class ConfigLike(Protocol):
-    """The fields of fer_edge.model.ModelConfig that the arithmetic needs (read-only, as it is frozen)."""
-
-    @property
-    def num_classes(self) -> int: ...
-    @property
-    def depth(self) -> int: ...
-    @property
-    def kernel_size(self) -> int: ...
-    @property
-    def base_filters(self) -> int: ...
-    @property
-    def fc_width(self) -> int: ...
-    @property
-    def fc_layers(self) -> int: ...
-    @property
-    def image_size(self) -> int: ...
-
-
-def layers_from_config(config: ConfigLike) -> list[LayerCost]:
-    """The layers of fer_edge.model.FerCNN, from its config alone (no torch needed)."""
-    layers: list[LayerCost] = []
-    channels, size = 1, config.image_size
-    k = config.kernel_size
-    for i in range(config.depth):
-        out = config.base_filters * 2**i
-        layers.append(
-            LayerCost(
-                name=f"conv{i + 1}",
-                kind="conv",
-                output_shape=(out, size, size),
-                macs=size * size * out * channels * k * k,
-                weights=out * channels * k * k,
-                bias=out,
-                input_elems=channels * size * size,
-                output_elems=out * size * size,
-            )
-        )
-        if i > 0 and size >= 2:
-            size //= 2
-        channels = out
-    width = channels * size * size
-    widths = [config.fc_width] * config.fc_layers + [config.num_classes]
-    for j, out in enumerate(widths):
-        layers.append(
-            LayerCost(
-                name=f"fc{j + 1}",
-                kind="fc",
-                output_shape=(out,),
-                macs=width * out,
-                weights=width * out,
-                bias=out,
-                input_elems=width,
-                output_elems=out,
-            )
-        )
-        width = out
-    return layers
+    def caption(self) -> str: ...  # where the figures come from, what the bound leaves out
+    def dense_tops(self, precision: str) -> float: ...  # 10^12 operations (2 per MAC) per second
 
 
 def _shape_table(model: Any) -> dict[str, list[int]]:
@@ -172,27 +101,12 @@ def layers_from_onnx(path: str | Path) -> list[LayerCost]:
         if not x or not w or not y:
             raise FerEdgeError(f"cannot infer the shapes around {node.op_type} node {node.name!r}", path=path)
         bias = _prod(shapes.get(node.input[2], [0])) if len(node.input) > 2 and node.input[2] else 0
-        if node.op_type == "Conv":
-            # y: [N, Cout, H, W]; w: [Cout, Cin/groups, kh, kw]; MACs per output element = prod(w[1:])
-            macs = _prod(y[1:]) * _prod(w[1:])
-            kind = "conv"
+        if node.op_type == "Conv":  # y [N, Cout, H, W], w [Cout, Cin/groups, kh, kw]: prod(w[1:]) a value
+            macs, kind = _prod(y[1:]) * _prod(w[1:]), "conv"
         else:
-            trans_b = any(a.name == "transB" and a.i == 1 for a in node.attribute)
-            k_in, n_out = (w[1], w[0]) if trans_b else (w[0], w[1])
-            macs = k_in * n_out
-            kind = "fc"
-        layers.append(
-            LayerCost(
-                name=node.name or f"{node.op_type.lower()}{len(layers) + 1}",
-                kind=kind,
-                output_shape=tuple(y[1:]),
-                macs=macs,
-                weights=_prod(w),
-                bias=bias,
-                input_elems=_prod(x[1:]),
-                output_elems=_prod(y[1:]),
-            )
-        )
+            macs, kind = w[0] * w[1], "fc"  # K x N, whichever way round (transB) W is stored
+        name = node.name or f"{node.op_type.lower()}{len(layers) + 1}"
+        layers.append(LayerCost(name, kind, tuple(y[1:]), macs, _prod(w), bias, _prod(x[1:]), _prod(y[1:])))
     if not layers:
         raise FerEdgeError("has no Conv or Gemm/MatMul layers to estimate", path=path)
     return layers
@@ -203,20 +117,12 @@ def layer_bounds(
 ) -> list[LayerBound]:
     if precision not in ELEMENT_BYTES:
         raise FerEdgeError(f"roofline precision must be one of {', '.join(ELEMENT_BYTES)}, got {precision!r}")
-    ops_per_s = device.dense_tops(precision) * 1e12
-    bytes_per_s = device.memory_bandwidth_gbs * 1e9
-    out = []
-    for layer in layers:
-        moved = layer.bytes_moved(precision, batch)
-        out.append(
-            LayerBound(
-                layer=layer,
-                bytes=moved,
-                compute_s=2.0 * layer.macs * batch / ops_per_s,
-                memory_s=moved / bytes_per_s,
-            )
-        )
-    return out
+    ops_per_s, bytes_per_s = device.dense_tops(precision) * 1e12, device.memory_bandwidth_gbs * 1e9
+    return [
+        LayerBound(layer, layer.bytes_moved(precision, batch), 2.0 * layer.macs * batch / ops_per_s,
+                   layer.bytes_moved(precision, batch) / bytes_per_s)
+        for layer in layers
+    ]
 
 
 def total_macs(layers: list[LayerCost]) -> int:
@@ -238,64 +144,29 @@ def _short_layer(name: str) -> str:
 
 
 def estimate_table(layers: list[LayerCost], device: PeakDevice, batch: int = 1, wide: bool = False) -> Any:
-    """A table fitted to the terminal: one row a layer, the device's two precisions side by side, totals at the
-    bottom. The bounds (µs) are the last columns hidden on a narrow terminal."""
+    """One row a layer, the device's two precisions side by side, totals at the bottom; fitted to the
+    terminal (the bounds, µs, are the last columns hidden)."""
     from fer_edge.tables import FitTable
 
-    low_p, high_p = device.precisions
-    low = layer_bounds(layers, device, low_p, 1)
-    high = layer_bounds(layers, device, high_p, 1)
+    bounds = [layer_bounds(layers, device, p, 1) for p in device.precisions]
     table = FitTable(f"roofline lower bound, batch 1, {device.name}", notes=[device.caption], wide=wide)
-    lo, hi = low_p.upper(), high_p.upper()
     table.add_column("layer", justify="left", shrink=True, short=_short_layer)
     table.add_column("output", justify="left", priority=6)
     table.add_column("MACs (M)", priority=5)
     table.add_column("weights", priority=7)
-    table.add_column(f"{lo} MB", priority=8)
-    table.add_column(f"{lo} µs", priority=1)
-    table.add_column("limit", justify="left", priority=3, name=f"{lo} limit")
-    table.add_column(f"{hi} MB", priority=9)
-    table.add_column(f"{hi} µs", priority=2)
-    table.add_column("limit", justify="left", priority=4, name=f"{hi} limit")
-    for a, b in zip(low, high):
-        table.add_row(
-            a.layer.name,
-            "x".join(map(str, a.layer.output_shape)),
-            f"{a.layer.macs / 1e6:.2f}",
-            f"{a.layer.weights:,}",
-            f"{a.bytes / 1e6:.3f}",
-            f"{a.bound_s * 1e6:.1f}",
-            a.limit,
-            f"{b.bytes / 1e6:.3f}",
-            f"{b.bound_s * 1e6:.1f}",
-            b.limit,
-        )
+    for i, precision in enumerate(p.upper() for p in device.precisions):
+        table.add_column(f"{precision} MB", priority=8 + i)
+        table.add_column(f"{precision} µs", priority=1 + i)
+        table.add_column("limit", justify="left", priority=3 + i, name=f"{precision} limit")
+    for i, layer in enumerate(layers):
+        cells = [[f"{b[i].bytes / 1e6:.3f}", f"{b[i].bound_s * 1e6:.1f}", b[i].limit] for b in bounds]
+        table.add_row(layer.name, "x".join(map(str, layer.output_shape)), f"{layer.macs / 1e6:.2f}",
+                      f"{layer.weights:,}", *cells[0], *cells[1])
     table.add_section()
-    table.add_row(
-        "total",
-        "",
-        f"{total_macs(layers) / 1e6:.2f}",
-        f"{sum(x.weights for x in layers):,}",
-        f"{sum(x.bytes for x in low) / 1e6:.3f}",
-        f"{total_bound_s(low) * 1e6:.1f}",
-        "",
-        f"{sum(x.bytes for x in high) / 1e6:.3f}",
-        f"{total_bound_s(high) * 1e6:.1f}",
-        "",
-    )
+    totals = [[f"{sum(x.bytes for x in b) / 1e6:.3f}", f"{total_bound_s(b) * 1e6:.1f}", ""] for b in bounds]
+    table.add_row("total", "", f"{total_macs(layers) / 1e6:.2f}", f"{sum(x.weights for x in layers):,}",
+                  *totals[0], *totals[1])
     if batch > 1:
-        per_low = total_bound_s(layer_bounds(layers, device, low_p, batch))
-        per_high = total_bound_s(layer_bounds(layers, device, high_p, batch))
-        table.add_row(
-            f"batch {batch}",
-            "per image",
-            "",
-            "",
-            "",
-            f"{per_low / batch * 1e6:.1f}",
-            "",
-            "",
-            f"{per_high / batch * 1e6:.1f}",
-            "",
-        )
+        per = [f"{total_bound_s(layer_bounds(layers, device, p, batch)) / batch * 1e6:.1f}" for p in device.precisions]
+        table.add_row(f"batch {batch}", "per image", "", "", "", per[0], "", "", per[1], "")
     return table

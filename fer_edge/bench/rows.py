@@ -22,6 +22,7 @@ class RowSpec:
     loader: str = DEFAULT_LOADER  # "module:function" with load_backend's signature (tests use fakes)
     backend_hint: str = ""  # what the row expects to be, shown if it fails before loading
     precision_hint: str = ""
+    layout_note: str = ""  # "laid out for TensorRT": the file was made for another runtime than this row's
     accuracy: bool = True  # False in the later rounds of --rounds: the faces and the model are the same
 
     def to_dict(self) -> dict[str, Any]:
@@ -45,6 +46,7 @@ class RowResult:
     backend: str
     precision: str
     status: str = "ok"
+    layout_note: str = ""  # as in RowSpec: why an INT8 file may run slower here than FP32
     reason: str = ""
     size_mb: float | None = None
     dataset: str | None = None
@@ -97,6 +99,7 @@ class RowResult:
             device=spec.device,
             backend=spec.backend_hint or spec.device,
             precision=spec.precision_hint or "?",
+            layout_note=spec.layout_note,
             status="failed",
             reason=reason,
         )

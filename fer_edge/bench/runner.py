@@ -122,6 +122,7 @@ def run_bench(
                 if on_start:
                     on_start(step, spec_r)
                 row = preflight(spec_r) or run_isolated(spec_r, options.row_timeout_s, options.extra_pythonpath)
+                row.layout_note = spec_r.layout_note
                 results.append(row)
                 if on_done:
                     on_done(step, row)

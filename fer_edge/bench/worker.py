@@ -24,7 +24,7 @@ from fer_edge.bench.memory import current_rss_mb, gpu_memory_mb, peak_rss_mb
 from fer_edge.bench.recorded import recorded_accuracy
 from fer_edge.bench.rows import RowResult, RowSpec
 from fer_edge.bench.tegrastats import TegraStats
-from fer_edge.errors import FerEdgeError
+from fer_edge.errors import FerEdgeError, first_line
 
 ACCURACY_BATCH_CAP = 256
 
@@ -217,8 +217,7 @@ def main(argv: list[str]) -> int:
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        row = RowResult.failed(spec, f"{type(exc).__name__}: {msg}"[:300])
+        row = RowResult.failed(spec, f"{type(exc).__name__}: {first_line(exc)}"[:300])
     write_text_atomic(argv[1], json.dumps(row.to_dict()))
     return 0
 

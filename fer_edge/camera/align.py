@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fer_edge.camera.crop import FACE_SIZE, CropRule, crop_faces, view_spec
-from fer_edge.camera.sources import import_cv2
+from fer_edge.core.optional import import_cv2
 
 RIGHT_EYE, LEFT_EYE = 0, 1  # YuNet's order: the person's right eye is on the image's left
 MAX_TILT_DEG = 45.0  # beyond this the landmarks are more likely wrong than the head that tilted

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
+from fer_edge.core.optional import import_cv2
 
 FACE_SIZE = 48
 

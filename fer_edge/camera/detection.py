@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.yunet import YuNetRunner, check_outputs, check_yunet_file, decode, to_blob
+from fer_edge.core.optional import import_cv2
 from fer_edge.errors import FerEdgeError
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fer_edge.atomic import atomic_path
-from fer_edge.data.cache import cache_dir, file_sha256
+from fer_edge.core.files import cache_dir, file_sha256
 from fer_edge.errors import FerEdgeError
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"

@@ -26,10 +26,11 @@ from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.schedule import Classifier, classify_tracks, detection_due, needs_classification
 from fer_edge.camera.settings import check_options, check_tracker
-from fer_edge.camera.sources import Outage, import_cv2
+from fer_edge.camera.sources import Outage
 from fer_edge.camera.stages import StageTimes, Stopwatch
 from fer_edge.camera.tracking import IouTracker, Track
 from fer_edge.camera.windows import OpenWindow, WindowSummary, describe_window
+from fer_edge.core.optional import import_cv2
 
 __all__ = [
     "CameraLoop", "Classifier", "FrameReader", "FrameSink", "LoopOptions", "RunStats", "StatusSink", "WindowLog",

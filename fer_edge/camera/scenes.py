@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
+from fer_edge.core.optional import import_cv2
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.tracking import Track
+from fer_edge.core.optional import import_cv2
 from fer_edge.errors import FerEdgeError
 
 WINDOW_TITLE = "fer-edge (q to quit)"
@@ -21,7 +21,7 @@ COLOURS = {"positive": (60, 200, 60), "neutral": (200, 200, 200), "negative": (6
 
 
 def annotate(frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> np.ndarray:
-    from fer_edge.camera.moodlog import polarity
+    from fer_edge.moodlog.windows import polarity
 
     cv2 = import_cv2()
     out = frame.copy()

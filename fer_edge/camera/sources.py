@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError, missing_dependency
+from fer_edge.core.optional import import_cv2
+from fer_edge.core.retry import Backoff
+from fer_edge.errors import FerEdgeError
 from fer_edge.redact import redact
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
@@ -93,18 +95,6 @@ def parse_source(
     return SourceSpec(text, "file", str(path), width, height, fps)
 
 
-def import_cv2() -> Any:
-    try:
-        import cv2
-    except ImportError:
-        raise missing_dependency(
-            "OpenCV",
-            "the camera pipeline",
-            "pip install 'fer-edge[opencv]' (on a Jetson use JetPack's OpenCV)",
-        ) from None
-    return cv2
-
-
 def has_gstreamer(cv2: Any) -> bool:
     for line in cv2.getBuildInformation().splitlines():
         if line.strip().startswith("GStreamer:"):
@@ -171,8 +161,7 @@ class FrameSource:
     ) -> None:
         self.spec = spec
         self._opener = opener
-        self._backoff_s = backoff_s
-        self._max_backoff_s = max_backoff_s
+        self._backoff = Backoff(first=backoff_s, cap=max_backoff_s)
         self._should_stop = should_stop
         self._sleep = sleep
         self._on_event = on_event
@@ -180,7 +169,6 @@ class FrameSource:
         self._clock = clock
         self.reconnects = 0
         self._tries = 0
-        self._delay = backoff_s
         self._next_try = 0.0
         self._cap: Any = None
         try:
@@ -189,7 +177,7 @@ class FrameSource:
             if fail_fast or not spec.live:
                 raise  # a wrong --source is a user error
             self._on_event(f"{exc}; retrying until it is there (--fail-fast to stop instead)")
-            self._next_try = clock() + self._delay
+            self._next_try = clock() + self._backoff.next()
 
     @property
     def down(self) -> bool:
@@ -214,8 +202,9 @@ class FrameSource:
             self._on_event(f"source {self.spec.text} dropped; reconnecting")
             self._cap.release()
             self._cap = None
-            self._tries, self._delay = 0, self._backoff_s
-            self._next_try = self._clock() + self._delay
+            self._tries = 0
+            self._backoff.reset()
+            self._next_try = self._clock() + self._backoff.next()
             return OUTAGE
         wait = self._next_try - self._clock()
         if wait > 0:
@@ -228,11 +217,11 @@ class FrameSource:
             self._cap = self._opener(self.spec)
         except FerEdgeError:
             self._tries += 1
-            self._delay = min(self._delay * 2, self._max_backoff_s)
-            self._next_try = self._clock() + self._delay
+            delay = self._backoff.next()
+            self._next_try = self._clock() + delay
             if self._tries & (self._tries - 1) == 0:  # tries 1, 2, 4, 8...: fewer lines the longer it lasts
                 self._on_event(
-                    f"source {self.spec.text} still down after {self._tries} tries; next in {self._delay:g} s"
+                    f"source {self.spec.text} still down after {self._tries} tries; next in {delay:g} s"
                 )
             return OUTAGE
         self.reconnects += 1

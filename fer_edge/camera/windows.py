@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Optional
 
-from fer_edge.camera.moodlog import WindowSummary, iso, summarize_window
 from fer_edge.camera.tracking import Track
+from fer_edge.moodlog.windows import WindowSummary, iso, summarize_window
 
 
 class OpenWindow:

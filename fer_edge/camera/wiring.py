@@ -22,7 +22,7 @@ from fer_edge.camera.pipeline import CameraLoop, FrameReader, FrameSink, StatusS
 from fer_edge.camera.settings import CameraSettings
 
 if TYPE_CHECKING:
-    from fer_edge.camera.logbuffer import BufferedLog
+    from fer_edge.moodlog.buffered import BufferedLog
 
 
 @dataclass(frozen=True)
@@ -111,8 +111,8 @@ class CameraPipeline:
         """The mood log for a run of this pipeline, its run record naming the model, the detector and
         the crop rule. Windows it cannot write yet (full disk, a lock held elsewhere) wait in memory,
         at most ``hold_windows`` (default ``logbuffer.DEFAULT_LIMIT``)."""
-        from fer_edge.camera.logbuffer import DEFAULT_LIMIT, BufferedLog
-        from fer_edge.camera.moodlog import MoodLog
+        from fer_edge.moodlog.buffered import DEFAULT_LIMIT, BufferedLog
+        from fer_edge.moodlog.writer import MoodLog
 
         log = MoodLog(
             path,

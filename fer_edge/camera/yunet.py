@@ -16,7 +16,7 @@ from typing import Dict, Protocol
 
 import numpy as np
 
-from fer_edge.camera.sources import import_cv2
+from fer_edge.core.optional import import_cv2
 from fer_edge.errors import FerEdgeError
 
 STRIDES: tuple[int, ...] = (8, 16, 32)

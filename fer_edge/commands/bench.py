@@ -126,8 +126,8 @@ def bench(
         Optional[str],
         typer.Option(
             help="Print the roofline lower bound instead of benchmarking: for a Jetson (orin-nano, "
-            "orin-nano-super, orin-nx, agx-orin; published peaks) or for this machine (host: peak rates "
-            "measured here with --threads; --json/--markdown write it).",
+            "orin-nano-super, orin-nx, agx-orin; published peaks) or for this machine (host: peaks from its "
+            "instruction set and clock on --threads cores; --json/--markdown write it).",
             show_default=False,
         ),
     ] = None,
@@ -273,10 +273,8 @@ def _print_estimate(
     from fer_edge.bench.estimate import host_report, summary_lines, write_host_json, write_host_markdown
 
     layers, source = estimate_layers(models)
-    with console.status("measuring this machine's peak rates") as status:
-        peaks = host_peak.measure_host_peaks(
-            threads, on_stage=lambda text: status.update(f"measuring this machine's peak rates: {text}")
-        )
+    with console.status("reading this machine's instruction set and clock") as status:
+        peaks = host_peak.measure_host_peaks(threads, on_stage=lambda text: status.update(f"measuring {text}"))
     console.print(f"layers of {source}")
     console.print(estimate_table(layers, peaks, batch, wide), crop=False)
     report = host_report(layers, source, peaks, batch)

@@ -47,6 +47,7 @@ def check_onnx(
     """Check MODEL; print one line per violation and exit 1 if there is any (warnings do not fail)."""
     import onnx
 
+    from fer_edge.errors import first_line
     from fer_edge.onnx_model import contract_violations, get_metadata, is_quantized, load_onnx
     from fer_edge.onnx_rules import placement_warnings, tensorrt_violations
 
@@ -56,8 +57,7 @@ def check_onnx(
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        problems.append(f"onnx.checker: {first}")
+        problems.append(f"onnx.checker: {first_line(exc)}")
     quantized = is_quantized(proto)
     meta = get_metadata(proto)
     apply_trt = rules is Rules.tensorrt or (

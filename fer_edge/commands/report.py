@@ -48,9 +48,10 @@ def report(
     Given a PostgreSQL URL, the same across the chain of stores."""
     from rich.console import Console
 
-    from fer_edge.camera.moodlog import polarity
-    from fer_edge.camera.report import load_windows, parse_when, summarize, write_csv, write_plot
     from fer_edge.fleet.conninfo import is_conninfo
+    from fer_edge.moodlog.reader import describe_skipped, parse_when, read_windows
+    from fer_edge.moodlog.summary import summarize, write_csv, write_plot
+    from fer_edge.moodlog.windows import polarity
     from fer_edge.paths import guard_outputs
     from fer_edge.tables import FitTable
 
@@ -71,7 +72,9 @@ def report(
     if by is not None or store:
         raise FerEdgeError("--by and --store are for a central database (postgresql://...), not a mood log")
     log_path = Path(log)
-    rows = load_windows(log_path, lo, hi)
+    rows, skipped = read_windows(log_path, lo, hi)
+    if skipped:  # a damaged or tampered log: the rest is still reported
+        typer.echo(describe_skipped(skipped, log_path), err=True)
     summary = summarize(rows)
     console = Console()
     if not rows:

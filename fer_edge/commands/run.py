@@ -216,6 +216,7 @@ def run(
     guard_outputs(
         {"--model": files.model, "--detector-model": detector_model, "--source": source_file},
         {"--log": log, "--save-video": save_video},
+        databases=("--log",),
     )
     from fer_edge.camera.metrics_service import open_metrics
 
@@ -259,6 +260,7 @@ class Outcome:
     source: str
     reconnects: int
     windows_lost: int  # closed windows the mood log never got (held past the end, or dropped)
+    windows_in_log: int  # this run's windows read back from the log file (not the count that closed)
 
 
 def serve(
@@ -302,7 +304,7 @@ def serve(
             fleet.detach(forwarder, echo)
             for sink in sinks:
                 sink.close()
-    return Outcome(stats, spec.text, frames.reconnects, mood_log.dropped + mood_log.waiting)
+    return Outcome(stats, spec.text, frames.reconnects, mood_log.dropped + mood_log.waiting, mood_log.in_log)
 
 
 def frame_sinks(outputs: RunOutputs, fps: Optional[float]) -> list[Any]:
@@ -321,7 +323,7 @@ def finish(outcome: Outcome, outputs: RunOutputs, stop: StopFlag) -> None:
     """The run's last lines and its exit code."""
     stats = outcome.stats
     _echo(
-        f"stopped ({stats.stopped_by}): {len(stats.windows)} windows, {stats.tracks_seen} face tracks "
+        f"stopped ({stats.stopped_by}): {outcome.windows_in_log} windows, {stats.tracks_seen} face tracks "
         f"written to {outputs.log}"
     )
     if outcome.reconnects:

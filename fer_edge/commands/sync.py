@@ -36,7 +36,7 @@ def sync(
 ) -> None:
     """Send the windows the server has not acknowledged, oldest first; safe to repeat or run twice at once."""
     from fer_edge.fleet.conninfo import connect, redact_conninfo
-    from fer_edge.fleet.forward import sync_log
+    from fer_edge.fleet.forward import describe_set_aside, sync_log
     from fer_edge.fleet.schema import SCHEMA_VERSION, migrate
 
     if not to:
@@ -84,6 +84,8 @@ def sync(
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if result.set_aside:
+        typer.echo(describe_set_aside(result.set_aside, log), err=True)
     rate = result.sent / result.seconds if result.seconds > 0 else 0.0
     typer.echo(
         f"{log} -> {target}: {result.sent} windows sent ({result.new} new to the server, "

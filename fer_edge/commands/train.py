@@ -61,7 +61,7 @@ def train(
 
     With --teacher it learns from an ensemble's cached outputs too (knowledge distillation).
     """
-    from fer_edge.checkpoint import import_torch
+    from fer_edge.core.optional import import_torch
     from fer_edge.data import load_dataset
     from fer_edge.paths import guard_outputs
 

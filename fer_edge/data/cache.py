@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.atomic import atomic_path
-from fer_edge.errors import FerEdgeError
+from fer_edge.errors import FerEdgeError, first_line
 
 CACHE_VERSION = 1
 
@@ -48,7 +48,7 @@ def _read_cache(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray] | None
         return arrays
     # A 0-byte or cut-short file raises EOFError, zipfile.BadZipFile, zlib.error or ValueError.
     except Exception as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = first_line(exc)
         print(f"note: discarded the damaged parse cache {path} ({reason}); parsing the data again",
               file=sys.stderr, flush=True)
         with contextlib.suppress(OSError):

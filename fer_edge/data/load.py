@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.data.cache import cached_arrays, file_sha256
+from fer_edge.core.files import file_sha256
+from fer_edge.data.cache import cached_arrays
 from fer_edge.data.core import FaceData
 from fer_edge.data.fer2013_csv import parse_fer2013_csv
 from fer_edge.data.ferplus import check_row_order, majority_labels, read_votes, soft_labels

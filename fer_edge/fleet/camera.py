@@ -33,17 +33,17 @@ def _device_store(log: Path) -> Optional[str]:
     """The store label an earlier run recorded in this log, if any (read-only; no log, no label)."""
     import sqlite3
 
-    from fer_edge.camera.report import sqlite_uri
+    from fer_edge.moodlog.connection import connect
 
     if not log.is_file():
         return None
     try:
-        conn = sqlite3.connect(sqlite_uri(log, mode="ro"), uri=True)
+        conn = connect(log, "read")
         try:
             row = conn.execute("SELECT store FROM fleet_device").fetchone()
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, FerEdgeError):
         return None
     return row[0] if row else None
 
@@ -69,13 +69,13 @@ def attach(
             device_id = device.device_id
             if store is not None and run_id is not None:
                 outbox.label_run(run_id, store)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, FerEdgeError) as exc:
         # A full disk or a lock held elsewhere: the camera goes on; the run then carries the device's label.
         echo(f"sync: cannot record the store label in {log} now ({exc}); the device's label is used")
     if sync is None:
         return None
     echo(f"sync: windows go to {redact_conninfo(sync)} in the background (device {device_id})")
-    return Forwarder(log, sync, echo=echo).start()
+    return Forwarder(log, sync, echo=echo, store=store).start()
 
 
 def waiting(forwarder: Optional[Forwarder]) -> Optional[int]:

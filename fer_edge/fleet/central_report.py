@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from fer_edge.atomic import atomic_path
-from fer_edge.camera.moodlog import satisfaction_index
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.schema import EMOTION_COLUMNS, SCHEMA, current_version
+from fer_edge.moodlog.windows import satisfaction_index
 
 GROUPINGS = ("store", "hour", "day")
 
@@ -143,14 +143,15 @@ def write_plot(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
     if not rows:
         raise FerEdgeError("no windows to plot in the chosen period")
     if by != "store":
-        from fer_edge.camera import report as local
+        from fer_edge.moodlog.reader import WindowRow
+        from fer_edge.moodlog.summary import write_plot as plot_windows
 
         as_windows = [
-            local.WindowRow(0, 0, r.key, r.key, r.start_ts or 0.0, r.start_ts or 0.0, r.frames, r.faces, r.positive,
+            WindowRow(0, 0, r.key, r.key, r.start_ts or 0.0, r.start_ts or 0.0, r.frames, r.faces, r.positive,
                             r.neutral, r.negative, r.satisfaction, False, r.counts)
             for r in rows
         ]  # fmt: skip
-        return local.write_plot(as_windows, target)
+        return plot_windows(as_windows, target)
     import matplotlib
 
     matplotlib.use("Agg")

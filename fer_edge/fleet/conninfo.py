@@ -12,7 +12,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fer_edge.errors import FerEdgeError, missing_dependency
+from fer_edge.errors import FerEdgeError, first_line, missing_dependency
 from fer_edge.redact import redact
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -51,7 +51,7 @@ def import_psycopg() -> Any:
 
 def describe_error(exc: BaseException, conninfo: str) -> str:
     """psycopg's message as one line, with the password scrubbed and libpq's prefix dropped."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = first_line(exc)
     text = re.sub(r"^connection failed:\s*", "", text)
     for secret in secrets_of(conninfo):
         text = text.replace(secret, MASK)

@@ -7,14 +7,15 @@ second sync at the same time therefore causes at most a resend that the server i
 
 from __future__ import annotations
 
-import random
+import contextlib
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional, Set
+from typing import Callable, List, Optional, Set, Tuple
 
+from fer_edge.core.retry import Backoff
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.conninfo import CentralUnavailable, connect, describe_error, import_psycopg, is_transient
 from fer_edge.fleet.health import HealthReporter
@@ -145,21 +146,6 @@ class CentralSession:
             return int(cur.rowcount)
 
 
-class Backoff:
-    """Exponential delays with jitter (0.5 s doubling to ``cap``); ``wait`` returns early on ``stop``."""
-
-    def __init__(self, cap: float = 60.0, first: float = 0.5) -> None:
-        self.cap, self.first, self.delay = cap, first, first
-
-    def reset(self) -> None:
-        self.delay = self.first
-
-    def next(self) -> float:
-        current = self.delay * random.uniform(0.8, 1.2)
-        self.delay = min(self.delay * 2, self.cap)
-        return min(current, self.cap)
-
-
 @dataclass
 class SyncResult:
     sent: int = 0  # windows in committed batches
@@ -169,6 +155,37 @@ class SyncResult:
     seconds: float = 0.0
     stopped: bool = False
     installation: Optional[str] = None
+    # Windows not sent because the server would refuse them, (id, why); they stay in the log.
+    set_aside: List[Tuple[int, str]] = field(default_factory=list)
+
+
+def send_around_refusals(session: CentralSession, batch: Batch, conninfo: str) -> Tuple[int, List[Tuple[int, str]]]:
+    """Send a batch; when the server refuses its data (a damaged window the checks before sending did
+    not foresee), send it in halves until each refused window stands alone, and set those aside.
+    Returns the windows new to the server and the refused ones, (id, the server's reason)."""
+    if not batch.rows:
+        return 0, []
+    psycopg = import_psycopg()
+    try:
+        return session.send(batch), []
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+        if len(batch.rows) == 1:
+            return 0, [(int(batch.rows[0][2]), f"the server refused it: {describe_error(exc, conninfo)}")]
+    mid = len(batch.rows) // 2
+    new_a, refused_a = send_around_refusals(session, replace(batch, rows=batch.rows[:mid]), conninfo)
+    new_b, refused_b = send_around_refusals(session, replace(batch, rows=batch.rows[mid:]), conninfo)
+    return new_a + new_b, refused_a + refused_b
+
+
+def describe_set_aside(set_aside: List[Tuple[int, str]], log: str | Path, shown: int = 5) -> str:
+    """One line naming the windows set aside, by id, with what is wrong with the first few."""
+    parts = [f"{wid} ({why})" for wid, why in set_aside[:shown]]
+    more = f" and {len(set_aside) - shown} more" if len(set_aside) > shown else ""
+    return (
+        f"{len(set_aside)} damaged windows of {Path(log).name} set aside, not sent (they stay in the log): "
+        + "; ".join(parts)
+        + more
+    )
 
 
 def _transient(exc: BaseException) -> bool:
@@ -195,7 +212,7 @@ def sync_log(
     psycopg = import_psycopg()
     stop = stop or threading.Event()
     result, t0 = SyncResult(), time.perf_counter()
-    backoff = Backoff(cap=30.0)
+    backoff = Backoff(first=0.5, cap=30.0, jitter=0.2)
     session: Optional[CentralSession] = None
     installation: Optional[str] = None
     with Outbox(log) as outbox:
@@ -210,9 +227,11 @@ def sync_log(
                     batch = outbox.next_batch(session.installation, device, batch_size)
                     if batch is None:
                         break
-                    result.new += session.send(batch)
+                    new, refused = send_around_refusals(session, batch, conninfo)
                     outbox.mark_acked(session.installation, batch.last_window_id)
-                    result.sent += len(batch.rows)
+                    result.new += new
+                    result.sent += len(batch.rows) - len(refused)
+                    result.set_aside += sorted(batch.set_aside + refused)
                     result.batches += 1
                     result.installation = session.installation
                     result.waiting = outbox.waiting(session.installation)
@@ -235,9 +254,8 @@ def sync_log(
                             f"{message} (gave up after {retry_for:g} s; "
                             f"{outbox.waiting(installation)} windows wait in {Path(log).name})"
                         ) from None
-                    delay = backoff.next()
-                    on_retry(message, delay)
-                    stop.wait(delay)
+                    on_retry(message, backoff.delay)
+                    backoff.wait(stop)
         except sqlite3.Error as exc:  # e.g. the log locked for longer than the busy timeout
             raise FerEdgeError(f"cannot read the mood log for syncing ({exc})", path=log) from None
         finally:
@@ -262,16 +280,19 @@ class Forwarder:
         poll_s: float = 2.0,
         batch_size: int = 1000,
         max_backoff_s: float = 60.0,
+        store: Optional[str] = None,
     ) -> None:
         import_psycopg()  # a missing extra is a one-line error before the camera starts
         self.log, self.conninfo, self.echo = Path(log), conninfo, echo
         self.poll_s, self.batch_size = poll_s, batch_size
+        self.store = store  # recorded as the device's label once the log can be opened
         self._stop = threading.Event()
         self._waiting = -1
         self._installation: Optional[str] = None
-        self._backoff = Backoff(cap=max_backoff_s)
+        self._backoff = Backoff(first=0.5, cap=max_backoff_s, jitter=0.2)
         self._last_error = ""
         self._last_echo = 0.0
+        self._told_set_aside = 0
         self.errors = 0  # failed passes since the start (run --metrics: fer_edge_sync_errors_total)
         # The device's health, recorded centrally after a pass when due; run sets health.figures.
         self.health = HealthReporter(self.log, conninfo, echo)
@@ -290,15 +311,33 @@ class Forwarder:
         returns the windows still waiting."""
         self._stop.set()
         self._thread.join(timeout)
+        # Counted again now: the camera's last windows came after the worker's last count.
+        try:
+            with Outbox(self.log) as outbox:
+                self._waiting = outbox.waiting(self._installation)
+        except (sqlite3.Error, FerEdgeError):
+            pass  # the log cannot be read now: the last count stands
         return self._waiting
 
     def _loop(self) -> None:
-        try:
-            outbox = Outbox(self.log)
-        except Exception as exc:
-            self.echo(f"sync: off ({exc})")
-            return
+        outbox: Optional[Outbox] = None
+        while outbox is None:
+            try:
+                outbox = Outbox(self.log)
+            except Exception as exc:
+                # The camera may not have made its log yet (a full disk at the start): try again later.
+                if str(exc) != self._last_error:
+                    self.echo(f"sync: waiting for the mood log ({exc})")
+                self._last_error = str(exc)
+                if self._backoff.wait(self._stop):
+                    return
+        self._last_error = ""
+        self._backoff.reset()
         with outbox:
+            if self.store is not None:
+                # The log may not have existed when the run started (a full disk): label the device now.
+                with contextlib.suppress(sqlite3.Error):
+                    outbox.device(self.store)
             stopping = False
             while True:
                 delay = self._pass(outbox)
@@ -314,6 +353,7 @@ class Forwarder:
         self._waiting = outbox.waiting(self._installation)
         if self._waiting == 0:
             return self.poll_s
+        self._told_set_aside = 0  # each pass has its own result
         try:
             result = sync_log(self.log, self.conninfo, batch_size=self.batch_size, retry_for=0.0,
                               on_batch=self._note)  # fmt: skip
@@ -345,3 +385,6 @@ class Forwarder:
     def _note(self, result: SyncResult) -> None:
         self._installation = result.installation or self._installation
         self._waiting = result.waiting
+        if len(result.set_aside) > self._told_set_aside:  # said once per window, as they are met
+            self.echo(f"sync: {describe_set_aside(result.set_aside[self._told_set_aside :], self.log)}")
+        self._told_set_aside = len(result.set_aside)

@@ -1,4 +1,4 @@
-"""The device side of the outbox, in the mood log's own SQLite file (tables of this module only).
+"""The device side of the outbox, in the mood log's own SQLite file (its tables: ``moodlog.schema``).
 
 - ``fleet_device``: the device id (a UUID made once) and a secret whose hash the server keeps, so
   a log that claims another device's id is refused.
@@ -14,30 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
-import sqlite3
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from fer_edge.camera.moodlog import iso
-from fer_edge.camera.report import open_log
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.schema import CANONICAL_EMOTION, EMOTION_COLUMNS
-
-TABLES = """
-CREATE TABLE IF NOT EXISTS fleet_device (
-    one INTEGER PRIMARY KEY CHECK (one = 1), device_id TEXT NOT NULL, secret TEXT NOT NULL,
-    store TEXT, created_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS fleet_run_store (run_id INTEGER PRIMARY KEY, store TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS fleet_acked (
-    installation TEXT PRIMARY KEY, window_id INTEGER NOT NULL, updated_at TEXT NOT NULL
-);
-"""
+from fer_edge.moodlog.connection import connect
+from fer_edge.moodlog.windows import iso
 
 
 @dataclass(frozen=True)
@@ -75,6 +64,9 @@ class Batch:
     rows: List[Tuple[Any, ...]]
     runs: Dict[int, RunInfo]
     last_window_id: int
+    # Windows the server would refuse (a damaged or tampered log), (id, why): kept in the log,
+    # never sent, so one of them cannot block the windows after it.
+    set_aside: List[Tuple[int, str]] = field(default_factory=list)
 
 
 def utc(ts: float) -> datetime:
@@ -93,16 +85,7 @@ class Outbox:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        open_log(self.path).close()  # a missing file or one that is not a mood log: one line
-        try:
-            self._conn = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False)
-            # NORMAL, not FULL: an acknowledgement lost to a power cut only means a resend, which the
-            # server ignores; the camera's own connection keeps FULL for the windows themselves.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(TABLES)
-            self._conn.commit()
-        except sqlite3.Error as exc:
-            raise FerEdgeError(f"cannot open the mood log for syncing ({exc})", path=self.path) from None
+        self._conn = connect(self.path, "sync")
 
     def close(self) -> None:
         self._conn.close()
@@ -138,7 +121,12 @@ class Outbox:
         return int(row[0]) if row else 0
 
     def waiting(self, installation: Optional[str]) -> int:
-        """Windows not yet acknowledged by that database (all of them when it is not known yet)."""
+        """Windows not yet acknowledged by that database. Before the server answered (it is away), the
+        database this log was last synced to is taken: what waits is what the next sync will send."""
+        if installation is None:
+            row = self._conn.execute("SELECT installation FROM fleet_acked ORDER BY updated_at DESC LIMIT 1")
+            last = row.fetchone()
+            installation = last[0] if last else None
         after = self.acked(installation) if installation else 0
         return int(self._conn.execute("SELECT count(*) FROM windows WHERE id > ?", (after,)).fetchone()[0])
 
@@ -163,16 +151,22 @@ class Outbox:
             self._conn.execute("BEGIN")
             labels = set()
             for (names,) in self._conn.execute("SELECT DISTINCT labels FROM runs"):
-                labels.update(json.loads(names))
+                labels.update(_labels(names) or [])
             windows = self._conn.execute(batch_sql(labels), (after, limit)).fetchall()
             if not windows:
                 return None
-            runs = self._runs({int(w[1]) for w in windows}, device)
+            runs, bad_runs = self._runs({w[1] for w in windows if _is_int(w[1])}, device)
             other = self._other_counts([int(w[0]) for w in windows if w[-1]])
         store = {run_id: run.store for run_id, run in runs.items()}
         dev = device.device_id
-        rows = [(dev, w[1], w[0], store[w[1]], *w[2:-1], other.get(w[0])) for w in windows]
-        return Batch(rows, runs, int(windows[-1][0]))
+        rows, set_aside = [], []
+        for w in windows:
+            why = window_problem(w) or bad_runs.get(w[1])
+            if why is not None:
+                set_aside.append((int(w[0]), why))
+            else:
+                rows.append((dev, w[1], w[0], store[w[1]], *w[2:-1], other.get(w[0])))
+        return Batch(rows, runs, int(windows[-1][0]), set_aside)
 
     def _other_counts(self, window_ids: List[int]) -> Dict[int, str]:
         """Counts of classes outside the emotion columns (a model with other labels), as JSON per window."""
@@ -186,9 +180,11 @@ class Outbox:
                 found.setdefault(wid, {})[emotion] = int(n)
         return {wid: json.dumps(c) for wid, c in found.items()}
 
-    def _runs(self, run_ids: set[int], device: Device) -> Dict[int, RunInfo]:
+    def _runs(self, run_ids: set[int], device: Device) -> Tuple[Dict[int, RunInfo], Dict[int, str]]:
+        """The runs by id, and why a damaged run cannot be sent (its windows are then set aside)."""
         marks = ",".join("?" * len(run_ids))
         found: Dict[int, RunInfo] = {}
+        bad: Dict[int, str] = {r: f"its run {r} is not in the log" for r in run_ids}
         for run_id, started_ts, model, dataset, labels, detector, window_s, version, store in self._conn.execute(
             "SELECT r.id, r.started_ts, r.model, r.dataset, r.labels, r.detector, r.window_s, r.fer_edge_version, "
             f"s.store FROM runs r LEFT JOIN fleet_run_store s ON s.run_id = r.id WHERE r.id IN ({marks})",
@@ -197,11 +193,58 @@ class Outbox:
             label = store or device.store
             if not label:
                 raise FerEdgeError(f"run {run_id} has no store label; pass --store LABEL", path=self.path)
+            names = _labels(labels)
+            if names is None or not _is_time(started_ts) or not (window_s is None or _is_number(window_s)):
+                bad[run_id] = f"its run {run_id} is damaged (start time, window length or labels)"
+                continue
+            bad.pop(run_id)
             found[int(run_id)] = RunInfo(
-                int(run_id), label, float(started_ts), model or "", dataset or "", list(json.loads(labels)),
-                detector or "", window_s, version or "",
+                int(run_id), label, float(started_ts), str(model or ""), str(dataset or ""), names,
+                str(detector or ""), window_s, str(version or ""),
             )  # fmt: skip
-        return found
+        return found, bad
+
+
+INT_MAX = 2**31 - 1  # the server's integer columns
+# Columns of a batch row as ``batch_sql`` selects them, after the window and run ids.
+_COUNT_COLUMNS = ("frames", "faces", "valence_positive", "valence_neutral", "valence_negative")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_time(v: object) -> bool:
+    return _is_number(v) and 0 <= float(v) <= 253_402_300_799  # type: ignore[arg-type]
+
+
+def _labels(text: object) -> Optional[List[str]]:
+    try:
+        names = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+
+
+def window_problem(w: Tuple[Any, ...]) -> Optional[str]:
+    """Why the server would refuse (or should not get) a window row of ``batch_sql``, or None."""
+    if not _is_int(w[1]):
+        return f"run id {w[1]!r} is not a number"
+    if w[2] is None or w[3] is None:
+        return "its start or end time is missing or outside the calendar"
+    for name, value in zip(_COUNT_COLUMNS, w[4:9]):
+        if not _is_int(value) or not 0 <= value <= INT_MAX:
+            return f"{name} {value!r} is not a count"
+    if w[9] is not None and not (_is_number(w[9]) and -1.0 <= w[9] <= 1.0):
+        return f"satisfaction {w[9]!r} is not in [-1, 1]"
+    for name, value in zip(EMOTION_COLUMNS, w[11:-1]):
+        if value is not None and (not _is_int(value) or not 0 <= value <= INT_MAX):
+            return f"the count of {name} ({value!r}) is not a count"
+    return None
 
 
 def _sql_list(names: List[str]) -> str:

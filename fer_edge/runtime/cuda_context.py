@@ -11,9 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.errors import FerEdgeError, first_line
 from fer_edge.runtime.cuda_api import CudaApi, CudaError, CudaPythonApi, PyCudaApi, check_cuda
-from fer_edge.runtime.runner import first_line
 
 INSTALL_HINT = "pip install cuda-python (or pycuda on JetPack 5)"
 BINDINGS = ("cuda-python", "pycuda")

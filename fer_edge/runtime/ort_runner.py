@@ -13,9 +13,9 @@ from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.errors import FerEdgeError, first_line
 from fer_edge.ort import import_onnxruntime, session_options
-from fer_edge.runtime.runner import Feed, Outputs, Runner, first_line
+from fer_edge.runtime.runner import Feed, Outputs, Runner
 
 CPU_EP = "CPUExecutionProvider"
 CUDA_EP = "CUDAExecutionProvider"
@@ -65,7 +65,7 @@ class TrtEpProfile(NamedTuple):
 def trt_ep_cache_dir() -> Path:
     """Where the TensorRT EP keeps its engines and timing cache: fer-edge's cache directory
     ($FER_EDGE_CACHE_DIR, else $XDG_CACHE_HOME/fer-edge or ~/.cache/fer-edge)."""
-    from fer_edge.data.cache import cache_dir
+    from fer_edge.core.files import cache_dir
 
     return cache_dir() / "ort-tensorrt"
 

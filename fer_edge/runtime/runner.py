@@ -107,9 +107,3 @@ def host_overhead_ms(wall_ms: float, gpu_ms: float | None) -> float | None:
     if gpu_ms is None:
         return None
     return max(wall_ms - gpu_ms, 0.0)
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message, or its type where it has none."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -44,7 +44,7 @@ class SourceOnnx:
 def inspect_onnx(path: Path) -> SourceOnnx:
     """Read a fer-edge ONNX and refuse what TensorRT cannot build, whatever its version: the
     CPU-layout INT8 file and any Q/DQ graph that breaks TensorRT's rules (one line each)."""
-    from fer_edge.backends.precision import graph_precision
+    from fer_edge.model_formats import graph_precision
     from fer_edge.onnx_model import labels_from_metadata, load_onnx
     from fer_edge.onnx_rules import tensorrt_violations
 

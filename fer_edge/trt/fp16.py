@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from fer_edge.errors import FerEdgeError
-
 
 def can_convert_fp16() -> bool:
     return importlib.util.find_spec("onnxconverter_common") is not None
@@ -17,12 +15,9 @@ def convert_to_fp16(src: Path, dst: Path) -> Path:
     (``keep_io_types``), so the model-file contract holds."""
     import onnx
 
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        raise FerEdgeError(
-            "FP16 conversion needs onnxconverter-common: pip install onnxconverter-common"
-        ) from None
+    from fer_edge.core.optional import optional_import
+
+    float16 = optional_import("onnxconverter_common.float16", "FP16 conversion")
     model = onnx.load(str(src))
     converted = float16.convert_float_to_float16(model, keep_io_types=True)
     onnx.save(converted, str(dst))
