@@ -13,7 +13,6 @@ process), sync errors, and on a Jetson the board's power, temperatures, GPU load
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, List, Optional, Sequence
@@ -52,14 +51,12 @@ class BuildInfo:
 
 def file_sha256(path: Path) -> str:
     """The file's SHA-256 (hex); empty where it cannot be read (a label, never an error)."""
-    digest = hashlib.sha256()
+    from fer_edge.core.files import file_sha256 as sha256
+
     try:
-        with Path(path).open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        return sha256(path)
     except OSError:
         return ""
-    return digest.hexdigest()
 
 
 class RunCollector:
