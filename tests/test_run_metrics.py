@@ -110,7 +110,7 @@ def run_cli(tmp_path: Path, *args: str) -> Tuple[int, str]:
 
 
 def assert_stopped_before_the_camera(tmp_path: Path, code: int, output: str, *needles: str) -> None:
-    assert code != 0
+    assert code == 2
     lines = [line for line in output.splitlines() if line.strip()]
     assert len(lines) == 1, output
     assert lines[0].startswith("error:") or "--metrics" in lines[0], output
