@@ -213,3 +213,33 @@ def test_the_camera_role_of_the_docs_may_record_its_health(tmp_path: Path, pg: P
     assert chain.device("cam", "berlin-01") == first  # the same log again: its row replaced, not added
     after = query(pg.url(pg_db), "SELECT last_seen FROM fer_edge.device_health")
     assert len(after) == 1 and after[0][0] > before[0][0]
+
+
+def test_failed_sync_passes_reach_the_endpoint(tmp_path: Path, pg: PgServer, pg_db: str) -> None:
+    """The series of the sync-failing alert: the forwarder's failed passes and the windows waiting."""
+    pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
+    import urllib.request
+
+    from fer_edge.camera.metrics_service import MetricsService
+    from fer_edge.fleet.camera import waiting
+
+    log = make_log(tmp_path / "mood.db", 4)
+    forwarder = Forwarder(log, pg.url(pg_db, password="wrong"), echo=lambda line: None, poll_s=0.1,
+                          max_backoff_s=0.5)  # fmt: skip
+    camera = CameraMetrics("cam0", to_sync=lambda: waiting(forwarder))
+    service = MetricsService().start("127.0.0.1", 0)
+    try:
+        service.watch([camera], BuildInfo("9.9", "fer.onnx", "a" * 64, "yunet", "ort", "int8"), forwarder)
+        forwarder.start()
+        deadline = time.monotonic() + 30
+        while forwarder.errors < 2:
+            assert time.monotonic() < deadline, "the forwarder did not fail twice in 30 s"
+            time.sleep(0.05)
+        with urllib.request.urlopen(service.url, timeout=5) as response:
+            text = response.read().decode()
+    finally:
+        forwarder.close()
+        service.close()
+    lines = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert float(lines["fer_edge_sync_errors_total"]) >= 2
+    assert float(lines["fer_edge_windows_unsynced"]) == 4
