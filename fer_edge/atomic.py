@@ -51,6 +51,9 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+pid_alive = _pid_alive  # the same test for other per-process temporaries (quantize's folder)
+
+
 def remove_stale_temps(target: str | Path) -> list[Path]:
     """Delete temporary files of ``target`` whose writing process is gone; return what went."""
     target = Path(target)

@@ -23,6 +23,7 @@ import numpy as np
 from fer_edge.atomic import write_text_atomic
 from fer_edge.data.core import FaceData
 from fer_edge.errors import FerEdgeError
+from fer_edge.paths import require_file
 
 MANIFEST_FORMAT = "fer-edge-calibration"
 MANIFEST_VERSION = 1
@@ -41,8 +42,7 @@ def content_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
         from fer_edge.data.folders import folder_fingerprint
 
         return "folders-" + folder_fingerprint(path)
-    if not path.is_file():
-        raise FerEdgeError("file not found", path=path)
+    require_file(path)
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
     h = hashlib.sha256()
@@ -140,8 +140,7 @@ def save_manifest(manifest: CalibrationManifest, path: str | Path) -> None:
 
 def load_manifest(path: str | Path) -> CalibrationManifest:
     path = Path(path)
-    if not path.is_file():
-        raise FerEdgeError("calibration manifest not found", path=path)
+    require_file(path, "calibration manifest")
     try:
         body = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):

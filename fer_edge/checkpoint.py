@@ -27,6 +27,7 @@ from fer_edge import __version__
 from fer_edge.atomic import write_bytes_atomic
 from fer_edge.core.optional import import_torch
 from fer_edge.errors import FerEdgeError
+from fer_edge.paths import require_file
 
 if TYPE_CHECKING:
     from fer_edge.model import FerCNN
@@ -88,10 +89,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     torch = import_torch()
     path = Path(path)
-    if not path.exists():
-        raise FerEdgeError("file not found", path=path)
-    if path.is_dir():
-        raise FerEdgeError("is a folder, expected a checkpoint file (.pt)", path=path)
+    require_file(path, "checkpoint file")
     try:
         ckpt = _safe_load(torch, path)
     except pickle.UnpicklingError as exc:
@@ -125,6 +123,14 @@ def _check_types(ckpt: dict[str, Any], path: Path) -> None:
             raise FerEdgeError(f"checkpoint entry {key!r} is not a dict", path=path)
 
 
+def _first_problem(exc: Exception) -> str:
+    """``size mismatch for fc1.weight: ...`` out of torch's multi-line load_state_dict error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = next((line for line in lines if not line.startswith("Error(s) in loading")), "")
+    detail = detail[:200] + ("..." if len(detail) > 200 else "")
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
 def plain_numpy_rng_state(state: Any) -> dict[str, Any]:
     """``np.random.get_state()`` as plain types (the key array as a list of ints)."""
     name, keys, pos, has_gauss, cached = state
@@ -142,8 +148,9 @@ def numpy_rng_state(saved: Any) -> tuple[Any, ...]:
     return tuple(saved)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> FerCNN:
-    """Rebuild the model in eval mode. ``use_ema`` prefers averaged weights where saved."""
+def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True, path: str | Path | None = None) -> FerCNN:
+    """Rebuild the model in eval mode. ``use_ema`` prefers averaged weights where saved; ``path`` (the
+    checkpoint's file) is named when the weights do not fit the config."""
     from fer_edge.model import ModelConfig, build_model
 
     try:
@@ -152,5 +159,6 @@ def model_from_checkpoint(ckpt: dict[str, Any], use_ema: bool = True) -> FerCNN:
         state = ema if use_ema and ema else ckpt["state_dict"]
         model.load_state_dict(state)
     except Exception as exc:  # a config torch cannot build, or weights of another shape
-        raise FerEdgeError(f"checkpoint weights do not fit its model config ({type(exc).__name__})") from None
+        raise FerEdgeError(f"checkpoint weights do not fit its model config ({_first_problem(exc)})",
+                           path=path) from None
     return model.eval()

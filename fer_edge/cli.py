@@ -28,6 +28,7 @@ from fer_edge.commands import (
     sync,
     train,
 )
+from fer_edge.commands.options import OneLineUsageErrors
 from fer_edge.errors import FerEdgeError
 from fer_edge.host_python import HOST_COMMANDS, require_host_python
 
@@ -91,7 +92,8 @@ def resolve_annotations(func: Callable[..., Any]) -> Callable[..., Any]:
 
 for _name, _func in COMMANDS.items():
     resolve_annotations(_func)
-    app.command(_name)(one_line_errors(_func, host_only=_name if _name in HOST_COMMANDS else None))
+    _host_only = _name if _name in HOST_COMMANDS else None
+    app.command(_name, cls=OneLineUsageErrors)(one_line_errors(_func, host_only=_host_only))
 
 
 def version_callback(value: bool) -> None:

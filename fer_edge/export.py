@@ -196,11 +196,7 @@ def export_checkpoint(
     from fer_edge.checkpoint import load_checkpoint, model_from_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
-    try:
-        model = model_from_checkpoint(ckpt, use_ema=use_ema)
-    except Exception as exc:  # a state_dict that does not fit its config
-        raise FerEdgeError(f"checkpoint weights do not fit its model config ({type(exc).__name__})",
-                           path=checkpoint) from None
+    model = model_from_checkpoint(ckpt, use_ema=use_ema, path=checkpoint)  # names the file when it does not fit
     labels = list(ckpt["labels"])
     arch = str(ckpt.get("arch") or model.config.arch)
     extra: dict[str, str] = {}

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.paths import require_file
 
 
 def checkpoint_info(path: Path) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def onnx_info(path: Path) -> dict[str, Any]:
     import onnx.numpy_helper
 
     from fer_edge.model_formats import LAYOUTS, onnx_model_facts
-    from fer_edge.onnx_model import get_metadata, labels_from_metadata, load_onnx
+    from fer_edge.onnx_model import get_metadata, labels_from_metadata, load_onnx, metadata_json
 
     model = load_onnx(path)
     meta = get_metadata(model)
@@ -63,13 +62,11 @@ def onnx_info(path: Path) -> dict[str, Any]:
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
         "size_mb": round(path.stat().st_size / 1e6, 2),
         "fer_edge_version": meta.get("fer_edge_version"),
+        "producer": f"{model.producer_name} {model.producer_version}".strip() or None,
     }
     for key in ("metrics", "calibration"):
         if key in meta:
-            try:
-                info[key] = json.loads(meta[key])
-            except json.JSONDecodeError:
-                info[key] = meta[key]
+            info[key] = metadata_json(meta, key, path, keep_invalid=True)
     return info
 
 
@@ -78,8 +75,7 @@ def engine_info(path: Path) -> dict[str, Any]:
 
     from fer_edge.trt.sidecar import read_sidecar
 
-    if not path.is_file():
-        raise FerEdgeError("file not found", path=path)
+    require_file(path, "model file")
     # the checked reader: a binary, non-object or incomplete sidecar is a one-line error
     sidecar = asdict(read_sidecar(path))
     return {"file": str(path), "format": "tensorrt engine", "size_mb": round(path.stat().st_size / 1e6, 2), **sidecar}
@@ -89,6 +85,5 @@ def model_info(path: Path) -> dict[str, Any]:
     from fer_edge.model_formats import model_format
 
     kind = model_format(path).kind
-    if not path.exists():
-        raise FerEdgeError("file not found", path=path)
+    require_file(path, "model file")
     return {"pt": checkpoint_info, "onnx": onnx_info, "engine": engine_info}[kind](path)

@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from fer_edge.errors import FerEdgeError
+from fer_edge.paths import require_file
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 OPSET = 17
 IMAGE_SIZE = 48
 REQUIRED_METADATA: tuple[str, ...] = ("labels", "dataset", "arch", "fer_edge_version")
+# A metadata entry is a few kB (labels, metrics, calibration); far more, or deep nesting, is hostile.
+MAX_METADATA_JSON = 1_000_000
+MAX_METADATA_DEPTH = 16
 # Optional keys written by export/quantize: "metrics" (JSON of the checkpoint's recorded
 # accuracies), "calibration" (JSON, INT8 only), "precision" ("fp32" | "int8"), "quant_target".
 
@@ -28,9 +32,7 @@ def load_onnx(path: str | Path, load_external_data: bool = True) -> Any:
     """Load an ONNX file; a missing or corrupt file is a one-line :class:`FerEdgeError`."""
     import onnx
 
-    path = Path(path)
-    if not path.is_file():
-        raise FerEdgeError("file not found", path=path)
+    path = require_file(path, "model file")
     try:
         return onnx.load(str(path), load_external_data=load_external_data)
     except Exception as exc:  # protobuf raises DecodeError, onnx raises others for a foreign file
@@ -60,15 +62,55 @@ def read_model_metadata(path: str | Path) -> dict[str, str]:
     return get_metadata(load_onnx(path, load_external_data=False))
 
 
+def _json_depth(text: str) -> int:
+    """How deeply ``text``'s arrays and objects nest, counted without parsing (brackets in strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def metadata_json(meta: dict[str, str], key: str, path: str | Path | None = None, keep_invalid: bool = False) -> Any:
+    """The JSON value of metadata entry ``key`` (``None`` when absent; the raw text when it is not JSON
+    and ``keep_invalid``); a huge or deeply nested value is refused in one line before the parser sees it
+    (Python's parser recurses: deep nesting would crash it)."""
+    raw = meta.get(key)
+    if raw is None:
+        return None
+    if len(raw) > MAX_METADATA_JSON:
+        raise FerEdgeError(f"metadata {key!r} holds {len(raw):,} characters; refused (at most "
+                           f"{MAX_METADATA_JSON:,})", path=path)
+    if _json_depth(raw) > MAX_METADATA_DEPTH:
+        raise FerEdgeError(f"metadata {key!r} nests deeper than {MAX_METADATA_DEPTH} levels; refused", path=path)
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        if keep_invalid:
+            return raw
+        raise FerEdgeError(f"metadata {key!r} is not valid JSON", path=path) from None
+
+
 def labels_from_metadata(meta: dict[str, str], path: str | Path | None = None) -> tuple[str, ...]:
     """The class names in output order; a missing or malformed ``labels`` entry is a user error."""
-    raw = meta.get("labels")
-    if raw is None:
+    if meta.get("labels") is None:
         raise FerEdgeError("not a fer-edge model: no 'labels' in metadata_props", path=path)
-    try:
-        labels = json.loads(raw)
-    except json.JSONDecodeError:
-        raise FerEdgeError("metadata 'labels' is not a JSON list", path=path) from None
+    labels = metadata_json(meta, "labels", path, keep_invalid=True)
+    if isinstance(labels, str):
+        raise FerEdgeError("metadata 'labels' is not a JSON list", path=path)
     if not isinstance(labels, list) or not labels or not all(isinstance(x, str) for x in labels):
         raise FerEdgeError("metadata 'labels' is not a non-empty JSON list of strings", path=path)
     return tuple(labels)
@@ -157,6 +199,33 @@ def contract_violations(model: Any) -> list[str]:
                 if len(dims) == 2 and isinstance(dims[1], int) and dims[1] != len(labels):
                     problems.append(f"output has {dims[1]} classes but metadata 'labels' lists {len(labels)}")
     return problems
+
+
+def check_classifier_input(model: Any, path: str | Path) -> None:
+    """Refuse, in one line and before ONNX Runtime or TensorRT is asked, a model whose image input is
+    not float ``[N, 1, 48, 48]`` (a 3-channel or uint8 network, a detector given as the classifier).
+
+    Float16 passes: the FP16 ONNX made for TensorRT 11 keeps the shape in half precision."""
+    from onnx import TensorProto
+
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if not inputs:
+        raise FerEdgeError("not a fer-edge classifier: the graph has no input", path=path)
+    chosen = next((i for i in inputs if i.name == INPUT_NAME), inputs[0])
+    elem = chosen.type.tensor_type.elem_type
+    dims = _dims(chosen)
+    if elem in (TensorProto.FLOAT, TensorProto.FLOAT16) and len(dims) == 4 and dims[1:] == [1, IMAGE_SIZE,
+                                                                                            IMAGE_SIZE]:
+        return
+    named = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16", TensorProto.DOUBLE: "float64"}
+    type_name = named.get(elem) or (TensorProto.DataType.Name(elem).lower() if elem else "untyped")
+    shown = "[" + ", ".join(str(d) for d in dims) + "]"
+    raise FerEdgeError(
+        f"input {chosen.name!r} is {type_name} {shown}; a fer-edge classifier takes float32 "
+        f"[N, 1, {IMAGE_SIZE}, {IMAGE_SIZE}] (raw grayscale pixels, docs/architecture.md)",
+        path=path,
+    )
 
 
 def is_quantized(model: Any) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -138,3 +139,29 @@ def inside(path: PathLike, folder: PathLike) -> bool:
     p = Path(path).expanduser().resolve()
     f = Path(folder).expanduser().resolve()
     return p == f or f in p.parents
+
+
+def require_file(path: PathLike, what: str = "file", folder_ok: bool = False, article: str = "a") -> Path:
+    """``path`` when it is a regular file (or a folder, with ``folder_ok``); otherwise one line that
+    says what is there instead: not found, a folder, a device, a named pipe or a socket.
+
+    A device or a pipe read as a file never ends (``/dev/zero``) or blocks (a FIFO): refused unopened.
+    """
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FerEdgeError(f"{what} not found", path=path) from None
+    except OSError as exc:
+        raise FerEdgeError(f"cannot read the {what}: {os_error_reason(exc)}", path=path) from None
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return path
+    kind = (
+        "a folder" if stat.S_ISDIR(mode)
+        else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a named pipe" if stat.S_ISFIFO(mode)
+        else "a socket" if stat.S_ISSOCK(mode)
+        else "not a regular file"
+    )
+    raise FerEdgeError(f"is {kind}, not {article} {what}" if kind.startswith("a ") else
+                       f"{kind}; expected {article} {what}", path=path)

@@ -119,7 +119,16 @@ def test_a_votes_file_with_a_bom_reads(tmp_path: Path) -> None:
 # ---- the parse cache -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "missing array"])
+WRONG_CONTENT = {  # caches that read, but cannot be what a parse gave
+    "wrong image shape": lambda d: {**d, "images": d["images"][:, :24, :24].copy()},
+    "wrong image type": lambda d: {**d, "images": d["images"].astype(np.float32)},
+    "label out of range": lambda d: {**d, "labels": np.where(np.arange(len(d["labels"])) == 3, 9, d["labels"])},
+    "negative label": lambda d: {**d, "labels": np.where(np.arange(len(d["labels"])) == 0, -1, d["labels"])},
+    "unknown split": lambda d: {**d, "splits": np.asarray(["Testing"] * len(d["splits"]))},
+}
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "missing array", *WRONG_CONTENT])
 def test_a_damaged_parse_cache_is_discarded_reparsed_and_said_once(
     damage: str, make_fer_csv: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -133,9 +142,14 @@ def test_a_damaged_parse_cache_is_discarded_reparsed_and_said_once(
         entry.write_bytes(b"")
     elif damage == "truncated":
         entry.write_bytes(good[: len(good) // 2])
-    else:
+    elif damage == "missing array":
         with open(entry, "wb") as f:
             np.savez(f, images=first.images)
+    else:
+        with np.load(entry) as z:
+            arrays = {k: z[k] for k in z.files}
+        with open(entry, "wb") as f:
+            np.savez(f, **WRONG_CONTENT[damage](arrays))
     capsys.readouterr()
     again = load_dataset(path)
     np.testing.assert_array_equal(again.images, first.images)
@@ -211,9 +225,61 @@ def test_votes_shuffled_within_a_split_are_refused(tmp_path: Path) -> None:
 
 def test_the_real_votes_file_is_in_order(shared_data: Path) -> None:
     """Its four repeated names and 173 blank ones must not trip the check."""
-    _, usage, names = read_votes(shared_data / "fer2013new.csv")
-    check_row_order(names, usage, shared_data / "fer2013new.csv")
-    assert sum(1 for n in names if not n) > 0  # the blanks exist, and are skipped
+    votes, usage, names = read_votes(shared_data / "fer2013new.csv")
+    check_row_order(names, usage, shared_data / "fer2013new.csv", votes)
+    assert sum(1 for n in names if not n) == 173  # the blanks exist, on not-a-face rows, and pass
+
+
+@pytest.mark.parametrize("order", ["shuffled", "in order"])
+def test_votes_whose_names_were_blanked_cannot_vouch_for_their_order(tmp_path: Path, order: str) -> None:
+    """Blank names used to be skipped: a shuffled file with blank names passed and mislabelled."""
+    n = 60
+    splits = ["Training"] * 40 + ["PublicTest"] * 10 + ["PrivateTest"] * 10
+    data = write_fer_csv(tmp_path / "fer.csv", *synthetic_faces(n, 7), splits)
+    path = write_votes_csv(tmp_path / "votes.csv", _votes(n), splits)
+    lines = path.read_text().splitlines()
+    body = [line.replace(f",fer{i:07d}.png,", ",,") for i, line in enumerate(lines[1:41])]
+    if order == "shuffled":
+        body = [body[i] for i in np.random.default_rng(1).permutation(len(body))]
+    path.write_text("\n".join([lines[0], *body, *lines[41:]]) + "\n")
+    with pytest.raises(FerEdgeError, match=r"votes\.csv:\d+: 40 of the 40 Training rows have no 'Image name' "
+                       r"although their votes say it is a face.*too few names remain"):
+        load_dataset(data, dataset="ferplus", votes=path, cache=False)
+    line = one_line_error(invoke("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
+                                 "--device", "cpu"))
+    assert "too few names remain" in line
+
+
+def test_blank_names_on_not_a_face_rows_pass(tmp_path: Path) -> None:
+    """As in the real file: a blank name where every vote says not-a-face is expected."""
+    n = 60
+    splits = ["Training"] * 40 + ["PublicTest"] * 10 + ["PrivateTest"] * 10
+    data = write_fer_csv(tmp_path / "fer.csv", *synthetic_faces(n, 7), splits)
+    votes = _votes(n)
+    votes[5:15] = 0
+    votes[5:15, 9] = 10  # NF
+    path = write_votes_csv(tmp_path / "votes.csv", votes, splits)
+    lines = path.read_text().splitlines()
+    for i in range(5, 15):
+        lines[i + 1] = lines[i + 1].replace(f",fer{i:07d}.png,", ",,")
+    path.write_text("\n".join(lines) + "\n")
+    assert len(load_dataset(data, dataset="ferplus", votes=path, cache=False)) == n - 10
+
+
+@pytest.mark.parametrize("count", ["99999999999999999999999", "-99999999999999999999999", "1000001"])
+def test_a_vote_count_too_big_for_an_integer_is_one_line(tmp_path: Path, count: str) -> None:
+    n = 6
+    splits = ["Training"] * 2 + ["PublicTest"] * 2 + ["PrivateTest"] * 2
+    data = write_fer_csv(tmp_path / "fer.csv", *synthetic_faces(n, 7), splits)
+    path = write_votes_csv(tmp_path / "votes.csv", _votes(n), splits)
+    lines = path.read_text().splitlines()
+    fields = lines[3].split(",")
+    fields[4] = count
+    lines[3] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    line = one_line_error(invoke("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
+                                 "--device", "cpu"))
+    assert "votes.csv:4: " in line and "vote count" in line
 
 
 # ---- model metadata and sidecars -------------------------------------------------------------------

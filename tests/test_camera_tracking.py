@@ -416,7 +416,7 @@ def test_bench_camera_writes_table_json_and_markdown(tmp_path: Path, cached_yune
     md = (tmp_path / "c.md").read_text()
     assert "| every frame |" in md and "detect ms" in md and report["machine"]["cpu"] in md
     code, output = cli("bench", "--camera", str(video), "--json", str(video))
-    assert code == 2 and "overwrite the input video" in output
+    assert code == 2 and "is the input --camera" in output and "never overwrites an input" in output
 
 
 

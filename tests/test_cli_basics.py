@@ -83,11 +83,11 @@ def test_unknown_dataset(tiny_fer_csv: Path, tmp_path: Path) -> None:
 
 
 TRAIN_OPTION_ERRORS: dict[str, tuple[list[str], str]] = {
-    "depth": (["--depth", "9"], "depth must be in 2..7"),
-    "kernel": (["--kernel-size", "7"], "kernel size must be in 2..5"),
+    "depth": (["--depth", "9"], "'--depth': 9 is not in the range 2<=x<=7"),
+    "kernel": (["--kernel-size", "7"], "'--kernel-size': 7 is not in the range 2<=x<=5"),
     "device": (["--device", "tpu"], "unknown --device 'tpu'"),
     "schedule": (["--schedule", "step"], "unknown --schedule 'step'"),
-    "limit": (["--limit", "0"], "--limit must be at least 1"),
+    "limit": (["--limit", "0"], "'--limit': 0 is not in the range 1<=x<="),
 }
 
 
@@ -114,5 +114,8 @@ def test_refuses_an_out_that_holds_a_run(tiny_fer_csv: Path, tmp_path: Path) -> 
 def test_typer_usage_errors_are_not_tracebacks(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "--epochs", "0", "--data", "x.csv", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip() == "error: Invalid value for '--epochs': 0 is not in the range 1<=x<=10000"
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and result.output.strip() == "error: Missing option '--data'."
     result = CliRunner().invoke(app, ["no-such-command"])
     assert result.exit_code == 2 and "Traceback" not in result.output

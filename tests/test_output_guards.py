@@ -81,6 +81,24 @@ CASES: dict[str, Case] = {
     "build-engine --timing-cache model": lambda f: (
         ["build-engine", f("m.onnx"), "--out", f.root / "m.engine", "--timing-cache", f("m.onnx")],
         "--timing-cache", "MODEL"),
+    "build-engine --print-trtexec --timing-cache model": lambda f: (
+        ["build-engine", f("m.onnx"), "--out", f.root / "m.engine", "--timing-cache", f("m.onnx"), "--print-trtexec"],
+        "--timing-cache", "MODEL"),
+    "build-engine --print-trtexec --out model": lambda f: (
+        ["build-engine", f("m.onnx"), "--out", f("m.onnx"), "--print-trtexec"], "--out", "MODEL"),
+    "bench --json camera video": lambda f: (
+        ["bench", "--camera", f("clip.avi"), "--json", f("clip.avi")], "--json", "--camera"),
+    "bench --markdown detector": lambda f: (
+        ["bench", "--camera", f("clip.avi"), "--detector-model", f("yunet.onnx"), "--markdown", f("yunet.onnx")],
+        "--markdown", "--detector-model"),
+    "fetch-detector --out from-file": lambda f: (
+        ["fetch-detector", "--from-file", f("yunet.onnx"), "--out", f.link("y.onnx", "yunet.onnx")],
+        "--out", "--from-file"),
+    "train --out teacher": lambda f: (
+        ["train", "--data", f("fer.csv"), "--teacher", f("t.npz"), "--out", f("t.npz")], "--out", "--teacher"),
+    "train --out folder holding the teacher as a run file": lambda f: (
+        ["train", "--data", f("fer.csv"), "--teacher", f("last.pt"), "--out", f.root], "--out (last.pt)",
+        "--teacher"),
     "run --log model": lambda f: (
         ["run", "--source", f("clip.avi"), "--model", f("m.onnx"), "--log", f("m.onnx")], "--log", "--model"),
     "run --log video source": lambda f: (

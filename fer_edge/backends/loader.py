@@ -12,6 +12,7 @@ from pathlib import Path
 from fer_edge.backends.base import Backend
 from fer_edge.errors import FerEdgeError
 from fer_edge.model_formats import DEVICES, model_format
+from fer_edge.paths import require_file
 
 
 def backend_kind(path: str | Path) -> str:
@@ -58,6 +59,5 @@ def load_backend(path: str | Path, device: str = "auto", threads: int | None = N
     kind = backend_kind(path)
     if device not in DEVICES:
         raise FerEdgeError(f"unknown device {device!r}; choose one of: {', '.join(DEVICES)}")
-    if not path.is_file():
-        raise FerEdgeError("file not found" if not path.exists() else "not a file", path=path)
+    require_file(path, "model file")
     return OPENERS[kind](path, device, threads)

@@ -88,11 +88,12 @@ class OnnxRuntimeBackend(Backend):
 
 def open_onnx(path: str | Path, device: str = "auto", threads: int | None = None) -> OnnxRuntimeBackend:
     """Read an ONNX model's metadata and precision; the session starts on activation."""
-    from fer_edge.onnx_model import labels_from_metadata, load_onnx
+    from fer_edge.onnx_model import check_classifier_input, labels_from_metadata, load_onnx
 
     model = load_onnx(path, load_external_data=False)
     meta = {p.key: p.value for p in model.metadata_props}
-    labels = labels_from_metadata(meta, path=path)
+    labels = labels_from_metadata(meta, path=path)  # a foreign model: "not a fer-edge model" first
+    check_classifier_input(model, path)
     dataset = meta.get("dataset") or "unknown"
     precision = graph_precision(model)
     return OnnxRuntimeBackend(path, labels, dataset, meta, precision, device=device, threads=threads)

@@ -65,7 +65,7 @@ class TorchBackend(Backend):
 
         if self.threads is not None:
             self._torch.set_num_threads(self.threads)
-        self._model = model_from_checkpoint(self._checkpoint).to(self.device)
+        self._model = model_from_checkpoint(self._checkpoint, path=self.path).to(self.device)
         if self.device == "cuda":
             cuda = self._torch.cuda
             self._events = (cuda.Event(enable_timing=True), cuda.Event(enable_timing=True))

@@ -45,7 +45,7 @@ def recorded_accuracy(metadata: dict[str, str], split: str) -> tuple[float | Non
         return None, None
     try:
         metrics = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
+    except (json.JSONDecodeError, TypeError, RecursionError):  # RecursionError: hostile nesting
         return None, None
     if not isinstance(metrics, dict):
         return None, None

@@ -72,9 +72,13 @@ def prepare_inputs(options: BenchOptions) -> BenchInputs:
 
 
 def preflight(spec: RowSpec) -> RowResult | None:
-    """Failures that need no child process: a missing file."""
-    if not Path(spec.model).exists():
-        return RowResult.failed(spec, f"{spec.model}: file not found")
+    """Failures that need no child process: a missing file, a folder or a device."""
+    from fer_edge.paths import require_file
+
+    try:
+        require_file(spec.model, "model file")
+    except FerEdgeError as exc:
+        return RowResult.failed(spec, str(exc))
     return None
 
 

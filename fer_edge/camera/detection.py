@@ -16,6 +16,7 @@ import numpy as np
 from fer_edge.camera.yunet import YuNetRunner, check_outputs, check_yunet_file, decode, to_blob
 from fer_edge.core.optional import import_cv2
 from fer_edge.errors import FerEdgeError
+from fer_edge.paths import require_file
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 DETECTOR_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt", "opencv")
@@ -192,9 +193,12 @@ class HaarDetector:
         path = Path(cascade_path) if cascade_path else haar_cascade_path(cv2)
         if not hasattr(cv2, "CascadeClassifier"):
             haar_cascade_path(cv2)  # raises the explanatory error
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise FerEdgeError("not a readable Haar cascade", path=path)
+        try:
+            self._cascade = cv2.CascadeClassifier(str(path))
+        except (cv2.error, SystemError):  # a malformed .xml: OpenCV's parser raises through the constructor
+            self._cascade = None
+        if self._cascade is None or self._cascade.empty():
+            raise FerEdgeError("not a readable Haar cascade (OpenCV cannot load this .xml)", path=path)
         self.min_face = min_face
         self.scale_factor = scale_factor
         self.min_neighbors = min_neighbors
@@ -229,8 +233,7 @@ def make_detector(
     if model_path is None:
         return HaarDetector(min_face=min_face, detect_width=detect_width)
     path = Path(model_path)
-    if not path.is_file():
-        raise FerEdgeError("detector model not found", path=path)
+    require_file(path, "detector model")
     suffix = path.suffix.lower()
     if suffix == ".xml":
         return HaarDetector(path, min_face=min_face, detect_width=detect_width)

@@ -17,6 +17,7 @@ from typing import IO, Any
 from fer_edge.atomic import atomic_path
 from fer_edge.core.files import cache_dir, file_sha256
 from fer_edge.errors import FerEdgeError
+from fer_edge.paths import require_file
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
 YUNET_COMMIT = "26cc381e4d2594bb9f47a26eb8fd96c94a13660d"
@@ -80,8 +81,7 @@ def install_yunet(
     if target.is_file() and file_sha256(target) == YUNET_SHA256:
         return target
     if from_file is not None:
-        if not from_file.is_file():
-            raise FerEdgeError("file not found", path=from_file)
+        require_file(from_file)
         if from_file.resolve() == target.resolve():
             raise FerEdgeError("--from-file is the target itself; give another copy", path=from_file)
         with open(from_file, "rb") as f:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
 from fer_edge.commands.camera_options import (
     DEFAULT_MIN_FACE,
     DEFAULT_WINDOW_S,
@@ -30,6 +31,7 @@ from fer_edge.commands.camera_options import (
     Views,
     Window,
 )
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 if TYPE_CHECKING:
@@ -61,26 +63,24 @@ def bench(
     data: Annotated[
         Optional[Path], typer.Option(help="fer2013.csv(.gz): measure accuracy on real faces (and time them).")
     ] = None,
-    votes: Annotated[
-        Optional[Path], typer.Option(help="fer2013new.csv: FERPlus labels (for FERPlus models).")
-    ] = None,
+    votes: options.Votes = None,
     split: Annotated[str, typer.Option(help="Split to measure accuracy on.")] = "PrivateTest",
-    batch: Annotated[
-        str, typer.Option("--batch", help="Batch sizes for throughput, comma-separated.")
-    ] = "1,8,64",
-    threads: Annotated[int, typer.Option(help="CPU threads per backend.")] = 2,
-    min_time: Annotated[float, typer.Option(help="Minimum seconds per measurement.")] = 1.0,
+    batch: options.BenchBatches = "1,8,64",
+    threads: Annotated[int, number(help="CPU threads per backend.", min=1, max=options.MAX_THREADS)] = 2,
+    min_time: Annotated[float, number(help="Minimum seconds per measurement.", above=0, max=3600)] = 1.0,
     min_iters: Annotated[
-        int, typer.Option(help="Minimum calls at batch 1 (images at larger batches).")
+        int, number(help="Minimum calls at batch 1 (images at larger batches).", min=1, max=10_000_000)
     ] = 100,
     device: Annotated[
         str, typer.Option(help="auto (everything this machine has), cpu, cuda or tensorrt.")
     ] = "auto",
     rounds: Annotated[
         int,
-        typer.Option(
+        number(
             help="Run the rows round-robin this many times and report medians, and the speedup as the "
-            "median of per-round ratios: steadier figures on a shared machine."
+            "median of per-round ratios: steadier figures on a shared machine.",
+            min=1,
+            max=20,  # bench.runner.MAX_ROUNDS
         ),
     ] = 1,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the results as JSON.")] = None,
@@ -144,7 +144,8 @@ def bench(
         console = Console(width=220)  # piped to a file: keep the wide table on one line per row
     all_models = [*(models or []), *(extra_models or [])]
     guard_outputs(
-        {"--data": data, "--votes": votes, **{f"model {m}": m for m in all_models}},
+        {"--data": data, "--votes": votes, "--camera": camera, "--detector-model": detector_model,
+         **{f"model {m}": m for m in all_models}},
         {"--json": json_out, "--markdown": markdown_out, "--plot": plot_out},
     )
     batches = parse_batches(batch)

@@ -9,6 +9,8 @@ from typing import Dict, Optional, Union
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands.options import number
+
 
 class Precision(str, Enum):
     int8 = "int8"
@@ -25,15 +27,15 @@ def build_engine(
     batch: Annotated[
         str, typer.Option(help="Optimisation profile min:opt:max batch sizes (one number: static).")
     ] = "1:8:32",
-    workspace: Annotated[int, typer.Option(help="Builder workspace memory limit, MiB.")] = 256,
+    workspace: Annotated[int, number(help="Builder workspace memory limit, MiB.", min=1, max=1 << 20)] = 256,
     timing_cache: Annotated[
         Optional[Path], typer.Option(help="Timing cache to reuse and update; makes rebuilds much faster.")
     ] = None,
     dla: Annotated[
-        Optional[int], typer.Option(help="DLA core to run on (Orin AGX/NX), GPU fallback on; static --batch.")
+        Optional[int], number(help="DLA core to run on (Orin AGX/NX), GPU fallback on; static --batch.", min=0, max=15)
     ] = None,
     opt_level: Annotated[
-        Optional[int], typer.Option(help="Builder optimisation level 0-5 (TensorRT's default: 3).")
+        Optional[int], number(help="Builder optimisation level 0-5 (TensorRT's default: 3).", min=0, max=5)
     ] = None,
     detector: Annotated[
         Optional[str],
@@ -56,14 +58,15 @@ def build_engine(
     """Build a TensorRT engine for THIS device (engines are tied to a TensorRT version and GPU)."""
     from rich.console import Console
 
-    from fer_edge.paths import guard_outputs
+    from fer_edge.paths import guard_outputs, refuse_output_overlap
     from fer_edge.trt.sidecar import sidecar_path
 
-    # --timing-cache is read and rewritten: an output that must not be the model or the engine
+    # --timing-cache is read and rewritten: an output that must not be the model or the engine.
+    # With --print-trtexec, trtexec writes them later, so they may not name an input either.
     outputs: Dict[str, Union[str, Path, None]] = {"--out (sidecar)": sidecar_path(out)}
-    if not print_trtexec:
-        outputs.update({"--out": out, "--timing-cache": timing_cache})
-    guard_outputs({"MODEL": model}, outputs)
+    later: Dict[str, Union[str, Path, None]] = {"--out": out, "--timing-cache": timing_cache}
+    refuse_output_overlap({"MODEL": model}, {**outputs, **later})
+    guard_outputs({"MODEL": model}, outputs if print_trtexec else {**outputs, **later})
     if trt_version is not None and not print_trtexec:
         from fer_edge.errors import FerEdgeError
 

@@ -15,12 +15,15 @@ import typer
 from typing_extensions import Annotated
 
 from fer_edge.camera.options import TUNED, TrackerOptions
+from fer_edge.commands.options import DAY_S, MAX_FRAME_SIDE, number
 
 DEFAULTS = TUNED  # run's scheduler defaults
 PANEL = "Camera pipeline (as `fer-edge run`)"
 TRACKER = TrackerOptions()
 
-Window = Annotated[float, typer.Option(help="Seconds per mood-log window.", min=0.1, rich_help_panel=PANEL)]
+Window = Annotated[
+    float, number(help="Seconds per mood-log window.", min=0.1, max=DAY_S, rich_help_panel=PANEL)
+]
 DetectorModel = Annotated[
     Optional[Path],
     typer.Option(
@@ -34,17 +37,21 @@ DetectorDevice = Annotated[
     typer.Option(help="YuNet .onnx on: auto, cpu, cuda, tensorrt (ONNX Runtime) or opencv (OpenCV DNN).",
                  rich_help_panel=PANEL),
 ]
-MinFace = Annotated[int, typer.Option(help="Smallest face to classify, in pixels.", min=8, rich_help_panel=PANEL)]
+MinFace = Annotated[
+    int, number(help="Smallest face to classify, in pixels.", min=8, max=4096, rich_help_panel=PANEL)
+]
 DetectWidth = Annotated[
     Optional[int],
-    typer.Option(help="Shrink frames to this width for detection only (faster; faces must stay >= min-face).",
-                 rich_help_panel=PANEL),
+    number(help="Shrink frames to this width for detection only (faster; faces must stay >= min-face).",
+           min=32, max=MAX_FRAME_SIDE, rich_help_panel=PANEL),
 ]
 Views = Annotated[
     int,
-    typer.Option(
+    number(
         help="Crops per face averaged: 1, 2 (+ mirror) or 6 (3 scales x mirror; "
         "recovers the accuracy a detector's framing costs).",
+        min=1,
+        max=6,
         rich_help_panel=PANEL,
     ),
 ]
@@ -58,33 +65,35 @@ AllViews = Annotated[
 ]
 DetectEvery = Annotated[
     int,
-    typer.Option(help="Run the detector every N frames; the tracker carries faces in between.",
-                 rich_help_panel=PANEL),
+    number(help="Run the detector every N frames; the tracker carries faces in between.", min=1, max=1000,
+           rich_help_panel=PANEL),
 ]
 Adaptive = Annotated[
     bool, typer.Option(help="Also detect on every frame while a track is new or moving fast.", rich_help_panel=PANEL)
 ]
 ReinferEvery = Annotated[
     int,
-    typer.Option(help="Classify a face again after this many frames (at a detector pass).", rich_help_panel=PANEL),
+    number(help="Classify a face again after this many frames (at a detector pass).", min=1, max=1000,
+           rich_help_panel=PANEL),
 ]
 ReinferIou = Annotated[
     float,
-    typer.Option(help="...or sooner when its box overlaps the classified one less than this (0: never).",
-                 rich_help_panel=PANEL),
+    number(help="...or sooner when its box overlaps the classified one less than this (0: never).", min=0, max=1,
+           rich_help_panel=PANEL),
 ]
 Align = Annotated[
     bool, typer.Option(help="Turn faces upright on YuNet's eye landmarks before cropping.", rich_help_panel=PANEL)
 ]
 TrackIou = Annotated[
-    float, typer.Option(help="Overlap a detection needs to continue a track.", rich_help_panel=PANEL)
+    float, number(help="Overlap a detection needs to continue a track.", above=0, max=1, rich_help_panel=PANEL)
 ]
 MaxMissed = Annotated[
     int,
-    typer.Option(help="Frames a track survives without a detection (a face that left ends).", rich_help_panel=PANEL),
+    number(help="Frames a track survives without a detection (a face that left ends).", min=0, max=10_000,
+           rich_help_panel=PANEL),
 ]
 MinHits = Annotated[
-    int, typer.Option(help="Detections before a track counts in the mood log.", rich_help_panel=PANEL)
+    int, number(help="Detections before a track counts in the mood log.", min=1, max=1000, rich_help_panel=PANEL)
 ]
 
 # The defaults of ``run`` (a test checks that both commands agree).

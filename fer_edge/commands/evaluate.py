@@ -9,6 +9,8 @@ from typing import Any, Dict, Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 
@@ -18,12 +20,12 @@ def evaluate(
             help="A .pt checkpoint, .onnx or .engine (default: shipped FER2013 INT8; CPU layout without a GPU)."
         )
     ] = None,
-    data: Annotated[Optional[Path], typer.Option(help="fer2013.csv(.gz) or an image-folder tree.")] = None,
-    votes: Annotated[Optional[Path], typer.Option(help="FERPlus votes (fer2013new.csv), for FERPlus models.")] = None,
+    data: options.OptionalData = None,
+    votes: options.Votes = None,
     split: Annotated[str, typer.Option(help="Training, PublicTest or PrivateTest.")] = "PrivateTest",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 256,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
+    batch_size: Annotated[int, number(help="Batch size.", min=1, max=options.MAX_BATCH)] = 256,
     tta: Annotated[bool, typer.Option(help="Also report flip test-time augmentation (separately).")] = False,
     exclude_train_duplicates: Annotated[
         bool, typer.Option(help="Also report accuracy without the test images that have a pixel copy in Training.")

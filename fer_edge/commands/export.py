@@ -8,6 +8,9 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
+
 
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="A fer-edge checkpoint (.pt), e.g. runs/x/best.pt.")],
@@ -17,8 +20,10 @@ def export(
         typer.Option(help="fer2013.csv(.gz): check parity (and accuracy) on its PublicTest faces "
                      "instead of generated inputs."),
     ] = None,
-    votes: Annotated[Optional[Path], typer.Option(help="fer2013new.csv, for FERPlus with --data.")] = None,
-    parity_images: Annotated[int, typer.Option(help="At most this many images for the parity check.")] = 2000,
+    votes: options.Votes = None,
+    parity_images: Annotated[
+        int, number(help="At most this many images for the parity check.", min=1, max=1_000_000)
+    ] = 2000,
     ema: Annotated[bool, typer.Option(help="Use the averaged (EMA) weights where saved.")] = True,
 ) -> None:
     """Export a checkpoint to ONNX (opset 17, dynamic batch) and prove it matches PyTorch."""

@@ -44,7 +44,9 @@ def info(
 ) -> None:
     """Environment (versions, CPU/GPU, Jetson, execution providers) or a model's facts."""
     from rich.console import Console
+    from rich.markup import escape
 
+    from fer_edge.redact import printable
     from fer_edge.tables import FitTable
 
     if model is None:
@@ -62,17 +64,18 @@ def info(
         if model is None:
             _fail_on_cuda_error(report)
         return
-    table = FitTable(title, show_header=False)
+    table = FitTable(escape(printable(title)), show_header=False)
     table.add_column("key", justify="left", style="bold")
     table.add_column("value", justify="left", wrap=True)
     for key, value in _flatten({k: v for k, v in report.items() if k != "warnings"}):  # printed below
         if key == "parameters":
             value = f"{int(value):,}"
-        table.add_row(key, value)
+        # Strings from a model file: no terminal control sequences, no rich markup.
+        table.add_row(escape(printable(key)), escape(printable(value)))
     console = Console()
     console.print(table)
     for warning in report.get("warnings", []) or []:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(printable(str(warning)))}")
     if model is None:
         _fail_on_cuda_error(report)
 

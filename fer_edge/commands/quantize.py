@@ -8,6 +8,8 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.quantize import DEFAULT_MAX_DROP, Method, Target
 
 
@@ -15,19 +17,24 @@ def quantize(
     model: Annotated[Path, typer.Argument(help="The FP32 ONNX model from `fer-edge export`.")],
     data: Annotated[Path, typer.Option(help="fer2013.csv(.gz): Training calibrates, PublicTest guards.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the INT8 ONNX model.")],
-    votes: Annotated[Optional[Path], typer.Option(help="fer2013new.csv, for a FERPlus model.")] = None,
+    votes: options.Votes = None,
     target: Annotated[
         Target, typer.Option(help="tensorrt: TensorRT's Q/DQ rules; cpu: fastest on ONNX Runtime CPUs.")
     ] = Target.tensorrt,
     method: Annotated[Method, typer.Option(help="How activation ranges are calibrated.")] = Method.entropy,
-    calib_size: Annotated[int, typer.Option(help="Training images to calibrate on (no --manifest).")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed of the stratified draw (without --manifest).")] = 0,
+    calib_size: Annotated[
+        int, number(help="Training images to calibrate on (no --manifest).", min=1, max=1_000_000)
+    ] = 1000,
+    seed: Annotated[
+        int, number(help="Seed of the stratified draw (without --manifest).", min=0, max=options.MAX_SEED)
+    ] = 0,
     manifest: Annotated[
         Optional[Path], typer.Option(help="Calibrate on the images a manifest lists (calibration/fer2013.json).")
     ] = None,
     save_manifest: Annotated[Optional[Path], typer.Option(help="Write the calibration manifest used.")] = None,
     max_drop: Annotated[
-        float, typer.Option(help="Most PublicTest accuracy points INT8 may lose; beyond it layers stay FP32.")
+        float,
+        number(help="Most PublicTest accuracy points INT8 may lose; beyond it layers stay FP32.", min=0, max=100),
     ] = DEFAULT_MAX_DROP,
     latency: Annotated[bool, typer.Option(help="Measure the CPU latency ratio (batch 1, 2 threads).")] = True,
     report_json: Annotated[Optional[Path], typer.Option(help="Also write the report as JSON here.")] = None,
@@ -50,6 +57,7 @@ def quantize(
     from fer_edge.onnx_model import labels_from_metadata, read_model_metadata
     from fer_edge.paths import guard_outputs
     from fer_edge.quantize import QuantJob, check_fp32_input, run_quantization
+    from fer_edge.quantize.workspace import check_temp_space
 
     guard_outputs(
         {"MODEL": model, "--data": data, "--votes": votes, "--manifest": manifest},
@@ -57,6 +65,7 @@ def quantize(
     )
     console = Console(stderr=True)
     check_fp32_input(model)
+    check_temp_space(model)
     meta = read_model_metadata(model)
     dataset = meta["dataset"]
     faces = load_dataset(data, dataset=dataset, votes=votes)

@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 
@@ -38,7 +40,9 @@ def report(
         bool, typer.Option(help="Central database only: every device with its state (ok, silent, camera down, ...).")
     ] = False,
     silent_after: Annotated[
-        float, typer.Option(help="With --health: minutes without a sync after which a device is silent.")
+        float,
+        number(help="With --health: minutes without a sync after which a device is silent.", above=0,
+               max=options.YEAR_S / 60),
     ] = 15.0,
     json_out: Annotated[
         Optional[Path], typer.Option("--json", help="With --health: write the devices as JSON here.")

@@ -14,6 +14,8 @@ import typer
 from typing_extensions import Annotated
 
 from fer_edge.camera.options import TUNED as DEFAULTS
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 if TYPE_CHECKING:
@@ -81,7 +83,7 @@ def run(
         ),
     ] = None,
     log: Annotated[Path, typer.Option(help="Mood log (SQLite); windows are appended.")] = Path("mood.db"),
-    window: Annotated[float, typer.Option(help="Seconds per mood-log window.", min=0.1)] = 60.0,
+    window: Annotated[float, number(help="Seconds per mood-log window.", min=0.1, max=options.DAY_S)] = 60.0,
     detector_model: Annotated[
         Optional[Path],
         typer.Option(
@@ -89,24 +91,28 @@ def run(
             "YuNet from the cache dir (fer-edge fetch-detector), else OpenCV's Haar cascade."
         ),
     ] = None,
-    min_face: Annotated[int, typer.Option(help="Smallest face to classify, in pixels.", min=8)] = 40,
+    min_face: Annotated[int, number(help="Smallest face to classify, in pixels.", min=8, max=4096)] = 40,
     detect_width: Annotated[
         Optional[int],
-        typer.Option(
-            help="Shrink frames to this width for detection only (faster; faces must stay >= min-face)."
+        number(
+            help="Shrink frames to this width for detection only (faster; faces must stay >= min-face).",
+            min=32,
+            max=options.MAX_FRAME_SIDE,
         ),
     ] = None,
     width: Annotated[
-        Optional[int], typer.Option(help="Capture width (camera sources; CSI default 1280).")
+        Optional[int],
+        number(help="Capture width (camera sources; CSI default 1280).", min=16, max=options.MAX_FRAME_SIDE),
     ] = None,
     height: Annotated[
-        Optional[int], typer.Option(help="Capture height (camera sources; CSI default 720).")
+        Optional[int],
+        number(help="Capture height (camera sources; CSI default 720).", min=16, max=options.MAX_FRAME_SIDE),
     ] = None,
     fps: Annotated[
-        Optional[float], typer.Option(help="Capture frame rate (camera sources; CSI default 30).")
+        Optional[float], number(help="Capture frame rate (camera sources; CSI default 30).", above=0, max=1000)
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or tensorrt.")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for inference.")] = None,
+    device: options.Device = "auto",
+    threads: options.Threads = None,
     display: Annotated[
         bool, typer.Option(help="Show frames with boxes and labels (needs a GUI OpenCV).")
     ] = False,
@@ -116,12 +122,16 @@ def run(
             help="Write annotated video here. Off by default: nothing visual is stored unless asked."
         ),
     ] = None,
-    max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many frames.", min=1)] = None,
+    max_frames: Annotated[
+        Optional[int], number(help="Stop after this many frames.", min=1, max=10**12 - 1)
+    ] = None,
     views: Annotated[
         int,
-        typer.Option(
+        number(
             help="Crops per face averaged: 1, 2 (+ mirror) or 6 (3 scales x mirror; "
-            "recovers the accuracy a detector's framing costs)."
+            "recovers the accuracy a detector's framing costs).",
+            min=1,
+            max=6,
         ),
     ] = DEFAULTS.views,
     all_views: Annotated[
@@ -131,7 +141,9 @@ def run(
             "of one view per frame in rotation (views x slower)."
         ),
     ] = False,
-    stats_every: Annotated[float, typer.Option(help="Seconds between FPS / latency lines.")] = 10.0,
+    stats_every: Annotated[
+        float, number(help="Seconds between FPS / latency lines.", above=0, max=options.DAY_S)
+    ] = 10.0,
     fail_fast: Annotated[
         bool,
         typer.Option(
@@ -141,10 +153,11 @@ def run(
     ] = False,
     hold_windows: Annotated[
         int,
-        typer.Option(
+        number(
             help="Closed windows kept in memory while the log cannot be written (full disk, lock "
             "held elsewhere); beyond this the oldest are dropped.",
             min=1,
+            max=10_000_000,
         ),
     ] = 10_000,
     sync: Annotated[
@@ -163,26 +176,32 @@ def run(
         typer.Option(help="YuNet .onnx on: auto, cpu, cuda, tensorrt (ONNX Runtime) or opencv (OpenCV DNN)."),
     ] = "auto",
     detect_every: Annotated[
-        int, typer.Option(help="Run the detector every N frames; the tracker carries faces in between.")
+        int,
+        number(help="Run the detector every N frames; the tracker carries faces in between.", min=1, max=1000),
     ] = DEFAULTS.detect_every,
     adaptive: Annotated[
         bool, typer.Option(help="Also detect on every frame while a track is new or moving fast.")
     ] = DEFAULTS.adaptive,
     reinfer_every: Annotated[
-        int, typer.Option(help="Classify a face again after this many frames (at a detector pass).")
+        int, number(help="Classify a face again after this many frames (at a detector pass).", min=1, max=1000)
     ] = DEFAULTS.reinfer_every,
     reinfer_iou: Annotated[
         float,
-        typer.Option(help="...or sooner when its box overlaps the classified one less than this (0: never)."),
+        number(help="...or sooner when its box overlaps the classified one less than this (0: never).", min=0, max=1),
     ] = DEFAULTS.reinfer_iou,
     align: Annotated[
         bool, typer.Option(help="Turn faces upright on YuNet's eye landmarks before cropping.")
     ] = DEFAULTS.align,
-    track_iou: Annotated[float, typer.Option(help="Overlap a detection needs to continue a track.")] = 0.3,
+    track_iou: Annotated[
+        float, number(help="Overlap a detection needs to continue a track.", above=0, max=1)
+    ] = 0.3,
     max_missed: Annotated[
-        int, typer.Option(help="Frames a track survives without a detection (a face that left ends).")
+        int,
+        number(help="Frames a track survives without a detection (a face that left ends).", min=0, max=10_000),
     ] = 10,
-    min_hits: Annotated[int, typer.Option(help="Detections before a track counts in the mood log.")] = 3,
+    min_hits: Annotated[
+        int, number(help="Detections before a track counts in the mood log.", min=1, max=1000)
+    ] = 3,
     metrics: Annotated[
         Optional[str],
         typer.Option(

@@ -10,6 +10,8 @@ from typing import Any, Dict, Optional, Set
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 
@@ -25,9 +27,10 @@ def sync(
     store: Annotated[
         Optional[str], typer.Option(help="Store label for runs recorded without one (kept in the log).")
     ] = None,
-    batch: Annotated[int, typer.Option(help="Windows per server transaction.", min=1, max=100000)] = 5000,
+    batch: Annotated[int, number(help="Windows per server transaction.", min=1, max=100_000)] = 5000,
     retry_for: Annotated[
-        float, typer.Option(help="Keep retrying an unreachable server this many seconds, with backoff.", min=0)
+        float,
+        number(help="Keep retrying an unreachable server this many seconds, with backoff.", min=0, max=options.YEAR_S),
     ] = 60.0,
     migrate_only: Annotated[
         bool,

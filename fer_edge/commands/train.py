@@ -8,6 +8,8 @@ from typing import Any, Dict, Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 # what a run writes into --out
@@ -15,44 +17,52 @@ RUN_FILES = ("best.pt", "last.pt", "history.json", "history.csv", "learning_curv
 
 
 def train(
-    data: Annotated[Path, typer.Option(help="fer2013.csv(.gz) or an image-folder tree (train/<class>/...).")],
+    data: options.Data,
     out: Annotated[Path, typer.Option(help="Run folder: best.pt, last.pt, history.csv/json, learning_curve.png.")],
     dataset: Annotated[
         str, typer.Option(help="fer2013 (7 classes) or ferplus (8 classes, needs --votes).")
     ] = "fer2013",
-    votes: Annotated[Optional[Path], typer.Option(help="FERPlus votes file fer2013new.csv.")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs.")] = 60,
-    batch_size: Annotated[int, typer.Option(min=1, help="Batch size.")] = 64,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD, Nesterov).")] = 0.05,
-    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 5e-4,
+    votes: options.Votes = None,
+    epochs: Annotated[int, number(help="Epochs.", min=1, max=10_000)] = 60,
+    batch_size: Annotated[int, number(help="Batch size.", min=1, max=options.MAX_BATCH)] = 64,
+    lr: Annotated[float, number(help="Peak learning rate (SGD, Nesterov).", above=0, max=10)] = 0.05,
+    weight_decay: Annotated[float, number(help="Weight decay.", min=0, max=1)] = 5e-4,
     schedule: Annotated[str, typer.Option(help="onecycle or cosine.")] = "onecycle",
-    label_smoothing: Annotated[float, typer.Option(help="Label smoothing.")] = 0.1,
+    label_smoothing: Annotated[float, number(help="Label smoothing (0 to 0.99).", min=0, max=0.99)] = 0.1,
     soft_labels: Annotated[bool, typer.Option(help="FERPlus: train on the vote distribution.")] = True,
-    ema: Annotated[float, typer.Option(help="EMA decay of the weights; 0 disables averaging.")] = 0.999,
-    dropout: Annotated[float, typer.Option(help="Dropout in the FC layers.")] = 0.4,
-    depth: Annotated[int, typer.Option(help="Conv layers (2-7; the paper's model has 6).")] = 6,
-    kernel_size: Annotated[int, typer.Option(help="Conv kernel size (2-5; the paper's model uses 2).")] = 2,
-    erase: Annotated[float, typer.Option(help="Probability of random erasing.")] = 0.5,
-    rotate: Annotated[float, typer.Option(help="Max rotation (degrees).")] = 15.0,
-    shift: Annotated[float, typer.Option(help="Max shift (fraction of the image).")] = 0.12,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same run.")] = 0,
-    limit: Annotated[Optional[int], typer.Option(help="Train on the first N training images (smoke runs).")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    ema: Annotated[
+        float, number(help="EMA decay of the weights (below 1); 0 disables averaging.", min=0, max=0.99999)
+    ] = 0.999,
+    dropout: Annotated[float, number(help="Dropout in the FC layers (0 to 0.95).", min=0, max=0.95)] = 0.4,
+    depth: Annotated[int, number(help="Conv layers (2-7; the paper's model has 6).", min=2, max=7)] = 6,
+    kernel_size: Annotated[int, number(help="Conv kernel size (2-5; the paper's model uses 2).", min=2, max=5)] = 2,
+    erase: Annotated[float, number(help="Probability of random erasing.", min=0, max=1)] = 0.5,
+    rotate: Annotated[float, number(help="Max rotation (degrees, 0-180).", min=0, max=180)] = 15.0,
+    shift: Annotated[float, number(help="Max shift (fraction of the image, 0-0.5).", min=0, max=0.5)] = 0.12,
+    seed: options.Seed = 0,
+    limit: Annotated[
+        Optional[int], number(help="Train on the first N training images (smoke runs).", min=1, max=10**9)
+    ] = None,
+    device: options.TorchDevice = "auto",
     amp: Annotated[
         Optional[bool], typer.Option("--amp/--no-amp", help="bf16 autocast (default: on CUDA and AVX-512 CPUs).")
     ] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+    threads: options.Threads = None,
     teacher: Annotated[
         Optional[Path],
         typer.Option(help="Distil from cached teacher outputs (teachers.npz from scripts/train_teachers.py)."),
     ] = None,
-    kd_temperature: Annotated[float, typer.Option(help="Distillation temperature T (with --teacher).")] = 4.0,
+    kd_temperature: Annotated[
+        float, number(help="Distillation temperature T (with --teacher).", above=0, max=100)
+    ] = 4.0,
     kd_weight: Annotated[
-        float, typer.Option(help="Weight A of the distillation term: (1-A) usual loss + A T^2 KL (with --teacher).")
+        float,
+        number(help="Weight A of the distillation term: (1-A) usual loss + A T^2 KL (with --teacher).", min=0, max=1),
     ] = 0.7,
     time_budget: Annotated[
         Optional[float],
-        typer.Option(help="Seconds: stop before an epoch that would end past it (then --resume continues)."),
+        number(help="Seconds: stop before an epoch that would end past it (then --resume continues).",
+               above=0, max=options.YEAR_S),
     ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from OUT/last.pt.")] = False,
     cache: Annotated[bool, typer.Option(help="Use the parsed-data cache.")] = True,
@@ -66,7 +76,7 @@ def train(
     from fer_edge.paths import guard_outputs
 
     guard_outputs(
-        {"--data": data, "--votes": votes},
+        {"--data": data, "--votes": votes, "--teacher": teacher},
         {"--out": out, **{f"--out ({name})": out / name for name in RUN_FILES}},
         folders=("--out",),
     )

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 
@@ -35,8 +36,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fer-edge"
 
 
-def _read_cache(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None (with one line on stderr) for a damaged cache, which is removed."""
+Check = Callable[[Dict[str, np.ndarray]], None]
+
+
+def _read_cache(path: Path, keys: Sequence[str], check: Check | None = None) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None (with one line on stderr) for a damaged cache, which is removed.
+
+    ``check`` raises ``ValueError`` for arrays that read but cannot be what was cached (wrong shape,
+    labels out of range): such a cache is discarded like an unreadable one."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -45,6 +52,8 @@ def _read_cache(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray] | None
             raise ValueError(f"no {missing[0]!r} array")
         if len({len(a) for a in arrays.values()}) > 1:
             raise ValueError("arrays of different lengths")
+        if check is not None:
+            check(arrays)
         return arrays
     # A 0-byte or cut-short file raises EOFError, zipfile.BadZipFile, zlib.error or ValueError.
     except Exception as exc:
@@ -57,7 +66,11 @@ def _read_cache(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray] | None
 
 
 def cached_arrays(
-    key: str, build: Callable[[], dict[str, np.ndarray]], enabled: bool = True, keys: Sequence[str] = ()
+    key: str,
+    build: Callable[[], dict[str, np.ndarray]],
+    enabled: bool = True,
+    keys: Sequence[str] = (),
+    check: Check | None = None,
 ) -> dict[str, np.ndarray]:
     """Return the arrays cached under ``key``, building and storing them on a miss.
 
@@ -69,7 +82,7 @@ def cached_arrays(
         return build()
     path = cache_dir() / f"{key}.v{CACHE_VERSION}.npz"
     if path.is_file():
-        cached = _read_cache(path, keys)
+        cached = _read_cache(path, keys, check)
         if cached is not None:
             return cached
     arrays = build()

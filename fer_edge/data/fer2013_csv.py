@@ -11,6 +11,7 @@ import numpy as np
 from fer_edge.data.core import IMAGE_SIZE
 from fer_edge.errors import FerEdgeError
 from fer_edge.labels import FER2013_LABELS, SPLITS
+from fer_edge.paths import require_file
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 HEADER = ("emotion", "pixels", "usage")
@@ -18,10 +19,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def read_text(path: Path) -> str:
-    if not path.exists():
-        raise FerEdgeError("file not found", path=path)
-    if path.is_dir():
-        raise FerEdgeError("is a directory, expected a CSV file", path=path)
+    require_file(path, "CSV file")
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":

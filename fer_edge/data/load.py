@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 
 from fer_edge.core.files import file_sha256
 from fer_edge.data.cache import cached_arrays
-from fer_edge.data.core import FaceData
+from fer_edge.data.core import IMAGE_SIZE, FaceData
 from fer_edge.data.fer2013_csv import parse_fer2013_csv
 from fer_edge.data.ferplus import check_row_order, majority_labels, read_votes, soft_labels
 from fer_edge.data.folders import folder_fingerprint, read_image_folders
 from fer_edge.errors import FerEdgeError
-from fer_edge.labels import labels_for
+from fer_edge.labels import SPLITS, labels_for
+from fer_edge.paths import require_file
+
+
+def check_face_arrays(arrays: Dict[str, np.ndarray]) -> None:
+    """``ValueError`` unless ``arrays`` are what a FER2013 parse gives: uint8 [N, 48, 48] faces, labels
+    0..6, known split names (a cache that reads but holds anything else is discarded)."""
+    images, labels, splits = arrays["images"], arrays["labels"], arrays["splits"]
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"images are {images.dtype} {list(images.shape)}, not uint8 [N, 48, 48]")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ValueError(f"labels are {labels.dtype} {list(labels.shape)}, not integers [N]")
+    n_classes = len(labels_for("fer2013"))
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels outside 0..{n_classes - 1}")
+    unknown = set(np.unique(splits).tolist()) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown split {sorted(unknown)[0]!r}")
 
 
 def load_fer2013(path: Path, cache: bool = True) -> FaceData:
     """FER2013 from a Kaggle CSV (plain or gzip) or an image-folder tree."""
-    path = Path(path)
-    if not path.exists():
-        raise FerEdgeError("file not found", path=path)
-
+    path = require_file(path, "data file", folder_ok=True)
     if path.is_dir():
         key = "folders-" + folder_fingerprint(path)
 
@@ -35,7 +50,7 @@ def load_fer2013(path: Path, cache: bool = True) -> FaceData:
             images, labels, splits = parse_fer2013_csv(path)
             return {"images": images, "labels": labels, "splits": splits}
 
-    arrays = cached_arrays(key, build, enabled=cache, keys=("images", "labels", "splits"))
+    arrays = cached_arrays(key, build, enabled=cache, keys=("images", "labels", "splits"), check=check_face_arrays)
     return FaceData(
         images=arrays["images"],
         labels=arrays["labels"].astype(np.int64),
@@ -65,7 +80,7 @@ def load_ferplus(path: Path, votes: Path, cache: bool = True) -> FaceData:
             path=votes,
             line=i + 2,
         )
-    check_row_order(names, usage, votes)
+    check_row_order(names, usage, votes, counts)
     labels = majority_labels(counts)
     keep = np.flatnonzero(labels >= 0)
     return FaceData(

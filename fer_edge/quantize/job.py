@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from fer_edge.quantize.settings import (
     calibration_batch,
     fallback_methods,
 )
+from fer_edge.quantize.workspace import quantize_workspace
 
 
 @dataclass
@@ -111,8 +111,7 @@ def run_quantization(job: QuantJob, progress: PROGRESS | None = None) -> QuantRe
     if len(job.eval_images) == 0:
         raise FerEdgeError(f"{job.eval_split} has no images to measure accuracy on")
 
-    with tempfile.TemporaryDirectory(prefix="fer-edge-quant-") as tmpdir:
-        tmp = Path(tmpdir)
+    with quantize_workspace() as tmp:
         prepared = tmp / "prepared.onnx"
         say("pre-processing the FP32 graph")
         try:

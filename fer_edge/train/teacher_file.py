@@ -26,6 +26,7 @@ from fer_edge.atomic import write_bytes_atomic
 from fer_edge.data.core import FaceData
 from fer_edge.errors import FerEdgeError
 from fer_edge.metrics import accuracy, softmax
+from fer_edge.paths import require_file
 
 FORMAT = "fer-edge-teachers"
 FORMAT_VERSION = 1
@@ -80,8 +81,9 @@ def save_teacher_outputs(path: str | Path, outputs: TeacherOutputs) -> None:
 
 def load_teacher_outputs(path: str | Path) -> TeacherOutputs:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FerEdgeError("teacher file not found; make one with scripts/train_teachers.py", path=path)
+    require_file(path, "teacher file (.npz)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -45,7 +45,7 @@ def inspect_onnx(path: Path) -> SourceOnnx:
     """Read a fer-edge ONNX and refuse what TensorRT cannot build, whatever its version: the
     CPU-layout INT8 file and any Q/DQ graph that breaks TensorRT's rules (one line each)."""
     from fer_edge.model_formats import graph_precision
-    from fer_edge.onnx_model import labels_from_metadata, load_onnx
+    from fer_edge.onnx_model import check_classifier_input, labels_from_metadata, load_onnx
     from fer_edge.onnx_rules import tensorrt_violations
 
     if path.suffix.lower() != ".onnx":
@@ -53,6 +53,7 @@ def inspect_onnx(path: Path) -> SourceOnnx:
     model = load_onnx(path, load_external_data=False)
     meta = {p.key: p.value for p in model.metadata_props}
     labels = labels_from_metadata(meta, path=path)
+    check_classifier_input(model, path)
     precision = graph_precision(model)
     if precision == "int8":
         if meta.get("quant_target") == "cpu":
