@@ -71,6 +71,7 @@ class HealthReporter:
         self.figures: Callable[[], Optional[Dict[str, Any]]] = lambda: None
         self._last = float("-inf")
         self._told = ""
+        self._device: Any = None  # read from the log once: no write transaction on it every minute
 
     def maybe_record(self, outbox: Any, waiting: int, last_error: str, force: bool = False) -> None:
         if not force and time.monotonic() - self._last < self.every_s:
@@ -83,7 +84,7 @@ class HealthReporter:
 
         psycopg = import_psycopg()
         try:
-            device = outbox.device()
+            device = self._device = self._device or outbox.device()
             health = DeviceHealth(device.device_id, device.fingerprint, device.store, figures,
                                   waiting if waiting >= 0 else None, last_error, time.time())  # fmt: skip
             conn = connect(self.conninfo)
