@@ -24,13 +24,12 @@ from typing import Any, List, Optional, Sequence
 
 from fer_edge.atomic import atomic_path
 from fer_edge.errors import FerEdgeError
-from fer_edge.fleet.schema import SCHEMA, current_version
+from fer_edge.fleet.schema import DEVICE_HEALTH_VERSION, SCHEMA, current_version
 
 SILENT_AFTER_S = 15 * 60.0
 # A device syncs every few seconds; this many windows waiting (10 minutes of 60-s windows) means it
 # cannot keep up or cannot reach the server.
 BEHIND_WINDOWS = 10
-HEALTH_SCHEMA = 2  # the schema version that added fer_edge.device_health
 STATES = ("silent", "camera down", "behind on sync", "other model", "ok", "unknown")
 
 
@@ -71,7 +70,7 @@ def query_health(
     version = current_version(conn)
     if version == 0:
         raise FerEdgeError(f"the database has no '{SCHEMA}' schema yet: nothing was synced to it")
-    if version < HEALTH_SCHEMA:
+    if version < DEVICE_HEALTH_VERSION:
         raise FerEdgeError(
             f"the database's schema '{SCHEMA}' is version {version}, from before device health; it is "
             "upgraded at the next sync of a device (or by fer-edge sync --migrate-only)"

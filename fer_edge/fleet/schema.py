@@ -31,6 +31,9 @@ WINDOW_COLUMNS: Tuple[str, ...] = (
     "other_counts",
 )  # fmt: skip
 
+# Central schema 2 is the windows' camera column (several cameras per device); 3 is device health.
+DEVICE_HEALTH_VERSION = 3
+
 MIGRATIONS: List[Tuple[int, List[str]]] = [
     (
         1,
@@ -70,7 +73,7 @@ MIGRATIONS: List[Tuple[int, List[str]]] = [
         ],
     ),
     (
-        2,
+        DEVICE_HEALTH_VERSION,
         [
             # Each device's state at its last sync (fleet/health.py), one row per device replaced in
             # place: 500 stores x a sync a minute would otherwise add 720,000 rows a day nobody reads.
