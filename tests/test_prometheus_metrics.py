@@ -78,7 +78,7 @@ def test_the_families_carry_the_metrics_object_values() -> None:
     assert sample(text, "fer_edge_windows_written_total", **cam) == 4
     assert sample(text, "fer_edge_emotions_total", camera="cam0", emotion="happy") == 3
     assert sample(text, "fer_edge_emotions_total", camera="cam0", emotion="angry") == 0
-    assert sample(text, "fer_edge_windows_held") == 2
+    assert sample(text, "fer_edge_windows_held", **cam) == 2
     assert sample(text, "fer_edge_windows_unsynced") == 7
     assert sample(text, "fer_edge_sync_errors_total") == 3
 

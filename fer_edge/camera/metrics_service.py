@@ -114,7 +114,7 @@ class HealthFigures:
         return {
             "fer_edge_version": self.build.version, "model": self.build.model, "model_sha256": self.build.model_sha256,
             "cameras_up": sum(s.camera_up for s in snapshots), "cameras_total": len(snapshots),
-            "fps": round(fps, 2), "windows_held": max((s.windows_held for s in snapshots), default=0),
+            "fps": round(fps, 2), "windows_held": sum(s.windows_held for s in snapshots),
         }  # fmt: skip
 
 

@@ -6,9 +6,10 @@ bookkeeping to drift from the first. The names are the contract of docs/fleet.md
 and of the alert rules in ``scripts/prometheus/``; change them only together.
 
 Per camera (label ``camera``): frames, dropped frames, camera up, reconnects, outage seconds, faces
-now, windows written, faces per emotion, latency per stage (histograms). Per device: the build,
-windows held for the log and waiting for the central database (one log and one forwarder per
-process), sync errors, and on a Jetson the board's power, temperatures, GPU load and power mode.
+now, windows written and held for the log (each camera's log writer holds its own), faces per
+emotion, latency per stage (histograms). Per device: the build, windows waiting for the central
+database (one forwarder per process), sync errors, and on a Jetson the board's power,
+temperatures, GPU load and power mode.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ _PER_CAMERA: Sequence[tuple] = (
     ("outage_seconds", "Seconds without a camera in closed windows", "counter", lambda s: s.outage_s),
     ("faces", "Faces in view now", "gauge", lambda s: s.faces_now),
     ("windows_written", "Mood windows written to the local log", "counter", lambda s: s.windows_written),
+    ("windows_held", "Closed windows held in memory, waiting for the mood log", "gauge", lambda s: s.windows_held),
 )  # fmt: skip
 
 
@@ -130,12 +132,10 @@ def camera_families(snapshots: Sequence[MetricsSnapshot]) -> Iterator[Any]:
 
 
 def device_families(snapshots: Sequence[MetricsSnapshot], sync_errors: Optional[int]) -> Iterator[Any]:
-    """The log and the forwarder are one per process: every camera reports the same count, so the
-    device's figure is their maximum, not their sum."""
+    """The forwarder is one per process: every camera reports its count, so the device's figure is
+    their maximum, not their sum."""
     from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-    yield GaugeMetricFamily(PREFIX + "windows_held", "Closed windows held in memory, waiting for the mood log",
-                            value=max(s.windows_held for s in snapshots))  # fmt: skip
     waiting = [s.to_sync for s in snapshots if s.to_sync is not None]
     if waiting:
         yield GaugeMetricFamily(PREFIX + "windows_unsynced", "Windows waiting for the central database",
