@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import subprocess
 import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from jetson_fakes import AGX_ORIN, fake_tools
 
 from fer_edge.camera.board_metrics import BoardReader, BoardReading, power_mode
 from fer_edge.camera.metrics import STAGE_BUCKETS_S, CameraMetrics
@@ -21,15 +21,6 @@ from fer_edge.labels import FER2013_LABELS
 
 prometheus_client = pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
 
-# A real AGX Orin line (JetPack 6 format): github.com/GDWR/jetson_exporter issue #14, as in test_tegrastats.py.
-AGX_ORIN = (
-    "04-11-2025 10:36:27 RAM 4321/62801MB (lfb 1759x4MB) SWAP 19/31400MB (cached 0MB) "
-    "CPU [0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729,0%@729] "
-    "EMC_FREQ 0%@2133 GR3D_FREQ 37%@[305,305] VIC_FREQ 729 APE 174 CV0@-256C CPU@44.562C Tboard@32C "
-    "SOC2@40.093C Tdiode@33C SOC0@41.093C CV1@-256C GPU@-256C tj@44.343C SOC1@41.25C CV2@-256C "
-    "VDD_GPU_SOC 2340mW/2340mW VDD_CPU_CV 390mW/390mW VIN_SYS_5V0 4025mW/4025mW NC 0mW/0mW "
-    "VDDQ_VDD2_1V8AO 301mW/301mW NC 0mW/0mW"
-)
 BUILD = BuildInfo("1.2.3", "fer.int8.onnx", "ab" * 32, "yunet", "onnxruntime-cpu", "int8")
 
 
@@ -125,19 +116,6 @@ def test_file_sha256(tmp_path: Path) -> None:
 
 
 # --- the board, from a fake tegrastats that prints a real line ------------------------------------
-
-
-def fake_tools(folder: Path, tegrastats_line: str, power_mode_text: str) -> Path:
-    """``tegrastats --interval MS`` printing the line every interval, and ``nvpmodel -q``."""
-    folder.mkdir()
-    (folder / "tegrastats").write_text(
-        "#!/bin/sh\n[ \"$1\" = --interval ] || exit 2\nwhile true; do\n"
-        f"  echo '{tegrastats_line}'\n  sleep $(awk \"BEGIN {{print $2/1000}}\")\ndone\n"
-    )
-    (folder / "nvpmodel").write_text(f"#!/bin/sh\n[ \"$1\" = -q ] || exit 2\nprintf '{power_mode_text}'\n")
-    for name in ("tegrastats", "nvpmodel"):
-        (folder / name).chmod(stat.S_IRWXU)
-    return folder
 
 
 def orin_thermal(root: Path) -> Path:

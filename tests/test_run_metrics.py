@@ -22,6 +22,7 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import pytest
+from jetson_fakes import AGX_ORIN, fake_tools
 from stream_server import MjpegCamera, free_port
 from test_camera_helpers import tiny_fer_model
 from typer.testing import CliRunner
@@ -56,14 +57,15 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 60.0, ever
 class Run:
     """``fer-edge run`` in a subprocess, its output lines collected by a thread."""
 
-    def __init__(self, tmp_path: Path, source: str, *extra: str) -> None:
+    def __init__(self, tmp_path: Path, source: str, *extra: str, path: Optional[Path] = None) -> None:
         self.db = tmp_path / "mood.db"
         model = tiny_fer_model(tmp_path / "tiny.onnx")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fer_edge", "run", "--source", source, "--model", str(model),
              "--log", str(self.db), "--window", "1", "--stats-every", "1", *extra],
             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO),
+                 "PATH": f"{path}{os.pathsep}{os.environ['PATH']}" if path else os.environ["PATH"]},
         )  # fmt: skip
         self.lines: List[str] = []
         self._queue: Queue[str] = Queue()
@@ -198,7 +200,9 @@ class Prometheus:
 def test_a_real_prometheus_scrapes_a_running_camera(tmp_path: Path) -> None:
     camera = MjpegCamera(fps=15).start()
     port = free_port()
-    run = Run(tmp_path, camera.url(), "--metrics", f"127.0.0.1:{port}")
+    # A Jetson's tegrastats and nvpmodel (faked: this is not a Jetson) on the run's PATH.
+    jetson = fake_tools(tmp_path / "jetson-bin", AGX_ORIN, "NV Power Mode: MAXN\\n0\\n")
+    run = Run(tmp_path, camera.url(), "--metrics", f"127.0.0.1:{port}", path=jetson)
     prometheus: Optional[Prometheus] = None
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -220,6 +224,9 @@ def test_a_real_prometheus_scrapes_a_running_camera(tmp_path: Path) -> None:
         assert len(info[0]["metric"]["model_sha256"]) == 64
         assert prometheus.value('fer_edge_stage_seconds_count{camera="cam0",stage="detect"}') is not None
         assert prometheus.value('up{job="fer-edge"}') == 1.0
+        assert prometheus.value("fer_edge_board_power_watts") == pytest.approx(7.056)
+        assert prometheus.value('fer_edge_board_temperature_celsius{zone="cpu"}') == pytest.approx(44.562)
+        assert prometheus.query('fer_edge_board_power_mode_info{mode="MAXN"}')
 
         # promtool reads what the running camera serves.
         status, text = get(f"{endpoint}/metrics")
