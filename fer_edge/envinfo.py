@@ -155,7 +155,7 @@ def _gpus() -> list[dict[str, str]]:
     gpus = parse_nvidia_smi(out) if out else []
     if gpus:
         return gpus
-    from fer_edge.trt.cuda_mem import cuda_device_count, import_cudart
+    from fer_edge.runtime.cuda_context import cuda_device_count, import_cudart
 
     cudart = import_cudart()
     gpus = []
@@ -172,7 +172,7 @@ def _gpus() -> list[dict[str, str]]:
 
 
 def _tensorrt() -> dict[str, Any] | None:
-    from fer_edge.trt.tensorrt_api import tensorrt_version
+    from fer_edge.runtime.trt_api import tensorrt_version
 
     version = tensorrt_version()
     if version is None:
@@ -223,7 +223,7 @@ def _cuda_binding() -> str | None:
 
 def _cuda(gpu_expected: bool) -> dict[str, Any]:
     """CUDA toolkit and driver versions, and whether a context can really be created here."""
-    from fer_edge.trt.cuda_mem import device_cuda_version, load_cuda_api
+    from fer_edge.runtime.cuda_context import device_cuda_version, load_cuda_api
     from fer_edge.trt.cuda_version import toolkit_cuda_version
 
     info: dict[str, Any] = {"toolkit": toolkit_cuda_version(), "driver": device_cuda_version()}

@@ -7,8 +7,8 @@ files, interleaved and repeated (a shared machine's load hits all alike). Accura
 the faces whose true emotion the window's counts got right (sum over emotions of min(counted,
 true)), over all true faces; and the face-count error. Writes JSON + Markdown to benchmarks/camera/.
 
-    nice python scripts/bench_camera.py --data ../shared/data/fer2013.csv.gz \
-        --detector-model ../shared/data/face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
+    nice python scripts/bench_camera.py --data fer2013.csv.gz \
+        --detector-model face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from fer_edge.bench.machine import machine_info
 from fer_edge.camera.options import TUNED, LoopOptions
 from fer_edge.camera.scenes import background, moving_faces_frames
 from fer_edge.camera.settings import CameraSettings
-from fer_edge.camera.sources import import_cv2
+from fer_edge.core.optional import import_cv2
 
 FPS = 30.0
 WINDOW_S = 2.0

@@ -11,8 +11,8 @@ on PublicTest faces. On held-out PrivateTest faces we then compare the model's a
 dataset's own crops with its accuracy on crops cut by the fitted rule (and by the naive rule: the
 box as-is, squared). Output: JSON + Markdown under benchmarks/camera/.
 
-    python scripts/measure_crop_rule.py --data ../shared/data/fer2013.csv.gz \
-        --detector-model ../shared/data/face_detection_yunet.onnx --model fer_edge/weights/fer2013.onnx
+    python scripts/measure_crop_rule.py --data fer2013.csv.gz \
+        --detector-model face_detection_yunet.onnx --model fer_edge/weights/fer2013.onnx
     PYTHONPATH=/path/to/opencv4 python scripts/measure_crop_rule.py ... --detector haar
 """
 
@@ -31,8 +31,8 @@ from fer_edge.atomic import write_text_atomic
 from fer_edge.camera.crop import TIGHT, CropRule, crop_faces
 from fer_edge.camera.detection import FaceDetector, make_detector
 from fer_edge.camera.scenes import PlacedFace, scene_with_faces
-from fer_edge.camera.sources import import_cv2
 from fer_edge.camera.tracking import iou_matrix
+from fer_edge.core.optional import import_cv2
 
 
 def detect_placed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -202,6 +203,9 @@ class CountingDetector:
         return Detections(np.array([[x, 40, 60, 60]], np.float32), np.ones(1, np.float32))
 
 
+AT_PASSES: dict[str, Any] = {"settle": 0, "classify_between": False}  # classify only at detector passes
+
+
 def numbered_frames(n: int) -> list[np.ndarray]:
     frames = []
     for i in range(n):
@@ -223,7 +227,8 @@ def run_counting(tmp_path: Path, options: LoopOptions, detector: CountingDetecto
 
 
 def test_detector_interval_and_reinference_interval_are_honoured(tmp_path: Path) -> None:
-    options = LoopOptions(media_fps=10.0, views=1, detect_every=3, reinfer_every=6)
+    # Classification only at detector passes, no settling: the interval mechanics alone.
+    options = LoopOptions(media_fps=10.0, views=1, detect_every=3, reinfer_every=6, **AT_PASSES)
     detector = CountingDetector()
     classifier = run_counting(tmp_path, options, detector)
     assert detector.calls == 10  # frames 0, 3, ..., 27
@@ -233,10 +238,10 @@ def test_detector_interval_and_reinference_interval_are_honoured(tmp_path: Path)
 
 
 def test_a_box_that_changes_a_lot_is_classified_again_early(tmp_path: Path) -> None:
-    options = LoopOptions(media_fps=10.0, views=1, detect_every=2, reinfer_every=20, reinfer_iou=0.5)
+    options = LoopOptions(media_fps=10.0, views=1, detect_every=2, reinfer_every=20, reinfer_iou=0.5, **AT_PASSES)
     classifier = run_counting(tmp_path, options, CountingDetector(jump_at=8), n=20)
     assert classifier.calls == [1, 1]  # frame 0, then frame 8 (the jump), not at 20
-    no_early = LoopOptions(media_fps=10.0, views=1, detect_every=2, reinfer_every=20)
+    no_early = LoopOptions(media_fps=10.0, views=1, detect_every=2, reinfer_every=20, **AT_PASSES)
     assert run_counting(tmp_path, no_early, CountingDetector(jump_at=8), n=20).calls == [1]
 
 
@@ -249,7 +254,7 @@ def test_all_faces_due_go_in_one_batch(tmp_path: Path) -> None:
     classifier = FakeClassifier()
     log = MoodLog(tmp_path / "two.db", FER2013_LABELS)
     run_loop(ListSource(numbered_frames(12)), TwoFaces(), classifier, CropRule(1.0), log,
-             LoopOptions(media_fps=10.0, views=1, detect_every=4, reinfer_every=8), echo=lambda s: None)
+             LoopOptions(media_fps=10.0, views=1, detect_every=4, reinfer_every=8, **AT_PASSES), echo=lambda s: None)
     log.close()
     assert classifier.calls == [2, 2]  # frames 0 and 8: both faces in one call each time
 

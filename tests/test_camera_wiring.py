@@ -142,8 +142,9 @@ def test_bench_takes_every_camera_option_of_run_with_run_defaults() -> None:
 
 def test_settings_check_options_as_the_cli_names_them() -> None:
     base = dict(model=None, device="cpu", threads=None, detector_model=None, detector_device="auto", min_face=40,
-                detect_width=None, window=60.0, views=6, all_views=False, detect_every=5, adaptive=True,
-                reinfer_every=10, reinfer_iou=0.5, align=False, track_iou=0.3, max_missed=10, min_hits=3)
+                detect_width=None, window=60.0, views=6, all_views=False, detect_every=TUNED.detect_every,
+                adaptive=True, reinfer_every=TUNED.reinfer_every, reinfer_iou=0.5, align=False, track_iou=0.3,
+                max_missed=10, min_hits=3)
     settings = camera_settings(**base)  # type: ignore[arg-type]
     assert settings.loop == TUNED and settings.tracker.min_hits == 3
     every = settings.every_frame()

@@ -45,7 +45,8 @@ def test_importing_the_module_creates_no_context() -> None:
     import sys
 
     code = (
-        "import sys, fer_edge.backends, fer_edge.trt.cuda_mem, fer_edge.backends.trt_engine,"
+        "import sys, fer_edge.backends, fer_edge.runtime.cuda_api, fer_edge.runtime.cuda_context,"
+        " fer_edge.backends.trt_engine,"
         " fer_edge.runtime.trt_runner, fer_edge.runtime.ort_runner, fer_edge.camera.yunet_trt\n"
         "bad = [m for m in ('pycuda.autoinit', 'pycuda.driver', 'cuda.bindings.runtime', 'tensorrt', 'torch')"
         " if m in sys.modules]\n"

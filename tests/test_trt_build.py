@@ -405,7 +405,7 @@ def test_opset_newer_than_the_installed_parser(fake_trt: FakeState, tmp_path: Pa
 
 
 def test_print_trtexec_fp16_on_trt11_converts_first(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(tensorrt_api, "tensorrt_version", lambda: "11.0.0.1")
+    monkeypatch.setattr("fer_edge.runtime.trt_api.tensorrt_version", lambda: "11.0.0.1")
     model, out = fer_model(tmp_path), tmp_path / "m.fp16.engine"
     code, output = build(str(model), "--precision", "fp16", "--out", str(out), "--print-trtexec")
     assert code == 0, output
@@ -433,7 +433,7 @@ def test_fp16_conversion_line_runs(tmp_path: Path) -> None:
 def test_engine_built_by_trtexec_loads_with_the_sidecar_written_ahead(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(tensorrt_api, "tensorrt_version", lambda: None)  # printed anywhere, for 10.3
+    monkeypatch.setattr("fer_edge.runtime.trt_api.tensorrt_version", lambda: None)  # printed anywhere, for 10.3
     out = tmp_path / "m.fp16.engine"
     code, output = build(str(fer_model(tmp_path)), "--precision", "fp16", "--out", str(out), "--print-trtexec",
                          "--trt-version", "10.3")

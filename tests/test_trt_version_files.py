@@ -16,7 +16,6 @@ from test_trt_build import build, fer_model
 
 from fer_edge.build import trt_version_files
 from fer_edge.build.trt_version_files import installed_trt_version, version_from_dpkg, version_from_header
-from fer_edge.trt import tensorrt_api
 from fer_edge.trt.sidecar import read_sidecar
 
 HEADER_8_6 = """#ifndef NV_INFER_VERSION_H
@@ -84,7 +83,7 @@ def test_first_readable_header_then_dpkg(tmp_path: Path, monkeypatch: pytest.Mon
 def no_bindings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No importable TensorRT, no header, no dpkg package; returns where a header may be put."""
     header = tmp_path / "include" / "NvInferVersion.h"
-    monkeypatch.setattr(tensorrt_api, "tensorrt_version", lambda: None)
+    monkeypatch.setattr("fer_edge.runtime.trt_api.tensorrt_version", lambda: None)
     monkeypatch.setattr(trt_version_files, "NVINFER_HEADERS", (header,))
     monkeypatch.setattr(trt_version_files, "dpkg_version", lambda package: None)
     return header

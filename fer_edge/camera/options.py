@@ -1,8 +1,9 @@
 """The camera loop's options (no heavy imports: the CLI reads the defaults at import time).
 
 ``LoopOptions()`` is the loop as it was before detect-less/track-more: the detector and the
-classifier on every frame, six rotating views, no alignment. ``TUNED`` is the default of
-``fer-edge run``, chosen by measurement (benchmarks/camera/, docs/camera.md).
+classifier on every frame, six rotating views, no alignment (the scheduler's other fields change
+nothing while both run on every frame). ``TUNED`` is the default of ``fer-edge run``, chosen by
+measurement (benchmarks/camera/, docs/camera.md).
 """
 
 from __future__ import annotations
@@ -23,21 +24,41 @@ class LoopOptions:
     # Detect less, track more (DeepStream's interval and secondary re-inference, docs/camera.md):
     detect_every: int = 1  # run the detector every N frames; the tracker carries boxes in between
     adaptive: bool = False  # ... and on every frame while a track is new or moving fast
-    reinfer_every: int = 1  # classify a track again after this many frames (at a detector pass)
+    reinfer_every: int = 1  # classify a track again after this many frames
     reinfer_iou: float = 0.0  # ... or sooner when its box overlaps the classified one less than this
+    # A new track is classified on each of its first ``settle`` frames (one view each: a brief visit
+    # is voted on as many looks as when every frame is classified).
+    settle: int = 6
+    # Classify on the tracker's box between detector passes too (a crop costs a fraction of a
+    # detector pass); else only at detector passes, and (adaptive) a settling track is detected
+    # on every frame.
+    classify_between: bool = True
+    # (adaptive) Detect on every frame while a track is lost or not yet found in this window.
+    chase: bool = True
     align: bool = False  # turn faces upright on the landmarks before cropping
 
 
-# Alignment is off by default: on this model it changed the faces counted right by -2 to +1 points
-# (docs/camera.md, "Alignment"), so it stays an option (--align) rather than a cost on every face.
-TUNED = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, align=False, views=6)
+# Chosen on videos of three kinds (brief visits, people walking and crossing, long stays) so that
+# the per-window counts and emotions are as good as detecting and classifying every frame
+# (benchmarks/camera/counts_by_video.md); the last round's detect-every-5 / reinfer-every-10 counted
+# worse on brief visits and walkers. Alignment is off: on this model it changed the faces counted
+# right by -2 to +1 points (docs/camera.md, "Alignment"), so it stays an option (--align).
+TUNED = LoopOptions(detect_every=3, adaptive=True, reinfer_every=3, reinfer_iou=0.5, align=False, views=6)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrackerOptions:
-    """``IouTracker``'s options, as ``fer-edge run`` names them (--track-iou, --max-missed, --min-hits)."""
+    """The tracker's defaults (``IouTracker``'s keyword arguments; ``fer-edge run`` --track-iou,
+    --smoothing, --max-missed, --min-hits)."""
 
-    iou_threshold: float = 0.3  # overlap a detection needs to continue a track
-    alpha: float = 0.3  # weight of the newest classification in the track's smoothing
-    max_missed: int = 10  # frames a track survives without a detection
-    min_hits: int = 3  # detections before a track counts in the mood log
+    iou_threshold: float = 0.3
+    alpha: float = 0.3
+    max_missed: int = 10
+    min_hits: int = 3
+    # A track ends after max_missed frames without a detection AND this many detector passes that
+    # missed it (with the detector every few frames, one or two blinks no longer end a track).
+    keep_passes: int = 3
+    count_detected: bool = True  # a window counts only the tracks the detector found in it
+
+
+TRACKER = TrackerOptions()

@@ -24,11 +24,11 @@ from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections, FaceDetector
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.options import LoopOptions
-from fer_edge.camera.schedule import Classifier, classify_tracks, detection_due, needs_classification
+from fer_edge.camera.schedule import Classifier, classify_tracks
 from fer_edge.camera.settings import check_options, check_tracker
 from fer_edge.camera.sources import Outage
 from fer_edge.camera.stages import StageTimes, Stopwatch
-from fer_edge.camera.tracking import IouTracker, Track
+from fer_edge.camera.tracking import IouTracker, Track, detection_due, needs_classification
 from fer_edge.camera.windows import OpenWindow, WindowSummary, describe_window
 from fer_edge.core.optional import import_cv2
 
@@ -205,9 +205,9 @@ class CameraLoop:
         self, frame: np.ndarray, now: float, watch: Stopwatch, stage_ms: dict[str, float]
     ) -> tuple[list[Track], bool]:
         """Detect less, track more: the detector runs when due; in between the tracker moves the
-        boxes on. Classification happens at detector passes (fresh boxes and landmarks), only for
-        tracks that are new, due again, or whose box changed a lot: one batch. Returns the faces in
-        view (classified) and whether the detector ran."""
+        boxes on. Tracks that are new (on each of their first frames), due again, or whose box
+        changed a lot are classified in one batch (``tracking.needs_classification``). Returns the
+        faces in view (classified) and whether the detector ran."""
         index = self._frame_index
         detections = Detections()
         detected = detection_due(self.options, self.tracker, index, self._last_detect)
@@ -220,8 +220,9 @@ class CameraLoop:
         else:
             self.tracker.predict(index)
         stage_ms["track"] = watch.lap()
-        due = [] if not detected else [
-            t for t in self.tracker.tracks if t.missed == 0 and needs_classification(t, self.options, index)
+        due = [
+            t for t in self.tracker.tracks
+            if t.missed == 0 and needs_classification(t, self.options, index, detected)
         ]
         if due:
             cv2 = self._cv2

@@ -35,7 +35,8 @@ def background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def paste_face(frame: np.ndarray, face48: np.ndarray, x: int, y: int, side: int, tilt: float = 0.0) -> None:
-    """Upscale one grayscale face to ``side`` px and paste it (as gray BGR) with its top-left at (x, y).
+    """Upscale one grayscale face to ``side`` px and paste it (as gray BGR) with its top-left at (x, y);
+    the part outside the frame is left out.
 
     ``tilt`` (degrees, positive = clockwise on screen) turns the face about its centre, as a head
     tilts; the turned square's corners cover the background around it.
@@ -43,7 +44,13 @@ def paste_face(frame: np.ndarray, face48: np.ndarray, x: int, y: int, side: int,
     cv2 = import_cv2()
     big = cv2.resize(face48, (side, side), interpolation=cv2.INTER_CUBIC)
     if not tilt:
-        frame[y : y + side, x : x + side] = big[:, :, None] if frame.ndim == 3 else big
+        # Clipped at the frame's edges: a face that walks in or out is partly in view.
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + side, frame.shape[1]), min(y + side, frame.shape[0])
+        if x1 <= x0 or y1 <= y0:
+            return
+        part = big[y0 - y : y1 - y, x0 - x : x1 - x]
+        frame[y0:y1, x0:x1] = part[:, :, None] if frame.ndim == 3 else part
         return
     rad = np.radians(tilt)
     span = int(np.ceil(side * (abs(np.cos(rad)) + abs(np.sin(rad))))) + 2

@@ -1,6 +1,6 @@
-"""What runs on a frame: whether the detector is due (every few frames, more often while tracks are
-new or moving), which tracks are due for classification, and the one batched classification of
-their faces (docs/camera.md, "Detect less, track more").
+"""The one batched classification of the faces due on a frame (docs/camera.md, "Detect less, track
+more"); whether the detector is due and which tracks are due for classification are decided with
+the tracks, in :mod:`fer_edge.camera.tracking`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from fer_edge.camera.align import aligned_views
 from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
 from fer_edge.camera.options import LoopOptions
-from fer_edge.camera.tracking import IouTracker, Track, iou_matrix
+from fer_edge.camera.tracking import Track
 from fer_edge.metrics import softmax
 
 
@@ -20,38 +20,6 @@ class Classifier(Protocol):
     labels: tuple[str, ...]
 
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
-
-
-def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
-    """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
-    every frame while a track is unconfirmed, or seen and drifted a quarter of its width since its
-    last detection."""
-    if last_detect is None or frame_index - last_detect >= options.detect_every:
-        return True
-    if not options.adaptive:
-        return False
-    for track in tracker.tracks:
-        # An unconfirmed face (one the detector found only now and then: a tilted or small face)
-        # gets a look on every frame, so it reaches --min-hits as it would with detection on
-        # every frame instead of being dropped as a one-off.
-        if track.detections < tracker.min_hits:
-            return True
-        if track.missed:
-            continue
-        # Predicted boxes that may have slid a quarter of their width need a fresh look.
-        drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
-        if drift > 0.25 * max(track.box[2], 1.0):
-            return True
-    return False
-
-
-def needs_classification(track: Track, options: LoopOptions, frame_index: int) -> bool:
-    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
-        return True
-    if options.reinfer_iou > 0:
-        overlap = iou_matrix(track.box[None], track.classified_box[None])[0, 0]
-        return bool(overlap < options.reinfer_iou)
-    return False
 
 
 def classify_tracks(

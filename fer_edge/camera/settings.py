@@ -43,7 +43,7 @@ class CameraSettings:
     def new_tracker(self) -> IouTracker:
         t = self.tracker
         return IouTracker(iou_threshold=t.iou_threshold, alpha=t.alpha, max_missed=t.max_missed,
-                          min_hits=t.min_hits)
+                          min_hits=t.min_hits, keep_passes=t.keep_passes, count_detected=t.count_detected)
 
 
 def camera_settings(

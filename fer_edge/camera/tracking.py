@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from fer_edge.camera.options import TRACKER, LoopOptions
+
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every ``(x, y, w, h)`` box in ``a`` against every one in ``b``: ``[len(a), len(b)]``."""
@@ -37,6 +39,7 @@ class Track:
     # Sum of the smoothed distribution over this window's frames: the track's vote for the window.
     window_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))
     window_frames: int = 0
+    window_detections: int = 0  # detector passes that found it in this window
     landmarks: np.ndarray = field(default_factory=lambda: np.full((5, 2), np.nan))
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box change per frame
     matched_box: np.ndarray = field(default_factory=lambda: np.zeros(4))  # the last detection's box
@@ -44,6 +47,7 @@ class Track:
     classified_frame: int | None = None  # frame of the last classification
     classified_box: np.ndarray = field(default_factory=lambda: np.zeros(4))
     detections: int = 1  # detector passes that found it (a one-off false detection has 1)
+    classifications: int = 0
 
     @property
     def emotion(self) -> int:
@@ -63,12 +67,20 @@ class IouTracker:
     """
 
     def __init__(
-        self, iou_threshold: float = 0.3, alpha: float = 0.3, max_missed: int = 10, min_hits: int = 3
+        self,
+        iou_threshold: float = TRACKER.iou_threshold,
+        alpha: float = TRACKER.alpha,
+        max_missed: int = TRACKER.max_missed,
+        min_hits: int = TRACKER.min_hits,
+        keep_passes: int = TRACKER.keep_passes,
+        count_detected: bool = TRACKER.count_detected,
     ) -> None:
         self.iou_threshold = iou_threshold
         self.alpha = alpha
         self.max_missed = max_missed
         self.min_hits = min_hits
+        self.keep_passes = keep_passes
+        self.count_detected = count_detected
         self.tracks: list[Track] = []
         self.ended: list[Track] = []  # tracks dropped since the caller last collected them
         self._next_id = 1
@@ -113,7 +125,7 @@ class IouTracker:
         for bi, match in enumerate(assigned):
             if match is None:
                 track = Track(self._next_id, boxes[bi], np.zeros(0), now, now, hits=0,
-                              matched_box=boxes[bi], matched_frame=frame)
+                              matched_box=boxes[bi], matched_frame=frame, window_detections=1)
                 self._next_id += 1
                 self.tracks.append(track)
                 assigned[bi] = track
@@ -125,6 +137,7 @@ class IouTracker:
                 track.velocity = measured if track.detections == 1 else 0.5 * (track.velocity + measured)
                 track.last_seen = now
                 track.detections += 1
+                track.window_detections += 1
                 track.missed = 0
             track.box = track.matched_box = boxes[bi]
             track.matched_frame = frame
@@ -134,7 +147,7 @@ class IouTracker:
         for track in self.tracks:
             if id(track) not in matched:
                 track.missed += 1
-            if frame - track.matched_frame > self.max_missed:
+            if frame - track.matched_frame > self.max_missed and track.missed >= self.keep_passes:
                 self.ended.append(track)
             else:
                 survivors.append(track)
@@ -151,6 +164,7 @@ class IouTracker:
             track.probs = (1 - self.alpha) * track.probs + self.alpha * probs
         track.classified_frame = frame
         track.classified_box = track.box.copy()
+        track.classifications += 1
 
     def visible(self) -> list[Track]:
         """Tracks matched at the latest detector pass and classified: the faces in view now."""
@@ -178,10 +192,14 @@ class IouTracker:
     def close_window(self) -> list[Track]:
         """The confirmed tracks seen in the window that just closed (each once), then reset the sums.
 
+        A track counts in a window only if the detector found it there: a face that left just
+        before the window opened, carried on by the tracker until the next detector pass, does not.
         Tracks that ended during the window are included and then forgotten.
         """
         counted = [
-            t for t in [*self.ended, *self.tracks] if t.window_frames > 0 and t.detections >= self.min_hits
+            t for t in [*self.ended, *self.tracks]
+            if t.window_frames > 0 and t.detections >= self.min_hits
+            and (t.window_detections > 0 or not self.count_detected)
         ]
         snapshot = [
             replace(t, box=t.box.copy(), probs=t.probs.copy(), window_sum=t.window_sum.copy())
@@ -189,6 +207,59 @@ class IouTracker:
         ]
         for t in self.tracks:
             t.window_sum = np.zeros_like(t.window_sum)
-            t.window_frames = 0
+            t.window_frames = t.window_detections = 0
         self.ended = []
         return snapshot
+
+
+# -- the scheduler: when the detector and the classifier run (docs/camera.md, "Detect less, track more")
+
+
+def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, last_detect: int | None) -> bool:
+    """Whether the detector runs on this frame: every ``detect_every`` frames, and (adaptive) on
+    every frame while a track is unconfirmed; (``chase``) lost or not yet found in this window;
+    still settling (classified fewer than ``settle`` times, when classified only at detector
+    passes); or seen and drifted a quarter of its width since its last detection."""
+    if last_detect is None or frame_index - last_detect >= options.detect_every:
+        return True
+    if not options.adaptive:
+        return False
+    for track in tracker.tracks:
+        # An unconfirmed face (one the detector found only now and then: a tilted or small face)
+        # gets a look on every frame, so it reaches --min-hits as it would with detection on
+        # every frame instead of being dropped as a one-off.
+        if track.detections < tracker.min_hits:
+            return True
+        # A face the detector lost (hidden by another, or hard to see) or has not yet found in this
+        # window gets a look on every frame: a window counts the faces the detector found in it.
+        if options.chase and (track.missed or track.window_detections == 0):
+            return True
+        if track.missed:
+            continue
+        # A face seen only briefly is classified on its first frames, a view each, as the loop
+        # that classifies every frame would: its window vote is not one view's guess.
+        if track.classifications < options.settle and not options.classify_between:
+            return True
+        # Predicted boxes that may have slid a quarter of their width need a fresh look.
+        drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
+        if drift > 0.25 * max(track.box[2], 1.0):
+            return True
+    return False
+
+
+def needs_classification(track: Track, options: LoopOptions, frame_index: int, detected: bool = True) -> bool:
+    """Whether a track in view is classified on this frame (at a detector pass, or on the tracker's
+    box in between with ``classify_between``): on each frame while it settles, then when its
+    re-inference interval is up or (at a detector pass) its box moved off the classified one."""
+    if not (detected or options.classify_between):
+        return False
+    if track.classifications < options.settle:
+        return True
+    if track.classified_frame is None or frame_index - track.classified_frame >= options.reinfer_every:
+        return True
+    if not detected:
+        return False
+    if options.reinfer_iou > 0:
+        overlap = iou_matrix(track.box[None], track.classified_box[None])[0, 0]
+        return bool(overlap < options.reinfer_iou)
+    return False

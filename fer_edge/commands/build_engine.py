@@ -72,7 +72,7 @@ def build_engine(
 
         raise FerEdgeError("--trt-version goes with --print-trtexec; a build uses the installed TensorRT")
     if detector is not None:
-        from fer_edge.trt.detector_profile import build_detector_command
+        from fer_edge.trt.detector_engine import build_detector_command
 
         build_detector_command(model, out, detector, precision.value, workspace)
         return

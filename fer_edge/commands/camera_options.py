@@ -73,8 +73,8 @@ Adaptive = Annotated[
 ]
 ReinferEvery = Annotated[
     int,
-    number(help="Classify a face again after this many frames (at a detector pass).", min=1, max=1000,
-           rich_help_panel=PANEL),
+    number(help="Classify a face again after this many frames (a new face: on each of its first frames).",
+           min=1, max=1000, rich_help_panel=PANEL),
 ]
 ReinferIou = Annotated[
     float,

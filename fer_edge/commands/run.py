@@ -183,7 +183,9 @@ def run(
         bool, typer.Option(help="Also detect on every frame while a track is new or moving fast.")
     ] = DEFAULTS.adaptive,
     reinfer_every: Annotated[
-        int, number(help="Classify a face again after this many frames (at a detector pass).", min=1, max=1000)
+        int,
+        number(help="Classify a face again after this many frames (a new face: on each of its first frames).",
+               min=1, max=1000),
     ] = DEFAULTS.reinfer_every,
     reinfer_iou: Annotated[
         float,

@@ -94,7 +94,7 @@ def plan_for(options: BuildOptions, trt_version: tuple[int, ...], graph: str) ->
 
 def sm_count_here() -> int | None:
     """Device 0's SM count for the sidecar; None where no CUDA binding can ask."""
-    from fer_edge.trt.cuda_mem import import_cudart, import_pycuda_driver, load_cuda_api
+    from fer_edge.runtime.cuda_context import import_cudart, import_pycuda_driver, load_cuda_api
 
     if import_cudart() is None and import_pycuda_driver() is None:
         return None
@@ -114,7 +114,7 @@ def trtexec_version(given: str | None = None) -> str:
     """The TensorRT the trtexec line is for: ``given`` (--trt-version), else the importable
     bindings', else NvInferVersion.h's or dpkg's; refuses in one line when none says."""
     from fer_edge.build.trt_version_files import DPKG_PACKAGES, NVINFER_HEADERS, installed_trt_version
-    from fer_edge.trt.tensorrt_api import tensorrt_version
+    from fer_edge.runtime.trt_api import tensorrt_version
 
     if given is not None:
         parse_trt_version(given)  # a one-line refusal for "ten" or ""
