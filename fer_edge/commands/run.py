@@ -204,6 +204,16 @@ def run(
     min_hits: Annotated[
         int, number(help="Detections before a track counts in the mood log.", min=1, max=1000)
     ] = 3,
+    metrics: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Serve Prometheus metrics and /healthz at [ADDR:]PORT (127.0.0.1 when only a port is given; "
+            "docs/fleet.md, Operations). Needs the metrics extra."
+        ),
+    ] = None,
+    metrics_public: Annotated[
+        bool, typer.Option(help="Allow --metrics on an address other than loopback (it has no authentication).")
+    ] = False,
 ) -> None:
     """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
     from fer_edge.camera.settings import camera_settings
@@ -229,9 +239,13 @@ def run(
         {"--log": log, "--save-video": save_video},
         databases=("--log",),
     )
+    from fer_edge.camera.metrics_service import open_metrics
+
     outputs = RunOutputs(log=log, display=display, save_video=save_video, max_frames=max_frames,
                          stats_every_s=stats_every, fail_fast=fail_fast, hold_windows=hold_windows,
                          sync=sync, store=store)
+    # Bound now: a port in use is an error before the camera opens.
+    outputs.metrics = open_metrics(metrics, metrics_public, _echo)
     stop = StopFlag()
     # Installed before anything slow: a signal during loading or a camera's reconnect backoff ends
     # the run at once (a second one interrupts whatever runs).
@@ -240,6 +254,8 @@ def run(
         outcome = serve(settings, files, spec, outputs, stop)
     finally:
         stop.restore()
+        if outputs.metrics is not None:
+            outputs.metrics.close()
     finish(outcome, outputs, stop)
 
 
@@ -256,6 +272,7 @@ class RunOutputs:
     hold_windows: int = 10_000
     sync: Optional[str] = None
     store: Optional[str] = None
+    metrics: Any = None  # the --metrics endpoint (camera.metrics_service.MetricsService), bound
 
 
 @dataclass
@@ -273,6 +290,7 @@ def serve(
     """Open the pipeline, the source, the log (and the sync) and run the loop until it ends."""
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
     from fer_edge.camera.metrics import CameraMetrics
+    from fer_edge.camera.metrics_service import observe
     from fer_edge.camera.sources import FrameSource
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
@@ -294,6 +312,7 @@ def serve(
             forwarder = fleet.attach(outputs.log, mood_log.run_id, outputs.sync, outputs.store, echo)
             metrics = CameraMetrics(labels=pipeline.classifier.labels,
                                     to_sync=functools.partial(fleet.waiting, forwarder))
+            observe([metrics], pipeline, forwarder, outputs.metrics)  # --metrics and the health --sync records
             loop = pipeline.loop(
                 frames, mood_log, media_fps=None if spec.live else (frames.fps or 30.0),
                 max_frames=outputs.max_frames, stats_every_s=outputs.stats_every_s, metrics=metrics,
