@@ -7,8 +7,8 @@ files, interleaved and repeated (a shared machine's load hits all alike). Accura
 the faces whose true emotion the window's counts got right (sum over emotions of min(counted,
 true)), over all true faces; and the face-count error. Writes JSON + Markdown to benchmarks/camera/.
 
-    nice python scripts/bench_camera.py --data ../shared/data/fer2013.csv.gz \
-        --detector-model ../shared/data/face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
+    nice python scripts/bench_camera.py --data fer2013.csv.gz \
+        --detector-model face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ over the true faces), faces counted with the right emotion (sum over windows and
 min(counted, true), over the true faces), identity switches (a person in view matched to another
 track than before) and frames/s. The videos and their truth come from scripts/camera_scenarios.py.
 
-    nice -n 10 python scripts/bench_camera_counts.py --data /work/shared/data/fer2013.csv.gz \
-        --detector-model /work/shared/data/face_detection_yunet.onnx \
+    nice -n 10 python scripts/bench_camera_counts.py --data fer2013.csv.gz \
+        --detector-model face_detection_yunet.onnx \
         --model fer_edge/weights/fer2013.int8.cpu.onnx
 """
 

@@ -11,8 +11,8 @@ on PublicTest faces. On held-out PrivateTest faces we then compare the model's a
 dataset's own crops with its accuracy on crops cut by the fitted rule (and by the naive rule: the
 box as-is, squared). Output: JSON + Markdown under benchmarks/camera/.
 
-    python scripts/measure_crop_rule.py --data ../shared/data/fer2013.csv.gz \
-        --detector-model ../shared/data/face_detection_yunet.onnx --model fer_edge/weights/fer2013.onnx
+    python scripts/measure_crop_rule.py --data fer2013.csv.gz \
+        --detector-model face_detection_yunet.onnx --model fer_edge/weights/fer2013.onnx
     PYTHONPATH=/path/to/opencv4 python scripts/measure_crop_rule.py ... --detector haar
 """
 

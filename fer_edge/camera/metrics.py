@@ -11,12 +11,17 @@ consistent with itself.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from fer_edge.camera.stages import STAGES, StageTimes
+
+# Upper bounds (seconds) of the per-stage latency histograms: fixed, so that every device's
+# histograms aggregate across the chain (1 ms for a tracker step up to a multi-second stall).
+STAGE_BUCKETS_S: Tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class MetricsSnapshot:
     dropped_frames: int  # frames the pipeline could not take (a capture thread's count; 0 without)
     to_sync: Optional[int]  # windows waiting for the central database; None without sync
     emotions_total: Dict[str, int] = field(default_factory=dict)  # faces counted per emotion
+    # Per stage: frames at or below each bound of STAGE_BUCKETS_S (cumulative), then all frames (+Inf).
+    stage_buckets: Dict[str, Tuple[int, ...]] = field(default_factory=dict)
 
 
 class CameraMetrics:
@@ -67,6 +74,8 @@ class CameraMetrics:
         self._reconnects = 0
         self._dropped = 0
         self._emotions: Dict[str, int] = dict.fromkeys(labels, 0)
+        # One count per bucket (not cumulative) and a last one for beyond the largest bound.
+        self._buckets: Dict[str, List[int]] = {k: [0] * (len(STAGE_BUCKETS_S) + 1) for k in STAGES}
 
     # -- updates from the loop --------------------------------------------------------------------
 
@@ -76,6 +85,10 @@ class CameraMetrics:
             self._total.add(stage_ms, faces, seconds, detected)
             self._interval.add(stage_ms, faces, seconds, detected)
             self._faces_now = faces
+            for stage, ms in stage_ms.items():
+                counts = self._buckets.get(stage)
+                if counts is not None:
+                    counts[bisect.bisect_left(STAGE_BUCKETS_S, ms / 1000.0)] += 1
 
     def camera_down(self, since: float) -> None:
         with self._lock:
@@ -138,8 +151,17 @@ class CameraMetrics:
                 dropped_frames=self._dropped,
                 to_sync=waiting,
                 emotions_total=dict(self._emotions),
+                stage_buckets={k: _cumulative(v) for k, v in self._buckets.items()},
             )
 
 
 def _copy(times: StageTimes) -> StageTimes:
     return StageTimes(times.frames, times.faces, times.detector_runs, times.seconds, dict(times.ms))
+
+
+def _cumulative(counts: List[int]) -> Tuple[int, ...]:
+    out, running = [], 0
+    for n in counts:
+        running += n
+        out.append(running)
+    return tuple(out)

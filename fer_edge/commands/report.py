@@ -8,6 +8,8 @@ from typing import Any, List, Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.commands import options
+from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 
@@ -41,6 +43,17 @@ def report(
     camera: Annotated[
         Optional[List[str]], typer.Option(help="Only this camera's windows (repeatable; cam0: a single camera).")
     ] = None,
+    health: Annotated[
+        bool, typer.Option(help="Central database only: every device with its state (ok, silent, camera down, ...).")
+    ] = False,
+    silent_after: Annotated[
+        float,
+        number(help="With --health: minutes without a sync after which a device is silent.", above=0,
+               max=options.YEAR_S / 60),
+    ] = 15.0,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="With --health: write the devices as JSON here.")
+    ] = None,
 ) -> None:
     """Summarise the mood log: faces per emotion, satisfaction index; optional chart and CSV.
     Given a PostgreSQL URL, the same across the chain of stores."""
@@ -53,7 +66,13 @@ def report(
     from fer_edge.paths import guard_outputs
     from fer_edge.tables import FitTable
 
-    guard_outputs({"LOG": log}, {"--csv": csv, "--plot": plot})
+    guard_outputs({"LOG": log}, {"--csv": csv, "--plot": plot, "--json": json_out})
+    if health or json_out is not None:
+        from fer_edge.fleet.report_cli import check_health_options, report_health
+
+        check_health_options(log, health, json_out, by, since, until, plot)
+        report_health(log, silent_after * 60.0, store or [], csv, json_out)
+        return
     lo = parse_when(since) if since else None
     hi = parse_when(until) if until else None
     if is_conninfo(log):

@@ -222,6 +222,16 @@ def run(
     min_hits: Annotated[
         int, number(help="Detections before a track counts in the mood log.", min=1, max=1000)
     ] = 3,
+    metrics: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Serve Prometheus metrics and /healthz at [ADDR:]PORT (127.0.0.1 when only a port is given; "
+            "docs/fleet.md, Operations). Needs the metrics extra."
+        ),
+    ] = None,
+    metrics_public: Annotated[
+        bool, typer.Option(help="Allow --metrics on an address other than loopback (it has no authentication).")
+    ] = False,
 ) -> None:
     """Run the store camera(s): detect faces, classify emotions, log mood per time window (no images)."""
     from fer_edge.camera.cameras import resolve_cameras
@@ -253,6 +263,10 @@ def run(
                          sync=sync, store=store, realtime=realtime)
     guard_outputs(inputs, {"--log": log, **{f"--save-video {n}": p for n, p in outputs.videos(specs).items()}},
                   databases=("--log",))
+    from fer_edge.camera.metrics_service import open_metrics
+
+    # Bound now: a port in use is an error before the camera opens.
+    outputs.metrics = open_metrics(metrics, metrics_public, _echo)
     stop = StopFlag()
     # Installed before anything slow: a signal during loading or a camera's reconnect backoff ends
     # the run at once (a second one interrupts whatever runs).
@@ -261,6 +275,8 @@ def run(
         outcomes = serve(settings, files, specs, outputs, stop)
     finally:
         stop.restore()
+        if outputs.metrics is not None:
+            outputs.metrics.close()
     finish(outcomes, outputs, stop)
 
 
@@ -278,6 +294,7 @@ class RunOutputs:
     sync: Optional[str] = None
     store: Optional[str] = None
     realtime: bool = False
+    metrics: Any = None  # the --metrics endpoint (camera.metrics_service.MetricsService), bound
 
     def videos(self, cameras: List[CameraSpec]) -> Dict[str, Path]:
         """--save-video per camera: the file itself for one camera, ``NAME.<stem>.<suffix>`` beside
@@ -309,6 +326,7 @@ def serve(
     capture and log (and the sync) and run the loop until every camera ends."""
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
     from fer_edge.camera.feeds import CameraRun, open_camera, open_sources
+    from fer_edge.camera.metrics_service import observe
     from fer_edge.camera.multiloop import MultiCameraLoop
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
@@ -343,6 +361,8 @@ def serve(
                 camera.metrics.to_sync = functools.partial(fleet.waiting, forwarder)
             loop = MultiCameraLoop([c.feed for c in served], pipeline.classifier, stop=stop.event, status=status,
                                    echo=echo, stats_every_s=outputs.stats_every_s, several=len(served) > 1)
+            # --metrics and the health --sync records, from every camera's metrics object
+            observe(list(loop.metrics_by_camera().values()), pipeline, forwarder, outputs.metrics)
             loop.run()
         finally:
             status.close()

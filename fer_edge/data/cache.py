@@ -9,9 +9,9 @@ import contextlib
 import hashlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict
+from typing import Callable, Dict
 
 import numpy as np
 

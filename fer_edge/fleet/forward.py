@@ -18,6 +18,7 @@ from typing import Callable, List, Optional, Set, Tuple
 from fer_edge.core.retry import Backoff
 from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.conninfo import CentralUnavailable, connect, describe_error, import_psycopg, is_transient
+from fer_edge.fleet.health import HealthReporter
 from fer_edge.fleet.outbox import Batch, Device, Outbox
 from fer_edge.fleet.schema import SCHEMA, WINDOW_COLUMNS, ensure_schema
 
@@ -292,6 +293,9 @@ class Forwarder:
         self._last_error = ""
         self._last_echo = 0.0
         self._told_set_aside = 0
+        self.errors = 0  # failed passes since the start (run --metrics: fer_edge_sync_errors_total)
+        # The device's health, recorded centrally after a pass when due; run sets health.figures.
+        self.health = HealthReporter(self.log, conninfo, echo)
         self._thread = threading.Thread(target=self._loop, name="fer-edge-sync", daemon=True)
 
     def waiting(self) -> int:
@@ -337,6 +341,7 @@ class Forwarder:
             stopping = False
             while True:
                 delay = self._pass(outbox)
+                self.health.maybe_record(outbox, self._waiting, self._last_error)
                 if stopping:
                     return
                 stopping = self._stop.wait(delay)
@@ -353,6 +358,7 @@ class Forwarder:
             result = sync_log(self.log, self.conninfo, batch_size=self.batch_size, retry_for=0.0,
                               on_batch=self._note)  # fmt: skip
         except FerEdgeError as exc:
+            self.errors += 1
             self._waiting = outbox.waiting(self._installation)
             now = time.monotonic()
             # Once per distinct problem, then a reminder with the count at most once a minute.
@@ -365,6 +371,7 @@ class Forwarder:
             self._last_error = str(exc)
             return self._backoff.next()
         except Exception as exc:  # the camera must outlive any bug in here
+            self.errors += 1
             self.echo(f"sync: unexpected {type(exc).__name__}: {describe_error(exc, self.conninfo)}")
             self._last_error = repr(exc)
             return self._backoff.next()

@@ -32,6 +32,9 @@ WINDOW_COLUMNS: Tuple[str, ...] = (
 )  # fmt: skip
 DEFAULT_CAMERA = "cam0"  # a window synced before windows had cameras: the one camera of its run
 
+# Central schema 2 is the windows' camera column (several cameras per device); 3 is device health.
+DEVICE_HEALTH_VERSION = 3
+
 MIGRATIONS: List[Tuple[int, List[str]]] = [
     (
         1,
@@ -78,6 +81,21 @@ MIGRATIONS: List[Tuple[int, List[str]]] = [
             f"ALTER TABLE {SCHEMA}.windows ADD COLUMN camera text NOT NULL DEFAULT '{DEFAULT_CAMERA}'",
             f"COMMENT ON COLUMN {SCHEMA}.windows.camera IS 'the camera of the window (fer-edge run --source "
             "NAME=URL or --cameras); cam0 for a single camera'",
+        ],
+    ),
+    (
+        DEVICE_HEALTH_VERSION,
+        [
+            # Each device's state at its last sync (fleet/health.py), one row per device replaced in
+            # place: 500 stores x a sync a minute would otherwise add 720,000 rows a day nobody reads.
+            # No foreign key to devices: a device reports its health before its first window.
+            f"""CREATE TABLE {SCHEMA}.device_health (
+                device_id uuid PRIMARY KEY, store text, last_seen timestamptz NOT NULL DEFAULT now(),
+                device_time timestamptz, fer_edge_version text, model text, model_sha256 text,
+                cameras_up integer, cameras_total integer, fps double precision, windows_waiting integer,
+                windows_held integer, last_error text)""",
+            f"COMMENT ON TABLE {SCHEMA}.device_health IS 'fer-edge: each device''s state at its last sync "
+            "(last_seen on the server''s clock); see docs/fleet.md, Operations'",
         ],
     ),
 ]
