@@ -44,9 +44,24 @@ def test_a_version_1_database_is_migrated_forward_keeping_its_windows(
 ) -> None:
     url = pg.url(pg_db)
     log = make_log(tmp_path / "old.db", 5)
-    with monkeypatch.context() as old:  # the fer-edge of today: schema version 1 only
+    with monkeypatch.context() as old:  # the fer-edge of today: schema version 1 only, windows without cameras
+        from dataclasses import replace
+
+        from fer_edge.fleet import forward
+        from fer_edge.fleet.outbox import Outbox
+
         old.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
         old.setattr(schema, "SCHEMA_VERSION", 1)
+        columns = tuple(c for c in schema.WINDOW_COLUMNS if c != "camera")
+        old.setattr(forward, "WINDOW_COLUMNS", columns)
+        old.setattr(forward, "_COLS", ", ".join(columns))
+        batch_of_today = Outbox.next_batch
+
+        def without_camera(self: Outbox, *args: Any, **kwargs: Any) -> Any:
+            batch = batch_of_today(self, *args, **kwargs)
+            return None if batch is None else replace(batch, rows=[row[:-1] for row in batch.rows])
+
+        old.setattr(Outbox, "next_batch", without_camera)
         code, out = cli("sync", str(log), "--to", url, "--store", "berlin-01")
         assert code == 0, out
     assert query(url, "SELECT version FROM fer_edge.schema_version") == [(1,)]

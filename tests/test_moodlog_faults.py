@@ -213,4 +213,4 @@ def test_a_log_from_before_outages_is_read_and_upgraded(tmp_path: Path) -> None:
     )
     log.close()
     assert [(r.start_ts, r.outage_s) for r in load_windows(db)] == [(5.0, 0.0), (T0, 60.0)]
-    assert sqlite3.connect(db).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
+    assert sqlite3.connect(db).execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)

@@ -133,17 +133,17 @@ def test_a_log_from_a_newer_fer_edge_is_never_written_to(tmp_path: Path) -> None
     log_with_windows(db, 1)
     conn = sqlite3.connect(db)
     with conn:
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     conn.close()
     before = db.read_bytes()
-    with pytest.raises(FerEdgeError, match=r"newer fer-edge \(mood-log schema version 3, this fer-edge knows 2\)"):
+    with pytest.raises(FerEdgeError, match=r"newer fer-edge \(mood-log schema version 4, this fer-edge knows 3\)"):
         MoodLog(db, FER2013_LABELS)
     result = CliRunner().invoke(app, ["sync", str(db), "--to", "postgresql://fer@127.0.0.1:1/x", "--store", "s1"])
     if "fer-edge[fleet]" not in result.output:  # with the fleet extra: refused before any server
         one_line_error(result, "newer fer-edge")
     assert db.read_bytes() == before
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("3",)
+    assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("4",)
     assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1,)
     assert "fleet_device" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()

@@ -73,7 +73,7 @@ def _one_pass(bench: CameraBench, config: CameraConfig, classifier: Any, log_pat
     return stats, pipeline.detector_label
 
 
-def _options(settings: CameraSettings) -> dict[str, Any]:
+def pipeline_options(settings: CameraSettings) -> dict[str, Any]:
     loop = {k: v for k, v in asdict(settings.loop).items()
             if k not in ("window_s", "max_frames", "stats_every_s", "media_fps")}
     return {**loop, "min_face": settings.min_face, "detect_width": settings.detect_width,
@@ -108,7 +108,7 @@ def run_camera_bench(bench: CameraBench, on_row: Callable[[Row], None] = lambda 
         timing = median.total
         row: Row = {
             "config": config.name,
-            "options": _options(config.settings),
+            "options": pipeline_options(config.settings),
             "detector": detector_name,
             "classifier": classifier_label,
             "frames": timing.frames,

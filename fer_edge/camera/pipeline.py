@@ -24,12 +24,13 @@ from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections, FaceDetector
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.options import LoopOptions
-from fer_edge.camera.schedule import Classifier, classify_tracks
+from fer_edge.camera.schedule import Classifier, batch_probs, face_batch
 from fer_edge.camera.settings import check_options, check_tracker
 from fer_edge.camera.sources import Outage
 from fer_edge.camera.stages import StageTimes, Stopwatch
 from fer_edge.camera.tracking import IouTracker, Track, detection_due, needs_classification
 from fer_edge.camera.windows import OpenWindow, WindowSummary, describe_window
+from fer_edge.camera.zones import Zone, check_zones, drop_in_zones
 from fer_edge.core.optional import import_cv2
 
 __all__ = [
@@ -71,6 +72,20 @@ class FrameSink(Protocol):
 
 
 @dataclass
+class FrameWork:
+    """One frame between :meth:`CameraLoop.begin_frame` and :meth:`CameraLoop.finish_frame`."""
+
+    frame: np.ndarray
+    now: float  # the frame's time on the loop's clock
+    t_frame: float  # perf_counter when its capture began
+    watch: Stopwatch
+    stage_ms: dict[str, float]
+    detected: bool = False
+    due: list[Track] = field(default_factory=list)  # tracks whose faces are in ``batch``
+    batch: Optional[np.ndarray] = None  # the classifier's input for them; None: nothing to classify
+
+
+@dataclass
 class RunStats:
     total: StageTimes = field(default_factory=StageTimes)
     windows: list[WindowSummary] = field(default_factory=list)
@@ -105,6 +120,7 @@ class CameraLoop:
         echo: Callable[[str], None] = print,
         sinks: Sequence[FrameSink] = (),
         status: Optional[StatusSink] = None,
+        zones: Sequence[Zone] = (),
     ) -> None:
         check_options(options)
         self.tracker = tracker or IouTracker()
@@ -127,6 +143,8 @@ class CameraLoop:
         self._max_track_id = 0
         self._last_print = time.perf_counter()
         self._ended_by: Optional[str] = None  # a reason to end other than a signal (the display closed)
+        self.zones = tuple(zones)  # faces whose centre is inside one are never tracked or classified
+        self.reporting = True  # the periodic line; a loop serving several cameras reports for all
 
     # -- the loop -----------------------------------------------------------------------------------
 
@@ -134,22 +152,26 @@ class CameraLoop:
         """Run until the source ends, ``max_frames``, a closed display or a stop; always flushes the
         open window."""
         try:
-            while self._may_continue() and self._step():
+            while self.may_continue() and self._step():
                 pass
         finally:
-            # The window in progress is flushed however the loop ended (end of file, signal, error),
-            # also one the camera was down for: the gap is in the log.
-            self._flush()
-            self.stats.tracks_seen = self._max_track_id
-            self.stats.total = self.metrics.total
+            self.end()
         if self.stats.total.frames:
             self._echo("total: " + self.stats.total.line())
+        return self.stats
+
+    def end(self) -> RunStats:
+        """The window in progress is flushed however the loop ended (end of file, signal, error),
+        also one the camera was down for: the gap is in the log."""
+        self._flush()
+        self.stats.tracks_seen = self._max_track_id
+        self.stats.total = self.metrics.total
         return self.stats
 
     def _stop_requested(self) -> bool:
         return self.stop.is_set() or self._should_stop()
 
-    def _may_continue(self) -> bool:
+    def may_continue(self) -> bool:
         if self._ended_by is not None:
             self.stats.stopped_by = self._ended_by
             return False
@@ -170,77 +192,108 @@ class CameraLoop:
 
     def _step(self) -> bool:
         """One read from the source; False at its end."""
-        watch = Stopwatch()
         t_frame = time.perf_counter()
         frame = self.source.read()
-        capture_ms = watch.lap()
+        capture_ms = (time.perf_counter() - t_frame) * 1000.0
         if frame is None:
             self.stats.stopped_by = "signal" if self._stop_requested() else "end of source"
             return False
         now = self._clock()
         self.metrics.source_state(getattr(self.source, "reconnects", 0))
         if isinstance(frame, Outage):
-            self._outage(now)
+            self.outage(now)
             return True
+        work = self.begin_frame(frame, now, t_frame, capture_ms)
+        probs = None
+        t_infer = time.perf_counter()
+        if work.batch is not None:
+            probs = batch_probs(self.classifier.infer(work.batch), self.options)
+        self.finish_frame(work, probs, (time.perf_counter() - t_infer) * 1000.0)
+        return True
+
+    def clock_at(self, position: int, ts: float) -> float:
+        """The time of a captured frame: a file's own clock (its ``position`` / fps), else ``ts``."""
+        if self.options.media_fps:
+            return self._t0 + position / self.options.media_fps
+        return ts
+
+    def begin_frame(self, frame: np.ndarray, now: float, t_frame: float, capture_ms: float) -> FrameWork:
+        """A frame's work up to classification: windows due, detection (outside the exclusion
+        zones), tracking, and the crops of the faces due for classification (``work.batch``, None
+        when none is due). The caller classifies the batch, alone or with other cameras' batches,
+        and hands the probabilities to :meth:`finish_frame`."""
+        watch = Stopwatch()
+        if self.zones and not self._frame_index:
+            check_zones(self.zones, frame.shape[1], frame.shape[0], f"camera {self.metrics.camera!r}")
         if self.window.down_since is not None:
             self.window.camera_back(now)
             self.metrics.camera_back()
-        self._close_due_windows(now)
+        self.close_due_windows(now)
         stage_ms = {"capture": capture_ms, "log": watch.lap()}
-        tracks, detected = self._process(frame, now, watch, stage_ms)
+        work = FrameWork(frame, now, t_frame, watch, stage_ms)
+        self._detect_and_track(work)
+        return work
+
+    def finish_frame(self, work: FrameWork, probs: Optional[np.ndarray], classify_ms: float = 0.0) -> None:
+        """The rest of a frame's work once its faces are classified (``classify_ms``: the classifier
+        call, shared with other cameras' faces in a loop serving several): smoothing, sinks, the log,
+        figures."""
+        work.watch.lap()  # what ran between begin_frame and now (other cameras' frames) is no stage of this one
+        index = self._frame_index
+        if probs is not None:
+            for track, p in zip(work.due, probs):
+                self.tracker.set_probs(track, p, index)
+        work.stage_ms["classify"] = work.stage_ms.get("classify", 0.0) + classify_ms + work.watch.lap()
+        tracks = self.tracker.accumulate()
+        self._max_track_id = max([self._max_track_id, *(t.id for t in tracks)])
         self._frame_index += 1
-        self._last_now = now
+        self._last_now = work.now
         self.window.frames += 1
         for sink in self._sinks:
-            if not sink.show(frame, tracks, self.labels):
+            if not sink.show(work.frame, tracks, self.labels):
                 self._ended_by = "display closed"
         self.log.poll()  # retries a log write that failed, when its backoff is due (counted in "other")
         self.metrics.log_state(self.log.windows_written, self.log.waiting)
-        stage_ms["other"] = watch.lap()
-        self.metrics.frame(stage_ms, len(tracks), time.perf_counter() - t_frame, detected)
-        self._report()
-        return True
+        work.stage_ms["other"] = work.watch.lap()
+        self.metrics.frame(work.stage_ms, len(tracks), time.perf_counter() - work.t_frame, work.detected)
+        if self.reporting:
+            self._report()
 
-    def _process(
-        self, frame: np.ndarray, now: float, watch: Stopwatch, stage_ms: dict[str, float]
-    ) -> tuple[list[Track], bool]:
+    def _detect_and_track(self, work: FrameWork) -> None:
         """Detect less, track more: the detector runs when due; in between the tracker moves the
         boxes on. Tracks that are new (on each of their first frames), due again, or whose box
-        changed a lot are classified in one batch (``tracking.needs_classification``). Returns the
-        faces in view (classified) and whether the detector ran."""
+        changed a lot are due for classification (``tracking.needs_classification``): their crops
+        are ``work.batch``, for one batched call (with other cameras' faces, in a loop serving
+        several)."""
         index = self._frame_index
         detections = Detections()
-        detected = detection_due(self.options, self.tracker, index, self._last_detect)
-        if detected:
-            detections = self.detector.detect(frame)
+        work.detected = detection_due(self.options, self.tracker, index, self._last_detect)
+        if work.detected:
+            detections = drop_in_zones(self.detector.detect(work.frame), self.zones)
             self._last_detect = index
-        stage_ms["detect"] = watch.lap()
-        if detected:
-            self.tracker.match(detections.boxes, now, index, detections.landmarks)
+        work.stage_ms["detect"] = work.watch.lap()
+        if work.detected:
+            self.tracker.match(detections.boxes, work.now, index, detections.landmarks)
         else:
             self.tracker.predict(index)
-        stage_ms["track"] = watch.lap()
-        due = [
+        work.stage_ms["track"] = work.watch.lap()
+        work.due = [
             t for t in self.tracker.tracks
-            if t.missed == 0 and needs_classification(t, self.options, index, detected)
+            if t.missed == 0 and needs_classification(t, self.options, index, work.detected)
         ]
-        if due:
+        if work.due:
             cv2 = self._cv2
+            frame = work.frame
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
-            probs = classify_tracks(gray, due, self.classifier, self.rule, self.options, self._classify_round)
+            work.batch = face_batch(gray, work.due, self.rule, self.options, self._classify_round)
             self._classify_round += 1
-            for track, p in zip(due, probs):
-                self.tracker.set_probs(track, p, index)
-        stage_ms["classify"] = watch.lap()
-        tracks = self.tracker.accumulate()
-        self._max_track_id = max([self._max_track_id, *(t.id for t in tracks)])
-        return tracks, detected
+        work.stage_ms["classify"] = work.watch.lap()
 
-    def _outage(self, now: float) -> None:
+    def outage(self, now: float) -> None:
         """A live source is down: windows still close on time, with the gap recorded."""
         if self.window.camera_down(now):
             self.metrics.camera_down(now)
-        self._close_due_windows(now)
+        self.close_due_windows(now)
         self.log.poll()
         self.metrics.log_state(self.log.windows_written, self.log.waiting)
         if self._status is not None:
@@ -261,7 +314,7 @@ class CameraLoop:
 
     # -- windows --------------------------------------------------------------------------------------
 
-    def _close_due_windows(self, now: float) -> None:
+    def close_due_windows(self, now: float) -> None:
         # Every window that ended before ``now`` (several, if a camera was down), each on time.
         for end in self.window.due(now):
             self._close_window(end, partial=False)

@@ -26,12 +26,24 @@ def classify_tracks(
     gray: np.ndarray, tracks: list[Track], classifier: Classifier, rule: CropRule, options: LoopOptions, k: int
 ) -> np.ndarray:
     """Class probabilities ``[len(tracks), C]`` for these tracks' faces: one batched call."""
+    return batch_probs(classifier.infer(face_batch(gray, tracks, rule, options, k)), options)
+
+
+def face_batch(gray: np.ndarray, tracks: list[Track], rule: CropRule, options: LoopOptions, k: int) -> np.ndarray:
+    """The classifier's input for these tracks' faces: ``views`` crops per face with ``--all-views``,
+    else one (rotating view ``k``). Batches of several cameras concatenate (``batch_probs`` splits
+    nothing: each face's rows stay together)."""
     boxes = np.stack([t.box for t in tracks])
     if options.align:
         landmarks = np.stack([t.landmarks for t in tracks])
-        batch = aligned_views(gray, boxes, landmarks, rule, options.views, k)
-        return softmax(classifier.infer(batch))
+        return aligned_views(gray, boxes, landmarks, rule, options.views, k)
     if options.rotate_views:
-        return softmax(classifier.infer(one_view(gray, boxes, rule, options.views, k)))
-    batch = face_views(gray, boxes, rule, options.views)
-    return average_views(softmax(classifier.infer(batch)), options.views)
+        return one_view(gray, boxes, rule, options.views, k)
+    return face_views(gray, boxes, rule, options.views)
+
+
+def batch_probs(logits: np.ndarray, options: LoopOptions) -> np.ndarray:
+    """Per-face probabilities from the logits of :func:`face_batch`'s rows."""
+    if options.align or options.rotate_views:
+        return softmax(logits)
+    return average_views(softmax(logits), options.views)

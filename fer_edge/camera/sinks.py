@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from fer_edge.atomic import os_error_reason, pid_alive
 from fer_edge.camera.tracking import Track
+from fer_edge.camera.zones import Zone, draw_zones
 from fer_edge.core.optional import import_cv2
 from fer_edge.errors import FerEdgeError
 
@@ -25,11 +27,14 @@ DISK_RESERVE_BYTES = 1 << 20
 COLOURS = {"positive": (60, 200, 60), "neutral": (200, 200, 200), "negative": (60, 60, 230)}
 
 
-def annotate(frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> np.ndarray:
+def annotate(
+    frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...], zones: Sequence[Zone] = ()
+) -> np.ndarray:
     from fer_edge.moodlog.windows import polarity
 
     cv2 = import_cv2()
     out = frame.copy()
+    draw_zones(out, zones, cv2)
     for t in tracks:
         x, y, w, h = (int(round(v)) for v in t.box)
         label = labels[t.emotion]
@@ -41,10 +46,14 @@ def annotate(frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) ->
 
 
 class DisplaySink:
-    def __init__(self) -> None:
+    """A window per camera (``camera`` in its title when the run has several), zones drawn."""
+
+    def __init__(self, camera: str = "", zones: Sequence[Zone] = ()) -> None:
         cv2 = import_cv2()
+        self.title = WINDOW_TITLE if not camera else f"fer-edge {camera} (q to quit)"
+        self.zones = tuple(zones)
         try:
-            cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL)
+            cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error:
             raise FerEdgeError(
                 "--display needs an OpenCV with a GUI (this one is headless): pip install opencv-python "
@@ -53,7 +62,7 @@ class DisplaySink:
 
     def show(self, frame: np.ndarray, tracks: list[Track], labels: tuple[str, ...]) -> bool:
         cv2 = import_cv2()
-        cv2.imshow(WINDOW_TITLE, annotate(frame, tracks, labels))
+        cv2.imshow(self.title, annotate(frame, tracks, labels, self.zones))
         return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
 
     def close(self) -> None:
@@ -72,8 +81,9 @@ class VideoSink:
     FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
     CHECK_EVERY = 30  # frames between free-space checks (statvfs costs microseconds)
 
-    def __init__(self, target: str | Path, fps: float) -> None:
+    def __init__(self, target: str | Path, fps: float, zones: Sequence[Zone] = ()) -> None:
         self.target = Path(target)
+        self.zones = tuple(zones)
         suffix = self.target.suffix.lower()
         if suffix not in self.FOURCC:
             raise FerEdgeError(
@@ -105,7 +115,7 @@ class VideoSink:
             )
             if not self._writer.isOpened():
                 raise FerEdgeError("cannot write the video here", path=self.target)
-        self._writer.write(annotate(frame, tracks, labels))
+        self._writer.write(annotate(frame, tracks, labels, self.zones))
         self.frames += 1
         if self.frames % self.CHECK_EVERY == 0 and _disk_full(self.partial.parent):
             self.failure = f"the disk filled after {self.frames} frames"

@@ -20,6 +20,7 @@ from fer_edge.camera.detection import FaceDetector
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.pipeline import CameraLoop, FrameReader, FrameSink, StatusSink, WindowLog
 from fer_edge.camera.settings import CameraSettings
+from fer_edge.camera.zones import Zone
 
 if TYPE_CHECKING:
     from fer_edge.moodlog.buffered import BufferedLog
@@ -89,15 +90,20 @@ class CameraPipeline:
         echo: Callable[[str], None] = print,
         sinks: Sequence[FrameSink] = (),
         status: Optional[StatusSink] = None,
+        zones: Sequence[Zone] = (),
+        window_s: Optional[float] = None,
     ) -> CameraLoop:
         """The loop of this pipeline on ``source`` (a fresh tracker: tracks never leak between runs).
-        ``media_fps``: a video file's frame rate (its own clock); None for a live source."""
+        ``media_fps``: a video file's frame rate (its own clock); None for a live source.
+        ``zones``, ``window_s``: one camera's exclusion zones and window (default: the settings')."""
         options = replace(self.settings.loop, media_fps=media_fps, max_frames=max_frames,
                           stats_every_s=stats_every_s)
+        if window_s is not None:
+            options = replace(options, window_s=window_s)
         return CameraLoop(
             source, self.detector, self.classifier, self.rule, log, options,
             tracker=self.settings.new_tracker(), metrics=metrics or CameraMetrics(labels=self.classifier.labels),
-            stop=stop, echo=echo, sinks=sinks, status=status,
+            stop=stop, echo=echo, sinks=sinks, status=status, zones=zones,
         )
 
     def mood_log(
@@ -107,10 +113,13 @@ class CameraPipeline:
         *,
         hold_windows: Optional[int] = None,
         echo: Callable[[str], None] = print,
+        camera: str = "cam0",
+        window_s: Optional[float] = None,
     ) -> BufferedLog:
-        """The mood log for a run of this pipeline, its run record naming the model, the detector and
-        the crop rule. Windows it cannot write yet (full disk, a lock held elsewhere) wait in memory,
-        at most ``hold_windows`` (default ``logbuffer.DEFAULT_LIMIT``)."""
+        """The mood log for a run of this pipeline on one camera (``camera``: its name in
+        ``windows.camera``; ``window_s``: its window, default the settings'), its run record naming
+        the model, the detector and the crop rule. Windows it cannot write yet (full disk, a lock
+        held elsewhere) wait in memory, at most ``hold_windows`` (default ``logbuffer.DEFAULT_LIMIT``)."""
         from fer_edge.moodlog.buffered import DEFAULT_LIMIT, BufferedLog
         from fer_edge.moodlog.writer import MoodLog
 
@@ -122,8 +131,9 @@ class CameraPipeline:
             model=self.files.model.name,
             detector=self.detector.name,
             crop_rule=str(self.rule.to_dict()),
-            window_s=self.settings.loop.window_s,
+            window_s=window_s or self.settings.loop.window_s,
             busy_timeout_s=1.0,  # a lock held elsewhere costs the loop at most 1 s per try
+            camera=camera,
         )
         return BufferedLog(log, echo=echo, limit=DEFAULT_LIMIT if hold_windows is None else hold_windows)
 

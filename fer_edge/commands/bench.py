@@ -106,6 +106,14 @@ def bench(
             show_default=False,
         ),
     ] = None,
+    streams: Annotated[
+        Optional[str],
+        typer.Option(
+            help="With --camera: play N copies of the video as live cameras in one process (as run serves "
+            "several) and report per-stream fps, dropped frames, delay; auto: the most the device sustains.",
+            show_default=False,
+        ),
+    ] = None,
     # -- --camera: the camera options of `run` (declared once, fer_edge/commands/camera_options.py) --
     window: Window = DEFAULT_WINDOW_S,
     detector_model: DetectorModel = None,
@@ -154,6 +162,8 @@ def bench(
     if threads < 1:
         raise FerEdgeError(f"--threads must be at least 1, got {threads}")
 
+    if streams is not None and camera is None:
+        raise FerEdgeError("--streams needs --camera VIDEO (the video each stream plays)")
     if camera is not None:
         from fer_edge.bench.camera import bench_camera_command
         from fer_edge.camera.settings import camera_settings
@@ -165,6 +175,12 @@ def bench(
             reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align, track_iou=track_iou,
             max_missed=max_missed, min_hits=min_hits,
         )
+        if streams is not None:
+            from fer_edge.bench.streams import bench_streams_command, parse_streams
+
+            parse_streams(streams)  # a wrong --streams is said before a model loads
+            bench_streams_command(console, camera, all_models, settings, streams, json_out, markdown_out)
+            return
         bench_camera_command(console, camera, all_models, settings, rounds, json_out, markdown_out)
         return
 

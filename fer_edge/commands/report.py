@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from typing_extensions import Annotated
@@ -31,10 +31,17 @@ def report(
     plot: Annotated[Optional[Path], typer.Option(help="Write a PNG chart of mood over time here.")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="Write one CSV line per window here (CRM import).")] = None,
     by: Annotated[
-        Optional[str], typer.Option(help="Central database only: one line per store, hour or day (default store).")
+        Optional[str],
+        typer.Option(
+            help="One line per camera (a mood log); per store, camera, store,camera, hour or day (a central "
+            "database; default store)."
+        ),
     ] = None,
     store: Annotated[
         Optional[List[str]], typer.Option(help="Central database only: only this store (repeatable).")
+    ] = None,
+    camera: Annotated[
+        Optional[List[str]], typer.Option(help="Only this camera's windows (repeatable; cam0: a single camera).")
     ] = None,
     health: Annotated[
         bool, typer.Option(help="Central database only: every device with its state (ok, silent, camera down, ...).")
@@ -71,19 +78,26 @@ def report(
     if is_conninfo(log):
         from fer_edge.fleet.report_cli import report_central
 
-        report_central(log, by or "store", store or [], lo, hi, plot, csv)
+        report_central(log, (by or "store").replace(" ", ""), store or [], lo, hi, plot, csv, cameras=camera or [])
         return
-    if by is not None or store:
-        raise FerEdgeError("--by and --store are for a central database (postgresql://...), not a mood log")
+    if store:
+        raise FerEdgeError("--store is for a central database (postgresql://...), not a mood log")
+    if by not in (None, "camera"):
+        raise FerEdgeError(f"--by for a mood log is camera (store, hour, day: a central database), got {by!r}")
     log_path = Path(log)
     rows, skipped = read_windows(log_path, lo, hi)
     if skipped:  # a damaged or tampered log: the rest is still reported
         typer.echo(describe_skipped(skipped, log_path), err=True)
+    if camera:
+        rows = [r for r in rows if r.camera in camera]
     summary = summarize(rows)
     console = Console()
     if not rows:
-        console.print(f"{log_path}: no windows" + (" in the chosen period" if lo or hi else ""))
+        chosen = " for the chosen cameras or period" if camera or lo or hi else ""
+        console.print(f"{log_path}: no windows{chosen}")
     else:
+        if by == "camera":
+            console.print(camera_table(rows))
         table = FitTable(f"Mood log {log_path.name}: {summary.first_start} .. {summary.last_end}")
         table.add_column("emotion", justify="left")
         table.add_column("valence", justify="left")
@@ -107,3 +121,21 @@ def report(
         console.print(f"wrote {write_csv(rows, csv)}")
     if plot is not None:
         console.print(f"wrote {write_plot(rows, plot)}")
+
+
+def camera_table(rows: List[Any]) -> Any:
+    """One line per camera: windows, faces, satisfaction index, top emotion, seconds without a camera."""
+    from fer_edge.moodlog.summary import summarize
+    from fer_edge.tables import FitTable
+
+    table = FitTable("By camera")
+    for name in ("camera", "windows", "faces", "satisfaction", "top emotion", "outage s"):
+        table.add_column(name, justify="left" if name in ("camera", "top emotion") else "right")
+    for name in sorted({r.camera for r in rows}):
+        mine = [r for r in rows if r.camera == name]
+        summary = summarize(mine)
+        top = max(summary.counts, key=lambda e: summary.counts[e]) if summary.faces else "-"
+        sat = "n/a" if summary.satisfaction is None else f"{summary.satisfaction:+.3f}"
+        outage = sum(r.outage_s for r in mine)
+        table.add_row(name, str(summary.windows), str(summary.faces), sat, top, f"{outage:.0f}")
+    return table

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import signal
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import typer
 from typing_extensions import Annotated
@@ -19,9 +20,9 @@ from fer_edge.commands.options import number
 from fer_edge.errors import FerEdgeError
 
 if TYPE_CHECKING:
+    from fer_edge.camera.cameras import CameraSpec
     from fer_edge.camera.pipeline import RunStats
     from fer_edge.camera.settings import CameraSettings
-    from fer_edge.camera.sources import SourceSpec
     from fer_edge.camera.wiring import PipelineFiles
 
 
@@ -67,14 +68,31 @@ class StopFlag:
 
 def run(
     source: Annotated[
-        str,
+        Optional[List[str]],
         typer.Option(
-            help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file. From FER_EDGE_SOURCE "
-            "when not given, so a camera password need not be on the command line.",
+            help="Camera index (0), /dev/videoN, csi://N, rtsp://... or a video file; NAME=SOURCE, repeated, "
+            "serves several cameras in one process. From FER_EDGE_SOURCE when not given, so a camera "
+            "password need not be on the command line.",
             envvar="FER_EDGE_SOURCE",
             show_envvar=False,
         ),
-    ],
+    ] = None,
+    cameras: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Cameras file (TOML, [[camera]] tables: name, source, width/height/fps, window, zones; "
+            "docs/camera.md), instead of --source. From FER_EDGE_CAMERAS when not given.",
+            envvar="FER_EDGE_CAMERAS",
+            show_envvar=False,
+        ),
+    ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            help="Play video files at their own fps, as a live camera delivers them (frames the pipeline "
+            "cannot take are dropped and counted); without it files play as fast as the pipeline runs."
+        ),
+    ] = False,
     model: Annotated[
         Optional[Path],
         typer.Option(
@@ -215,9 +233,9 @@ def run(
         bool, typer.Option(help="Allow --metrics on an address other than loopback (it has no authentication).")
     ] = False,
 ) -> None:
-    """Run the store camera: detect faces, classify emotions, log mood per time window (no images)."""
+    """Run the store camera(s): detect faces, classify emotions, log mood per time window (no images)."""
+    from fer_edge.camera.cameras import resolve_cameras
     from fer_edge.camera.settings import camera_settings
-    from fer_edge.camera.sources import parse_source
     from fer_edge.camera.wiring import pipeline_files
     from fer_edge.fleet import camera as fleet
     from fer_edge.paths import guard_outputs
@@ -230,20 +248,23 @@ def run(
         reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align, track_iou=track_iou,
         max_missed=max_missed, min_hits=min_hits,
     )
-    spec = parse_source(source, width, height, fps)
     files = pipeline_files(settings)
-    # --log is appended to, so it is an output too: never the model, the detector or a video file source
-    source_file = Path(source) if Path(source).is_file() else None
-    guard_outputs(
-        {"--model": files.model, "--detector-model": detector_model, "--source": source_file},
-        {"--log": log, "--save-video": save_video},
-        databases=("--log",),
-    )
-    from fer_edge.camera.metrics_service import open_metrics
-
+    # --log is appended to, so it is an output too: never the model, the detector, the cameras file
+    # (guarded before it is read) or a video file source (once the cameras are known)
+    inputs: Dict[str, Union[str, Path, None]] = {"--model": files.model, "--detector-model": detector_model,
+                                                 "--cameras": cameras}
+    guard_outputs(inputs, {"--log": log, "--save-video": save_video}, databases=("--log",))
+    specs = resolve_cameras(source or [], cameras, width, height, fps)
+    for spec in specs:
+        if spec.source.kind == "file":
+            inputs[f"--source {spec.name}"] = Path(str(spec.source.target))
     outputs = RunOutputs(log=log, display=display, save_video=save_video, max_frames=max_frames,
                          stats_every_s=stats_every, fail_fast=fail_fast, hold_windows=hold_windows,
-                         sync=sync, store=store)
+                         sync=sync, store=store, realtime=realtime)
+    guard_outputs(inputs, {"--log": log, **{f"--save-video {n}": p for n, p in outputs.videos(specs).items()}},
+                  databases=("--log",))
+    from fer_edge.camera.metrics_service import open_metrics
+
     # Bound now: a port in use is an error before the camera opens.
     outputs.metrics = open_metrics(metrics, metrics_public, _echo)
     stop = StopFlag()
@@ -251,12 +272,12 @@ def run(
     # the run at once (a second one interrupts whatever runs).
     stop.install()
     try:
-        outcome = serve(settings, files, spec, outputs, stop)
+        outcomes = serve(settings, files, specs, outputs, stop)
     finally:
         stop.restore()
         if outputs.metrics is not None:
             outputs.metrics.close()
-    finish(outcome, outputs, stop)
+    finish(outcomes, outputs, stop)
 
 
 @dataclass
@@ -272,11 +293,25 @@ class RunOutputs:
     hold_windows: int = 10_000
     sync: Optional[str] = None
     store: Optional[str] = None
+    realtime: bool = False
     metrics: Any = None  # the --metrics endpoint (camera.metrics_service.MetricsService), bound
+
+    def videos(self, cameras: List[CameraSpec]) -> Dict[str, Path]:
+        """--save-video per camera: the file itself for one camera, ``NAME.<stem>.<suffix>`` beside
+        it for each of several."""
+        if self.save_video is None:
+            return {}
+        if len(cameras) == 1:
+            return {cameras[0].name: self.save_video}
+        target = self.save_video
+        return {c.name: target.with_name(f"{target.stem}.{c.name}{target.suffix}") for c in cameras}
 
 
 @dataclass
 class Outcome:
+    """How one camera's part of a run ended."""
+
+    name: str
     stats: RunStats
     source: str
     reconnects: int
@@ -285,73 +320,79 @@ class Outcome:
 
 
 def serve(
-    settings: CameraSettings, files: PipelineFiles, spec: SourceSpec, outputs: RunOutputs, stop: StopFlag
-) -> Outcome:
-    """Open the pipeline, the source, the log (and the sync) and run the loop until it ends."""
+    settings: CameraSettings, files: PipelineFiles, cameras: List[CameraSpec], outputs: RunOutputs, stop: StopFlag
+) -> List[Outcome]:
+    """Open the pipeline (one detector, one classifier for every camera), each camera's source,
+    capture and log (and the sync) and run the loop until every camera ends."""
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
-    from fer_edge.camera.metrics import CameraMetrics
+    from fer_edge.camera.feeds import CameraRun, open_camera, open_sources
     from fer_edge.camera.metrics_service import observe
-    from fer_edge.camera.sources import FrameSource
+    from fer_edge.camera.multiloop import MultiCameraLoop
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
     from fer_edge.fleet import camera as fleet
 
     status = StatusLine()
     echo = status.message
-    with open_pipeline(settings, files) as pipeline, \
-            FrameSource(spec, should_stop=stop, on_event=echo, fail_fast=outputs.fail_fast) as frames:
-        if files.detector is None:  # said once the source is open too, so a failing run prints one line
+    with open_pipeline(settings, files) as pipeline, contextlib.ExitStack() as stack:
+        stack.callback(status.close)
+        videos = outputs.videos(cameras)
+        shared = CameraRun(
+            log=outputs.log, hold_windows=outputs.hold_windows, max_frames=outputs.max_frames,
+            stats_every_s=outputs.stats_every_s, fail_fast=outputs.fail_fast, realtime=outputs.realtime,
+            display=outputs.display, several=len(cameras) > 1,
+        )
+        sources = open_sources(cameras, shared, stop, echo, stack)
+        served = [
+            open_camera(pipeline, spec, replace(shared, video=videos.get(spec.name)), frames, echo, stack,
+                        stop_event=stop.event)
+            for spec, frames in zip(cameras, sources)
+        ]
+        if files.detector is None:  # said once the sources are open too, so a failing run prints one line
             echo(HAAR_HINT.format(where=cached_yunet()))
-        sinks = frame_sinks(outputs, frames.fps)
-        mood_log = pipeline.mood_log(outputs.log, spec.text, hold_windows=outputs.hold_windows, echo=echo)
-        run_name = f"run {mood_log.run_id}" if mood_log.run_id is not None else "run (not yet in the log)"
-        echo(f"{run_name}: {spec.text} -> {pipeline.describe()}, window {settings.loop.window_s:g} s, "
-             f"log {outputs.log}")
         forwarder = None
         try:
-            forwarder = fleet.attach(outputs.log, mood_log.run_id, outputs.sync, outputs.store, echo)
-            metrics = CameraMetrics(labels=pipeline.classifier.labels,
-                                    to_sync=functools.partial(fleet.waiting, forwarder))
-            observe([metrics], pipeline, forwarder, outputs.metrics)  # --metrics and the health --sync records
-            loop = pipeline.loop(
-                frames, mood_log, media_fps=None if spec.live else (frames.fps or 30.0),
-                max_frames=outputs.max_frames, stats_every_s=outputs.stats_every_s, metrics=metrics,
-                stop=stop.event, echo=echo, sinks=sinks, status=status,
-            )
-            stats = loop.run()
+            for camera in served:
+                # The first camera's run starts the forwarder; the others only get the store label.
+                attached = fleet.attach(outputs.log, camera.log.run_id, None if forwarder else outputs.sync,
+                                        outputs.store, echo)
+                forwarder = forwarder or attached
+            for camera in served:
+                camera.metrics.to_sync = functools.partial(fleet.waiting, forwarder)
+            loop = MultiCameraLoop([c.feed for c in served], pipeline.classifier, stop=stop.event, status=status,
+                                   echo=echo, stats_every_s=outputs.stats_every_s, several=len(served) > 1)
+            # --metrics and the health --sync records, from every camera's metrics object
+            observe(list(loop.metrics_by_camera().values()), pipeline, forwarder, outputs.metrics)
+            loop.run()
         finally:
             status.close()
-            mood_log.close()
+            for camera in served:
+                camera.log.close()
             fleet.detach(forwarder, echo)
-            for sink in sinks:
-                sink.close()
-    return Outcome(stats, spec.text, frames.reconnects, mood_log.dropped + mood_log.waiting, mood_log.in_log)
+    return [
+        Outcome(c.spec.name, c.feed.loop.stats, c.spec.source.text, c.frames.reconnects,
+                c.log.dropped + c.log.waiting, c.log.in_log)
+        for c in served
+    ]
 
 
-def frame_sinks(outputs: RunOutputs, fps: Optional[float]) -> list[Any]:
-    """--display and --save-video (each has ``show`` and ``close``)."""
-    from fer_edge.camera.sinks import DisplaySink, VideoSink
-
-    sinks: list[Any] = []
-    if outputs.display:
-        sinks.append(DisplaySink())
-    if outputs.save_video is not None:
-        sinks.append(VideoSink(outputs.save_video, fps=fps or 30.0))
-    return sinks
-
-
-def finish(outcome: Outcome, outputs: RunOutputs, stop: StopFlag) -> None:
-    """The run's last lines and its exit code."""
-    stats = outcome.stats
-    _echo(
-        f"stopped ({stats.stopped_by}): {outcome.windows_in_log} windows, {stats.tracks_seen} face tracks "
-        f"written to {outputs.log}"
-    )
-    if outcome.reconnects:
-        _echo(f"the source dropped and was reopened {outcome.reconnects} times")
-    if outcome.windows_lost:
-        raise FerEdgeError(f"{outcome.windows_lost} windows could not be written to the mood log", path=outputs.log)
+def finish(outcomes: List[Outcome], outputs: RunOutputs, stop: StopFlag) -> None:
+    """The run's last lines (one per camera) and its exit code."""
+    several = len(outcomes) > 1
+    for outcome in outcomes:
+        stats = outcome.stats
+        prefix = f"{outcome.name}: " if several else ""
+        _echo(
+            f"{prefix}stopped ({stats.stopped_by}): {outcome.windows_in_log} windows, {stats.tracks_seen} face tracks "
+            f"written to {outputs.log}"
+        )
+        if outcome.reconnects:
+            _echo(f"{prefix}the source dropped and was reopened {outcome.reconnects} times")
+    lost = sum(o.windows_lost for o in outcomes)
+    if lost:
+        raise FerEdgeError(f"{lost} windows could not be written to the mood log", path=outputs.log)
     if stop.signal == signal.SIGINT:
         raise typer.Exit(130)  # as every command on Ctrl-C; SIGTERM (a service's stop) exits 0
-    if not stats.total.frames and stats.stopped_by == "end of source":
-        raise FerEdgeError("the source gave no frames", path=outcome.source)
+    for outcome in outcomes:
+        if not outcome.stats.total.frames and outcome.stats.stopped_by == "end of source":
+            raise FerEdgeError("the source gave no frames", path=outcome.source)

@@ -20,12 +20,15 @@ from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.schema import EMOTION_COLUMNS, SCHEMA, current_version
 from fer_edge.moodlog.windows import satisfaction_index
 
-GROUPINGS = ("store", "hour", "day")
+GROUPINGS = ("store", "camera", "store,camera", "hour", "day")
+# The group key of each grouping, as SQL over fer_edge.windows.
+GROUP_KEYS = {"store": "store", "camera": "camera", "store,camera": "store || ' / ' || camera",
+              "hour": "date_trunc('hour', start_at)", "day": "date_trunc('day', start_at)"}
 
 
 @dataclass(frozen=True)
 class GroupRow:
-    key: str  # the store label, or the local start of the hour/day (ISO 8601 with offset)
+    key: str  # the store label, camera, "store / camera", or the local start of the hour/day (ISO 8601)
     start_ts: Optional[float]  # the hour/day's start (epoch s); None for a store
     stores: int
     windows: int
@@ -63,21 +66,31 @@ def query_groups(
     stores: Sequence[str] = (),
     since: Optional[float] = None,
     until: Optional[float] = None,
+    cameras: Sequence[str] = (),
 ) -> List[GroupRow]:
-    """One row per store/hour/day over windows starting in [since, until), in key order."""
+    """One row per store/camera/store and camera/hour/day over windows starting in [since, until),
+    in key order."""
+    by = by.replace(" ", "")
     if by not in GROUPINGS:
         raise FerEdgeError(f"--by must be one of {', '.join(GROUPINGS)}, got {by!r}")
-    if current_version(conn) == 0:
+    version = current_version(conn)
+    if version == 0:
         raise FerEdgeError(f"the database has no '{SCHEMA}' schema yet: nothing was synced to it")
-    key = "store" if by == "store" else f"date_trunc('{by}', start_at)"
+    if version < 2 and ("camera" in by or cameras):
+        raise FerEdgeError(f"the database's '{SCHEMA}' schema has no cameras yet (version {version}); the next "
+                           "fer-edge sync adds them")
+    key = GROUP_KEYS[by]
     where = ["start_at >= %s", "start_at < %s"]
     params: List[Any] = [_utc(since, -1), _utc(until, +1)]
     if stores:
         where.append("store = ANY(%s)")
         params.append(list(stores))
+    if cameras:
+        where.append("camera = ANY(%s)")
+        params.append(list(cameras))
     emotion_sums = ", ".join(f"sum({e})" for e in EMOTION_COLUMNS)
     # A store is one store: counting distinct stores there would only force a sort of every row.
-    stores_sql = "1" if by == "store" else "count(DISTINCT store)"
+    stores_sql = "1" if by in ("store", "store,camera") else "count(DISTINCT store)"
     sql = (
         f"SELECT {key} AS k, {stores_sql}, count(*), sum(frames), sum(faces), sum(valence_positive), "
         f"sum(valence_neutral), sum(valence_negative), {emotion_sums} FROM {SCHEMA}.windows "
@@ -90,7 +103,7 @@ def query_groups(
     out = []
     for r in rows:
         counts = {e: int(r[8 + EMOTION_COLUMNS.index(e)] or 0) for e in measured}
-        if by == "store":
+        if by not in ("hour", "day"):
             key_text, start = str(r[0]), None
         else:
             start = r[0].timestamp()
@@ -130,10 +143,12 @@ def write_csv(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
     emotions = list(rows[0].counts) if rows else []
     with atomic_path(target) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow([by, *CSV_FIXED, *emotions])
+        keys = by.split(",")  # store,camera: a column each
+        writer.writerow([*keys, *CSV_FIXED, *emotions])
         for r in rows:
             sat = "" if r.satisfaction is None else f"{r.satisfaction:.4f}"
-            writer.writerow([r.key, r.stores, r.windows, r.frames, r.faces, r.positive, r.neutral, r.negative, sat,
+            key = r.key.split(" / ", len(keys) - 1)
+            writer.writerow([*key, r.stores, r.windows, r.frames, r.faces, r.positive, r.neutral, r.negative, sat,
                              *(r.counts[e] for e in emotions)])  # fmt: skip
     return Path(target)
 
@@ -142,7 +157,7 @@ def write_plot(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
     """Per hour/day: the local report's chart (index over time, faces by emotion). Per store: bars."""
     if not rows:
         raise FerEdgeError("no windows to plot in the chosen period")
-    if by != "store":
+    if by in ("hour", "day"):
         from fer_edge.moodlog.reader import WindowRow
         from fer_edge.moodlog.summary import write_plot as plot_windows
 
@@ -163,7 +178,7 @@ def write_plot(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_ylim(-1.05, 1.05)
     ax.set_ylabel("satisfaction index")
-    ax.set_title(f"Satisfaction per store, {len(ranked)} stores: (positive - negative) / faces")
+    ax.set_title(f"Satisfaction per {by}, {len(ranked)} groups: (positive - negative) / faces")
     if len(ranked) <= 80:  # beyond that the labels are unreadable; the CSV has them
         ax.set_xticks(range(len(ranked)), [r.key for r in ranked], rotation=90, fontsize=7)
     else:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from fer_edge.errors import FerEdgeError
-from fer_edge.fleet.schema import CANONICAL_EMOTION, EMOTION_COLUMNS
+from fer_edge.fleet.schema import CANONICAL_EMOTION, DEFAULT_CAMERA, EMOTION_COLUMNS
 from fer_edge.moodlog.connection import connect
 from fer_edge.moodlog.windows import iso
 
@@ -152,11 +152,12 @@ class Outbox:
             labels = set()
             for (names,) in self._conn.execute("SELECT DISTINCT labels FROM runs"):
                 labels.update(_labels(names) or [])
-            windows = self._conn.execute(batch_sql(labels), (after, limit)).fetchall()
+            columns = {r[1] for r in self._conn.execute("PRAGMA table_info(windows)")}
+            windows = self._conn.execute(batch_sql(labels, "camera" in columns), (after, limit)).fetchall()
             if not windows:
                 return None
             runs, bad_runs = self._runs({w[1] for w in windows if _is_int(w[1])}, device)
-            other = self._other_counts([int(w[0]) for w in windows if w[-1]])
+            other = self._other_counts([int(w[0]) for w in windows if w[-2]])
         store = {run_id: run.store for run_id, run in runs.items()}
         dev = device.device_id
         rows, set_aside = [], []
@@ -165,7 +166,7 @@ class Outbox:
             if why is not None:
                 set_aside.append((int(w[0]), why))
             else:
-                rows.append((dev, w[1], w[0], store[w[1]], *w[2:-1], other.get(w[0])))
+                rows.append((dev, w[1], w[0], store[w[1]], *w[2:-2], other.get(w[0]), w[-1]))
         return Batch(rows, runs, int(windows[-1][0]), set_aside)
 
     def _other_counts(self, window_ids: List[int]) -> Dict[int, str]:
@@ -241,7 +242,7 @@ def window_problem(w: Tuple[Any, ...]) -> Optional[str]:
             return f"{name} {value!r} is not a count"
     if w[9] is not None and not (_is_number(w[9]) and -1.0 <= w[9] <= 1.0):
         return f"satisfaction {w[9]!r} is not in [-1, 1]"
-    for name, value in zip(EMOTION_COLUMNS, w[11:-1]):
+    for name, value in zip(EMOTION_COLUMNS, w[11:-2]):
         if value is not None and (not _is_int(value) or not 0 <= value <= INT_MAX):
             return f"the count of {name} ({value!r}) is not a count"
     return None
@@ -251,10 +252,11 @@ def _sql_list(names: List[str]) -> str:
     return ", ".join("'" + n.replace("'", "''") + "'" for n in names)
 
 
-def batch_sql(labels: Set[str]) -> str:
+def batch_sql(labels: Set[str], has_camera: bool = True) -> str:
     """The batch query for logs whose runs use these class names. SQLite pivots the counts: one SUM
     per emotion column, NULL when the run's model lacks the class (the mood log writes a row, maybe 0,
-    for every class the model has); the last column counts classes outside the columns."""
+    for every class the model has); then a count of classes outside the columns, and the camera
+    (``cam0`` in a log from before cameras were named: ``has_camera`` False)."""
     by_column: Dict[str, List[str]] = {e: [] for e in EMOTION_COLUMNS}
     other: List[str] = []
     for label in sorted(labels):
@@ -268,7 +270,7 @@ def batch_sql(labels: Set[str]) -> str:
     return (
         f"SELECT w.id, w.run_id, {_UTC.format('w.start_ts')}, {_UTC.format('w.end_ts')}, w.frames, w.faces, "
         f"w.positive, w.neutral, w.negative, w.satisfaction, CASE w.partial WHEN 0 THEN 'f' ELSE 't' END, "
-        f"{', '.join(sums)}, {others} "
+        f"{', '.join(sums)}, {others}, {'w.camera' if has_camera else repr(DEFAULT_CAMERA)} "
         "FROM windows w LEFT JOIN window_counts c ON c.window_id = w.id "
         "WHERE w.id > ? GROUP BY w.id ORDER BY w.id LIMIT ?"
     )

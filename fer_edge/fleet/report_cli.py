@@ -23,6 +23,7 @@ def report_central(
     until: Optional[float],
     plot: Optional[Path],
     csv: Optional[Path],
+    cameras: Sequence[str] = (),
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -31,7 +32,7 @@ def report_central(
     t0 = time.perf_counter()
     conn = connect(conninfo)
     try:
-        rows = query_groups(conn, by, stores, since, until)
+        rows = query_groups(conn, by, stores, since, until, cameras)
     except psycopg.Error as exc:  # e.g. a role without SELECT on the mood tables
         raise FerEdgeError(f"the report query failed: {describe_error(exc, conninfo)}") from None
     finally:
@@ -41,18 +42,19 @@ def report_central(
     target = redact_conninfo(conninfo)
     if not rows:
         console.print(
-            f"{target}: no windows" + (" for the chosen stores or period" if stores or since or until else "")
+            f"{target}: no windows"
+            + (" for the chosen stores, cameras or period" if stores or cameras or since or until else "")
         )
     else:
         table = Table(title=f"Chain of stores, by {by}: {target}")
         table.add_column(by)
-        if by != "store":
+        if by not in ("store", "store,camera"):
             table.add_column("stores", justify="right")
         for name in ("windows", "faces", "satisfaction", "top emotion"):
             table.add_column(name, justify="left" if name == "top emotion" else "right")
         for r in rows:
             top = max(r.counts, key=lambda e: r.counts[e]) if r.faces else "-"
-            cells = [r.key] + ([str(r.stores)] if by != "store" else [])
+            cells = [r.key] + ([str(r.stores)] if by not in ("store", "store,camera") else [])
             table.add_row(*cells, str(r.windows), str(r.faces), _sat(r.satisfaction), top)
         console.print(table)
         all_ = total(rows)

@@ -28,8 +28,9 @@ CANONICAL_EMOTION = {"angry": "anger", "happy": "happiness", "sad": "sadness", *
 WINDOW_COLUMNS: Tuple[str, ...] = (
     "device_id", "run_id", "window_id", "store", "start_at", "end_at", "frames", "faces",
     "valence_positive", "valence_neutral", "valence_negative", "satisfaction", "partial", *EMOTION_COLUMNS,
-    "other_counts",
+    "other_counts", "camera",
 )  # fmt: skip
+DEFAULT_CAMERA = "cam0"  # a window synced before windows had cameras: the one camera of its run
 
 # Central schema 2 is the windows' camera column (several cameras per device); 3 is device health.
 DEVICE_HEALTH_VERSION = 3
@@ -70,6 +71,16 @@ MIGRATIONS: List[Tuple[int, List[str]]] = [
             # BRIN: windows arrive roughly in time order, and a BRIN index costs next to nothing to
             # keep up at insert time while still narrowing a chain-wide time range.
             f"CREATE INDEX windows_start ON {SCHEMA}.windows USING brin (start_at)",
+        ],
+    ),
+    (
+        2,
+        [
+            # Several cameras per device: each window is one camera's. Windows synced before were the
+            # one camera of their run, which a single-camera run now names cam0.
+            f"ALTER TABLE {SCHEMA}.windows ADD COLUMN camera text NOT NULL DEFAULT '{DEFAULT_CAMERA}'",
+            f"COMMENT ON COLUMN {SCHEMA}.windows.camera IS 'the camera of the window (fer-edge run --source "
+            "NAME=URL or --cameras); cam0 for a single camera'",
         ],
     ),
     (

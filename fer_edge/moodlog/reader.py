@@ -16,6 +16,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.moodlog.connection import connect
+from fer_edge.moodlog.schema import DEFAULT_CAMERA
 
 # Timestamps a report can turn into dates on any machine: 1970 up to (not including) the year 10000.
 MAX_TS = 253_402_300_799.0
@@ -38,6 +39,7 @@ class WindowRow:
     partial: bool
     counts: dict[str, int]
     outage_s: float = 0.0  # seconds of the window without a camera
+    camera: str = DEFAULT_CAMERA  # the camera whose window it is (logs before version 3: cam0)
 
 
 # (window id, what is wrong with it)
@@ -98,12 +100,13 @@ def read_windows(
     try:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(windows)")}
         outage = "outage_s" if "outage_s" in columns else "0"  # a log from before outages were logged
+        camera = "camera" if "camera" in columns else f"'{DEFAULT_CAMERA}'"  # before several cameras
         lo = since if since is not None else float("-inf")
         hi = until if until is not None else float("inf")
         # Rows whose start_ts is not a number match no range in SQLite: fetched too, to be reported.
         rows = conn.execute(
             "SELECT id, run_id, start, end, start_ts, end_ts, frames, faces, positive, neutral, negative, "
-            f"satisfaction, partial, {outage} FROM windows "
+            f"satisfaction, partial, {outage}, {camera} FROM windows "
             "WHERE (start_ts >= ? AND start_ts < ?) OR typeof(start_ts) NOT IN ('real', 'integer') "
             "ORDER BY start_ts, id",
             (lo, hi),
@@ -132,7 +135,7 @@ def read_windows(
                 id=r[0], run_id=r[1], start=r[2], end=r[3], start_ts=float(r[4]), end_ts=float(r[5]),
                 frames=r[6], faces=r[7], positive=r[8], neutral=r[9], negative=r[10],
                 satisfaction=None if r[11] is None else float(r[11]), partial=bool(r[12]),
-                counts=counts[r[0]], outage_s=float(r[13]),
+                counts=counts[r[0]], outage_s=float(r[13]), camera=str(r[14]),
             )
         )  # fmt: skip
     return good, skipped

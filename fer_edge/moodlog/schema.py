@@ -12,7 +12,8 @@ from pathlib import Path
 
 from fer_edge.errors import FerEdgeError
 
-SCHEMA_VERSION = "2"  # 2: windows.outage_s, one window per (run_id, start_ts)
+SCHEMA_VERSION = "3"  # 2: windows.outage_s, one window per (run_id, start_ts); 3: windows.camera
+DEFAULT_CAMERA = "cam0"  # the one camera of a run with a bare --source, and of every log before version 3
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 SCHEMA = """
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS windows (
     start TEXT NOT NULL, end TEXT NOT NULL, start_ts REAL NOT NULL, end_ts REAL NOT NULL,
     frames INTEGER NOT NULL, faces INTEGER NOT NULL,
     positive INTEGER NOT NULL, neutral INTEGER NOT NULL, negative INTEGER NOT NULL,
-    satisfaction REAL, partial INTEGER NOT NULL DEFAULT 0, outage_s REAL NOT NULL DEFAULT 0
+    satisfaction REAL, partial INTEGER NOT NULL DEFAULT 0, outage_s REAL NOT NULL DEFAULT 0,
+    camera TEXT NOT NULL DEFAULT 'cam0'
 );
 CREATE INDEX IF NOT EXISTS windows_start ON windows(start_ts);
 CREATE TABLE IF NOT EXISTS window_counts (
@@ -119,6 +121,8 @@ def create_or_upgrade(conn: sqlite3.Connection, path: Path) -> None:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(windows)")}
         if "outage_s" not in columns:  # a version-1 log: windows with a camera throughout
             conn.execute("ALTER TABLE windows ADD COLUMN outage_s REAL NOT NULL DEFAULT 0")
+        if "camera" not in columns:  # before version 3: one camera per process, named as run names it now
+            conn.execute(f"ALTER TABLE windows ADD COLUMN camera TEXT NOT NULL DEFAULT '{DEFAULT_CAMERA}'")
         # The natural key of a window: a retried write can never insert it twice.
         conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS windows_run_start ON windows(run_id, start_ts)")
         conn.execute(

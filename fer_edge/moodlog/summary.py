@@ -74,7 +74,8 @@ def write_csv(rows: list[WindowRow], target: str | Path) -> Path:
     emotions = emotions_in(rows)
     with atomic_path(target) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(CSV_FIXED + emotions)
+        # camera last: the columns before it stay where a CRM import made before several cameras finds them
+        writer.writerow(CSV_FIXED + emotions + ["camera"])
         for r in rows:
             sat = "" if r.satisfaction is None else f"{r.satisfaction:.4f}"
             writer.writerow(
@@ -92,6 +93,7 @@ def write_csv(rows: list[WindowRow], target: str | Path) -> Path:
                     f"{r.outage_s:g}",
                 ]
                 + [r.counts.get(e, 0) for e in emotions]
+                + [r.camera]
             )
     return Path(target)
 

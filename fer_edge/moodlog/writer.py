@@ -21,6 +21,7 @@ from typing import Optional, Tuple
 
 from fer_edge.errors import FerEdgeError
 from fer_edge.moodlog.connection import BUSY_TIMEOUT_S, connect, is_transient
+from fer_edge.moodlog.schema import DEFAULT_CAMERA
 from fer_edge.moodlog.windows import TrackLike, TrackRow, WindowSummary, iso, track_rows
 
 
@@ -45,10 +46,12 @@ class MoodLog:
         window_s: float = 60.0,
         started_ts: float | None = None,
         busy_timeout_s: float = BUSY_TIMEOUT_S,
+        camera: str = DEFAULT_CAMERA,
     ) -> None:
         from fer_edge import __version__
 
         self.path = Path(path)
+        self.camera = camera  # every window of this run is this camera's (windows.camera)
         self.labels = tuple(labels)
         self._timeout = busy_timeout_s
         ts = time.time() if started_ts is None else started_ts
@@ -161,11 +164,11 @@ class MoodLog:
     def _insert_window(self, conn: sqlite3.Connection, summary: WindowSummary) -> int:
         cur = conn.execute(
             "INSERT OR IGNORE INTO windows(run_id, start, end, start_ts, end_ts, frames, faces, positive, "
-            "neutral, negative, satisfaction, partial, outage_s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "neutral, negative, satisfaction, partial, outage_s, camera) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 self.run_id, iso(summary.start_ts), iso(summary.end_ts), summary.start_ts, summary.end_ts,
                 summary.frames, summary.faces, summary.positive, summary.neutral, summary.negative,
-                summary.satisfaction, int(summary.partial), summary.outage_s,
+                summary.satisfaction, int(summary.partial), summary.outage_s, self.camera,
             ),
         )  # fmt: skip
         if cur.rowcount == 0:

@@ -1,0 +1,187 @@
+"""Several cameras, one process: one loop serves every camera's :class:`CameraLoop` from its own
+capture (``capture``: a thread per live camera, the newest frame wins), with one detector and one
+classifier for all.
+
+Each step takes whatever frames have arrived (a camera with nothing new is skipped, so one that
+stalls or drops never delays the others), runs each frame's detector and tracker as its camera's
+loop would, and then classifies the faces due from all cameras in ONE batched call. Windows,
+outages, smoothing and re-inference stay per camera, in its own loop.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Deque, Dict, List, Optional
+
+import numpy as np
+
+from fer_edge.camera.capture import Captured, Nothing
+from fer_edge.camera.metrics import CameraMetrics
+from fer_edge.camera.pipeline import CameraLoop, Classifier, FrameWork, RunStats
+from fer_edge.camera.schedule import batch_probs
+from fer_edge.camera.sources import Outage
+
+DELAYS_KEPT = 10_000  # end-to-end delays per camera kept for percentiles (the newest)
+# A live camera with no frame this long after its window's end has stalled: the window closes
+# without waiting for the source's read timeout (sources.STREAM_TIMEOUT_MS).
+STALL_S = 1.0
+IDLE_WAIT_S = 0.05  # longest sleep while no camera has a new frame (a stop is seen this fast)
+
+
+@dataclass
+class Feed:
+    """One camera of the loop: its name, its capture and its loop."""
+
+    name: str
+    capture: Any  # capture.DirectCapture | capture.ThreadedCapture
+    loop: CameraLoop
+    reconnects: Callable[[], int] = lambda: 0
+    live: bool = False  # a camera on the wall clock: its windows close even while it sends nothing
+    paced: bool = False  # frames come at the source's rate (live, or --realtime): fps is that rate
+    ended: bool = False
+    last_done: float = 0.0  # perf_counter when its last frame was finished
+    delays_ms: Deque[float] = field(default_factory=lambda: deque(maxlen=DELAYS_KEPT))
+
+
+class MultiCameraLoop:
+    """Every camera's loop, served in turn; :meth:`run` returns each camera's :class:`RunStats`."""
+
+    def __init__(
+        self,
+        feeds: Sequence[Feed],
+        classifier: Classifier,
+        *,
+        stop: Optional[threading.Event] = None,
+        status: Any = None,
+        echo: Callable[[str], None] = print,
+        stats_every_s: float = 10.0,
+        several: bool = True,
+    ) -> None:
+        self.feeds = list(feeds)
+        self.classifier = classifier
+        self.stop = stop or threading.Event()
+        self._status = status
+        self._echo = echo
+        self._stats_every_s = stats_every_s
+        self._last_print = time.perf_counter()
+        self._wake = threading.Event()
+        self._several = several  # lines name the camera
+        self.batch_sizes: List[int] = []  # faces per classifier call (a test reads it; bench reports it)
+        self.cameras_per_batch: List[int] = []
+        for feed in self.feeds:
+            feed.loop.reporting = False
+
+    def metrics_by_camera(self) -> Dict[str, CameraMetrics]:
+        """Each camera's metrics object, by camera name (the status line and a metrics endpoint read them)."""
+        return {feed.name: feed.loop.metrics for feed in self.feeds}
+
+    def run(self) -> Dict[str, RunStats]:
+        for feed in self.feeds:
+            feed.capture.start(self._wake)
+        try:
+            while not self.stop.is_set() and any(not f.ended for f in self.feeds):
+                if not self._step():
+                    self._wake.wait(IDLE_WAIT_S)
+                    self._wake.clear()
+        finally:
+            for feed in self.feeds:
+                feed.capture.close()
+            for feed in self.feeds:
+                if self.stop.is_set() and not feed.ended:
+                    feed.loop.stats.stopped_by = "signal"
+                feed.loop.end()
+        for feed in self.feeds:
+            if feed.loop.stats.total.frames:
+                prefix = f"{feed.name} total: " if self._several else "total: "
+                self._echo(prefix + feed.loop.stats.total.line())
+        return {feed.name: feed.loop.stats for feed in self.feeds}
+
+    def _step(self) -> bool:
+        """One frame from every camera that has one, one classifier call for them all; False when
+        no camera had anything."""
+        works: list[tuple[Feed, FrameWork, Captured]] = []
+        busy = False
+        for feed in self.feeds:
+            if feed.ended:
+                continue
+            if not feed.loop.may_continue():
+                feed.ended = True
+                if feed.loop.stats.stopped_by == "display closed":  # q in one camera's window ends the run
+                    self._end_all("display closed")
+                continue
+            t_frame = time.perf_counter()
+            # A live camera's frame time runs from its previous frame: its fps is the rate it is served at.
+            started = feed.last_done if (feed.live or feed.paced) and feed.last_done else t_frame
+            item = feed.capture.take()
+            capture_ms = (time.perf_counter() - t_frame) * 1000.0
+            if isinstance(item, Nothing):
+                if feed.live:  # a stalled camera's windows still close, a moment late
+                    feed.loop.close_due_windows(time.time() - STALL_S)
+                continue
+            busy = True
+            feed.loop.metrics.source_state(feed.reconnects(), feed.capture.dropped)
+            if item is None:  # the end of a file, or a source told to stop
+                feed.ended = True
+                feed.loop.stats.stopped_by = "signal" if self.stop.is_set() else "end of source"
+                feed.loop.end()  # its last window goes to the log now, not when the last camera ends
+            elif isinstance(item, Outage):
+                feed.loop.outage(time.time())
+            else:
+                now = feed.loop.clock_at(item.position, item.ts)
+                works.append((feed, feed.loop.begin_frame(item.frame, now, started, capture_ms), item))
+        self._classify(works)
+        if busy:
+            self._report()
+        return busy
+
+    def _end_all(self, reason: str) -> None:
+        for feed in self.feeds:
+            if not feed.ended:
+                feed.ended = True
+                feed.loop.stats.stopped_by = reason
+
+    def _classify(self, works: list[tuple[Feed, FrameWork, Captured]]) -> None:
+        """The faces due on every camera's frame in one batched call, the probabilities back to each."""
+        batches = [w.batch for _, w, _ in works if w.batch is not None]
+        probs: list[Optional[np.ndarray]] = [None] * len(works)
+        t_infer = time.perf_counter()
+        if batches:
+            logits = self.classifier.infer(np.concatenate(batches))
+            self.batch_sizes.append(sum(len(w.due) for _, w, _ in works))
+            self.cameras_per_batch.append(len(batches))
+            offset = 0
+            for i, (feed, work, _) in enumerate(works):
+                if work.batch is None:
+                    continue
+                rows = len(work.batch)
+                probs[i] = batch_probs(logits[offset:offset + rows], feed.loop.options)
+                offset += rows
+        infer_ms = (time.perf_counter() - t_infer) * 1000.0
+        for (feed, work, item), p in zip(works, probs):
+            # Every camera with faces in the call waited for all of it.
+            feed.loop.finish_frame(work, p, infer_ms if p is not None else 0.0)
+            feed.last_done = time.perf_counter()
+            feed.delays_ms.append((time.time() - item.ts) * 1000.0)
+
+    def _report(self) -> None:
+        serving = {f.name: f.loop.metrics for f in self.feeds if not f.ended}  # an ended file says no more
+        if self._status is not None and serving:
+            self._status.update_cameras(serving, self._several)
+        if time.perf_counter() - self._last_print < self._stats_every_s:
+            return
+        if self._status is not None and serving:
+            self._status.report_cameras(serving, self._several)
+        for feed in self.feeds:
+            feed.loop.metrics.next_interval()
+        self._last_print = time.perf_counter()
+
+    def delays(self, name: str) -> list[float]:
+        """Capture-to-classification delays (ms) of one camera's frames, the newest ``DELAYS_KEPT``."""
+        for feed in self.feeds:
+            if feed.name == name:
+                return list(feed.delays_ms)
+        raise KeyError(name)
