@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from typing_extensions import get_type_hints
 
-from fer_edge import __version__, quiet
+from fer_edge import __version__
 from fer_edge.commands import (
     bench,
     build_engine,
@@ -29,8 +29,9 @@ from fer_edge.commands import (
     train,
 )
 from fer_edge.commands.options import OneLineUsageErrors
-from fer_edge.errors import FerEdgeError
-from fer_edge.host_python import HOST_COMMANDS, require_host_python
+from fer_edge.core import quiet
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.host_python import HOST_COMMANDS, require_host_python
 
 app = typer.Typer(
     name="fer-edge",

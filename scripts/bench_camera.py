@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scenes import background, moving_faces_frames
 
-from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.camera import (
     CameraBench,
     CameraConfig,
@@ -32,8 +32,8 @@ from fer_edge.bench.camera import (
 )
 from fer_edge.bench.machine import machine_info
 from fer_edge.camera.options import TUNED, LoopOptions
-from fer_edge.camera.scenes import background, moving_faces_frames
 from fer_edge.camera.settings import CameraSettings
+from fer_edge.core.atomic import write_text_atomic
 from fer_edge.core.optional import import_cv2
 
 FPS = 30.0
@@ -92,7 +92,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from fer_edge.data import load_dataset
-    from fer_edge.labels import FER2013_LABELS
+    from fer_edge.model.labels import FER2013_LABELS
 
     test = load_dataset(args.data, dataset="fer2013").split("PrivateTest")
     # Every row: the given classifier on the CPU, YuNet from --detector-model, run's other options.

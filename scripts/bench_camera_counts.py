@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import camera_scenarios as scenarios  # noqa: E402
 
-from fer_edge.atomic import write_text_atomic  # noqa: E402
 from fer_edge.bench.machine import machine_info  # noqa: E402
 from fer_edge.camera.detection import Detections  # noqa: E402
 from fer_edge.camera.options import TRACKER, TUNED, LoopOptions  # noqa: E402
 from fer_edge.camera.tracking import IouTracker, Track, iou_matrix  # noqa: E402
+from fer_edge.core.atomic import write_text_atomic  # noqa: E402
 
 # The last round's defaults, frozen here so they stay comparable after the defaults change.
 LAST_ROUND = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, settle=0,
@@ -243,9 +243,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="write <out>.json and <out>.md")
     args = ap.parse_args()
 
-    from fer_edge.backends import load_backend
     from fer_edge.camera.detection import make_detector
     from fer_edge.data import load_dataset
+    from fer_edge.runtime.classifier import load_backend
 
     test = load_dataset(args.data, dataset="fer2013").split("PrivateTest")
     configs = standard_configs()

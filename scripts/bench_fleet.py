@@ -34,11 +34,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]  # this checkout's fer_edge, and
 
 from pg_fixture import PgServer, _pg_bin  # noqa: E402
 
-from fer_edge.atomic import write_text_atomic  # noqa: E402
+from fer_edge.core.atomic import write_text_atomic  # noqa: E402
 from fer_edge.core.machine import cpu_flags, cpu_model  # noqa: E402
 from fer_edge.fleet.forward import sync_log  # noqa: E402
 from fer_edge.fleet.outbox import Outbox  # noqa: E402
-from fer_edge.labels import FER2013_LABELS  # noqa: E402
+from fer_edge.model.labels import FER2013_LABELS  # noqa: E402
 from fer_edge.moodlog.connection import connect  # noqa: E402
 from fer_edge.moodlog.windows import POLARITY, iso  # noqa: E402
 

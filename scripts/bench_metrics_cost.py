@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+from scenes import background, write_video
 
-from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.machine import machine_info
-from fer_edge.camera.scenes import background, write_video
+from fer_edge.core.atomic import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "camera"
@@ -86,7 +86,7 @@ def render_ms(repeat: int = 500) -> float:
 
     from fer_edge.camera.metrics import CameraMetrics
     from fer_edge.camera.prometheus_metrics import BuildInfo, RunCollector
-    from fer_edge.labels import FER2013_LABELS
+    from fer_edge.model.labels import FER2013_LABELS
 
     camera = CameraMetrics("cam0", labels=FER2013_LABELS, to_sync=lambda: 0)
     for i in range(1000):

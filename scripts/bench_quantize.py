@@ -27,18 +27,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fer_edge.atomic import write_text_atomic  # noqa: E402
-from fer_edge.calibration import content_sha256, draw_manifest, load_manifest, select_manifest_images  # noqa: E402
+from fer_edge.build.calibration_manifest import content_sha256, draw_manifest, load_manifest, select_manifest_images  # noqa: E402
+from fer_edge.build.export import export_checkpoint  # noqa: E402
+from fer_edge.build.quantize import Method, QuantJob, Target, predict, run_quantization, session  # noqa: E402
+from fer_edge.core.atomic import write_text_atomic  # noqa: E402
 from fer_edge.core.machine import cpu_model as cpu_name  # noqa: E402
 from fer_edge.core.markdown import markdown_table  # noqa: E402
 from fer_edge.data import load_dataset  # noqa: E402
-from fer_edge.export import export_checkpoint  # noqa: E402
-from fer_edge.onnx_model import read_model_metadata  # noqa: E402
-from fer_edge.quantize import Method, QuantJob, Target, predict, run_quantization, session  # noqa: E402
+from fer_edge.model.onnx_contract import read_model_metadata  # noqa: E402
 
 
 def measure(paths: list[Path], runs: int, rounds: int, threads: int) -> list[dict[str, float]]:
-    from fer_edge.export import generated_faces
+    from fer_edge.build.export import generated_faces
 
     x = generated_faces(4, seed=1)[2:3, None].astype(np.float32)
     sessions = [session(p, threads) for p in paths]

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_camera import FPS, make_video  # noqa: E402
 
-from fer_edge.atomic import write_text_atomic  # noqa: E402
 from fer_edge.bench.machine import machine_info  # noqa: E402
 from fer_edge.bench.streams import find_capacity, quotable, streams_markdown, streams_report  # noqa: E402
 from fer_edge.camera.options import TUNED  # noqa: E402
 from fer_edge.camera.settings import CameraSettings  # noqa: E402
+from fer_edge.core.atomic import write_text_atomic  # noqa: E402
 
 
 def vm_rss_mib(pid: int) -> float:

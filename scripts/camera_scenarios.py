@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
+from scenes import background, paste_face
 
-from fer_edge.camera.scenes import background, paste_face
 from fer_edge.core.optional import import_cv2
 
 VISIBLE = 0.75  # share of the face square in the frame and unhidden for the person to be in view

@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from scenes import PlacedFace, scene_with_faces
 
-from fer_edge.atomic import write_text_atomic
 from fer_edge.camera.crop import TIGHT, CropRule, crop_faces
 from fer_edge.camera.detection import FaceDetector, make_detector
-from fer_edge.camera.scenes import PlacedFace, scene_with_faces
 from fer_edge.camera.tracking import iou_matrix
+from fer_edge.core.atomic import write_text_atomic
 from fer_edge.core.optional import import_cv2
 
 
@@ -200,7 +200,7 @@ def main() -> None:
         },
     }
     if args.model:
-        from fer_edge.backends import load_backend
+        from fer_edge.runtime.classifier import load_backend
 
         frames, eboxes, _, emarks = detect_placed(detector, eval_set.images[eval_idx], seed=args.seed + 2,
                                                   tilt=args.tilt)
@@ -226,7 +226,7 @@ def main() -> None:
             ):
                 accs[name] = float(np.mean(classify(backend, sel_frames, sel_boxes, r) == labels))
             from fer_edge.camera.crop import average_views, face_views
-            from fer_edge.metrics import softmax
+            from fer_edge.model.scoring import softmax
 
             for views in (2, 6):
                 batch = np.concatenate(

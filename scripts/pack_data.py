@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.atomic import write_bytes_atomic
+from fer_edge.core.atomic import write_bytes_atomic
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data.fer2013_csv import parse_fer2013_csv, read_text
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import SPLITS
+from fer_edge.model.labels import SPLITS
 
 MAGIC = "fer-edge-pack"
 

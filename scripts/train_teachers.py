@@ -18,8 +18,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from fer_edge.atomic import write_text_atomic
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.atomic import write_text_atomic
+from fer_edge.core.errors import FerEdgeError
 
 HELP = {
     "data": "fer2013.csv(.gz) or an image-folder tree",
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fer_edge.checkpoint import import_torch
+    from fer_edge.model.checkpoint import import_torch
 
     torch = import_torch()
     if args.threads:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import tomllib
 
-TARGETS = ["fer_edge/trt", "fer_edge/backends", "fer_edge/commands/build_engine.py", "fer_edge/envinfo.py"]
+TARGETS = ["fer_edge/runtime", "fer_edge/build", "fer_edge/commands/build_engine.py"]
 FIXES = [
     (re.compile(r"([(,]\s*)in:"), r"\1in_:"),
     (re.compile(r"channel_axis: int\)"), "channel_axis: int = ...)"),

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS
 
 
 class FakeBackend:

@@ -13,12 +13,13 @@ from typing import Any, List
 import numpy as np
 import pytest
 
-from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
+from fer_edge.model.labels import FER2013_LABELS, FERPLUS_LABELS
 
 # A real PostgreSQL server for the fleet tests (started only by the tests that use it).
 pytest_plugins = ["pg_fixture"]
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # scenes.py: synthetic camera scenes shared with the scripts
 SHARED_DATA = Path(os.environ.get("FER_EDGE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 # train, export and quantize refuse Python < 3.10 before doing anything (test_device_side.py checks

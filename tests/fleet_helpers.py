@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.windows import WindowSummary, polarity
 from fer_edge.moodlog.writer import MoodLog
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_edge.backends import backend_kind, load_backend, prepare_batch
-from fer_edge.backends.onnxrt import CPU_EP, CUDA_EP, TRT_EP, choose_providers
-from fer_edge.backends.pytorch import choose_torch_device
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS
+from fer_edge.runtime.classifier import backend_kind, load_backend, prepare_batch
+from fer_edge.runtime.classifier_ort import CPU_EP, CUDA_EP, TRT_EP, choose_providers
+from fer_edge.runtime.classifier_torch import choose_torch_device
 
 torch = pytest.importorskip("torch", reason="torch is needed to build the test model")
 
@@ -113,8 +113,8 @@ def test_prepare_batch_rejects_strings() -> None:
 # -- real models on the CPU ------------------------------------------------------------------
 
 def _small_checkpoint(tmp_path: Path) -> Path:
-    from fer_edge.checkpoint import save_checkpoint
-    from fer_edge.model import ModelConfig, build_model
+    from fer_edge.model.checkpoint import save_checkpoint
+    from fer_edge.model.net import ModelConfig, build_model
 
     torch.manual_seed(0)
     config = ModelConfig(num_classes=7, depth=3, base_filters=8, fc_width=32, fc_layers=1)
@@ -135,7 +135,7 @@ def _small_checkpoint(tmp_path: Path) -> Path:
 def _export_onnx(ckpt_path: Path, out: Path, metadata: dict[str, str] | None) -> Path:
     import onnx
 
-    from fer_edge.checkpoint import load_checkpoint, model_from_checkpoint
+    from fer_edge.model.checkpoint import load_checkpoint, model_from_checkpoint
 
     model = model_from_checkpoint(load_checkpoint(ckpt_path))
     with warnings.catch_warnings():  # the TorchScript exporter warns that it is legacy
@@ -234,7 +234,7 @@ def test_onnx_precision_from_graph(small_models: tuple[Path, Path]) -> None:
     import onnx
     from onnx import TensorProto, helper
 
-    from fer_edge.model_formats import graph_precision
+    from fer_edge.model.formats import graph_precision
 
     _, onnx_path = small_models
     model = onnx.load(str(onnx_path))

@@ -15,11 +15,11 @@ from conftest import skip_host_command_off_host, synthetic_faces, write_fer_csv,
 from typer.testing import CliRunner, Result
 
 from fer_edge.cli import app
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data import fer2013_csv, load_dataset
 from fer_edge.data.ferplus import check_row_order, read_votes
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
-from fer_edge.weights import shipped_model
+from fer_edge.model.labels import FER2013_LABELS
+from fer_edge.model.shipped import shipped_model
 
 
 def invoke(*args: str | Path) -> Result:
@@ -288,7 +288,7 @@ def test_a_vote_count_too_big_for_an_integer_is_one_line(tmp_path: Path, count: 
 def _onnx_with_labels(tmp_path: Path, labels: str) -> Path:
     import onnx
 
-    from fer_edge.onnx_model import set_metadata
+    from fer_edge.model.onnx_contract import set_metadata
 
     model = onnx.load(str(shipped_model("fer2013", "fp32")))
     set_metadata(model, {"labels": labels})
@@ -354,7 +354,7 @@ def test_record_refuses_the_installed_package(tmp_path: Path) -> None:
 
 
 def _metrics(path: Path) -> dict[str, object]:
-    from fer_edge.onnx_model import read_model_metadata
+    from fer_edge.model.onnx_contract import read_model_metadata
 
     return json.loads(read_model_metadata(path)["metrics"])
 
@@ -385,7 +385,7 @@ def test_record_states_what_it_measured_and_keeps_a_figure_from_the_full_split(t
 def test_record_without_a_previous_figure_records_with_its_image_count(tmp_path: Path) -> None:
     import onnx
 
-    from fer_edge.onnx_model import get_metadata
+    from fer_edge.model.onnx_contract import get_metadata
 
     model = tmp_path / "m.onnx"
     proto = onnx.load(str(shipped_model("fer2013", "fp32")))

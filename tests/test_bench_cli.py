@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 
 torch = pytest.importorskip("torch")
 
@@ -74,8 +74,8 @@ def _quantize(src: Path, out: Path, meta: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from fer_edge.checkpoint import save_checkpoint
-    from fer_edge.model import ModelConfig, build_model
+    from fer_edge.model.checkpoint import save_checkpoint
+    from fer_edge.model.net import ModelConfig, build_model
 
     tmp = tmp_path_factory.mktemp("bench-models")
     torch.manual_seed(0)
@@ -197,9 +197,9 @@ def test_nothing_can_run_is_a_one_line_error(tmp_path: Path) -> None:
 
 
 def test_no_shipped_models_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import fer_edge.weights
+    import fer_edge.model.shipped
 
-    monkeypatch.setattr(fer_edge.weights, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(fer_edge.model.shipped, "WEIGHTS_DIR", tmp_path)
     code, text = run(*QUICK)
     assert code == 2 and "no shipped models" in text
 
@@ -211,7 +211,7 @@ def test_estimate_prints_the_per_layer_roofline(models: dict[str, Path]) -> None
 
 
 def test_no_arguments_runs_the_shipped_models(tmp_path: Path) -> None:
-    from fer_edge.weights import WEIGHTS_DIR
+    from fer_edge.model.shipped import WEIGHTS_DIR
 
     shipped = [WEIGHTS_DIR / n for n in ("fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx")]
     if not all(p.is_file() for p in shipped):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fer_edge.bench.harness import MeasureConfig, latency_stats, measure_latency, measure_throughput, run_loop
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 class FakeClock:

@@ -124,7 +124,7 @@ def test_a_model_for_the_other_dataset_fails_its_row() -> None:
 
     from fer_edge.bench.inputs import BenchInputs
     from fer_edge.bench.worker import check_dataset
-    from fer_edge.errors import FerEdgeError
+    from fer_edge.core.errors import FerEdgeError
 
     class Fer2013Model:
         dataset, labels, path = "fer2013", tuple("abcdefg"), Path("m.onnx")

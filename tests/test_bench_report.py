@@ -246,7 +246,7 @@ def test_jetson_rows_at_80_columns_keep_the_key_figures(report: BenchReport) -> 
 
 
 def test_tegrastats_lines_parse_on_orin_and_older_jetsons() -> None:
-    from fer_edge.bench.tegrastats import parse_line, summarise
+    from fer_edge.core.tegrastats import parse_line, summarise
 
     orin = (
         "11-22-2026 10:00:00 RAM 2638/7620MB (lfb 1x4MB) SWAP 0/3810MB (cached 0MB) CPU [2%@729,1%@729] "

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_edge.calibration import (
+from fer_edge.build.calibration_manifest import (
     content_sha256,
     draw_manifest,
     load_manifest,
@@ -18,8 +18,8 @@ from fer_edge.calibration import (
     select_manifest_images,
     stratified_rows,
 )
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data import load_dataset
-from fer_edge.errors import FerEdgeError
 
 REPO = Path(__file__).resolve().parents[1]
 

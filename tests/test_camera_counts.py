@@ -56,8 +56,8 @@ def flush_to_window_end(scenario: scenarios.Scenario) -> scenarios.Scenario:
 
 def run_configs(tmp_path: Path, shared_data: Path, real_slice_csv: Path, kind: str, seconds: float,
                 seed: int) -> dict[str, dict[str, Any]]:
-    from fer_edge.backends import load_backend
     from fer_edge.camera.detection import make_detector
+    from fer_edge.runtime.classifier import load_backend
 
     yunet = shared_data / YUNET_NAME
     if not yunet.exists():

@@ -19,7 +19,7 @@ from test_camera_helpers import YUNET_NAME
 from fer_edge.camera.crop import average_views, crop_rule_for, face_views
 from fer_edge.camera.detection import FaceDetector, HaarDetector, make_detector
 from fer_edge.camera.pipeline import LoopOptions
-from fer_edge.metrics import softmax
+from fer_edge.model.scoring import softmax
 
 REPO = Path(__file__).resolve().parents[1]
 cv2 = pytest.importorskip("cv2")
@@ -61,7 +61,7 @@ def private_test() -> tuple[np.ndarray, np.ndarray]:
 
 
 def accuracy_gap(detector: FaceDetector, faces: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
-    from fer_edge.backends import load_backend
+    from fer_edge.runtime.classifier import load_backend
 
     frames, boxes, _, _ = detect_placed(detector, faces, seed=7, width=360, height=270, side_range=(120, 200))
     hit = [i for i, b in enumerate(boxes) if b is not None]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_edge.camera.detection import Detections
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 
 YUNET_NAME = "face_detection_yunet.onnx"
 
@@ -101,7 +101,7 @@ def face_video(
     side: int = 150,
     fps: float = 10.0,
 ) -> Path:
-    from fer_edge.camera.scenes import moving_faces_frames, write_video
+    from scenes import moving_faces_frames, write_video
 
     frames = [f for f, _ in moving_faces_frames(faces, n_frames, width, height, side=side, seed=3)]
     return write_video(path, frames, fps=fps)
@@ -110,8 +110,9 @@ def face_video(
 def detectable_faces(csv_path: Path, n: int, yunet: Path, side: int = 150) -> np.ndarray:
     """The first ``n`` test faces that YuNet finds when pasted alone (some FER2013 images are hard
     or not faces at all; the tracking tests need faces the detector sees)."""
+    from scenes import scene_with_faces
+
     from fer_edge.camera.detection import make_detector
-    from fer_edge.camera.scenes import scene_with_faces
 
     detector = make_detector(yunet)
     candidates, _ = real_faces(csv_path, 60)

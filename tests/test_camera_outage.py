@@ -23,7 +23,7 @@ from test_camera_helpers import FakeClassifier, ScriptedDetector, tiny_fer_model
 from fer_edge.camera.crop import CropRule
 from fer_edge.camera.pipeline import LoopOptions, run_loop
 from fer_edge.camera.sources import OUTAGE
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.writer import MoodLog
 
 cv2 = pytest.importorskip("cv2")

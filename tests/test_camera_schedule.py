@@ -16,7 +16,7 @@ from fer_edge.camera.detection import Detections
 from fer_edge.camera.options import TRACKER, TUNED, LoopOptions
 from fer_edge.camera.pipeline import RunStats, run_loop
 from fer_edge.camera.tracking import IouTracker, detection_due, needs_classification
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.writer import MoodLog
 
 

@@ -18,8 +18,8 @@ from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.pipeline import run_loop
 from fer_edge.camera.tracking import IouTracker
 from fer_edge.cli import app
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.writer import MoodLog
 
 cv2 = pytest.importorskip("cv2")
@@ -48,8 +48,9 @@ def cli(*args: str) -> tuple[int, str]:
 
 
 def test_yunet_on_onnxruntime_matches_opencv(cached_yunet: Path, real_slice_csv: Path) -> None:
+    from scenes import scene_with_faces
+
     from fer_edge.camera.detection import YuNetDetector, make_detector
-    from fer_edge.camera.scenes import scene_with_faces
 
     ours = make_detector(cached_yunet, device="cpu")
     reference = make_detector(cached_yunet, device="opencv")
@@ -72,7 +73,7 @@ def test_yunet_on_onnxruntime_matches_opencv(cached_yunet: Path, real_slice_csv:
 
 
 def test_decoder_refuses_another_output_layout() -> None:
-    from fer_edge.camera.yunet import OUTPUT_NAMES, check_outputs
+    from fer_edge.runtime.detector_yunet import OUTPUT_NAMES, check_outputs
 
     blob_shape = (1, 3, 64, 96)
     good = {n: np.zeros((1, (64 // int(n.split("_")[1])) * (96 // int(n.split("_")[1])), 1)) for n in OUTPUT_NAMES}
@@ -298,8 +299,9 @@ def synthetic_face() -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("tilt", [20.0, -20.0, 12.0])
 def test_alignment_turns_a_tilted_face_upright(tilt: float) -> None:
+    from scenes import paste_face
+
     from fer_edge.camera.align import aligned_views, eye_angles, rotate_points
-    from fer_edge.camera.scenes import paste_face
 
     face, marks = synthetic_face()
     frame = np.full((300, 300, 3), 90, np.uint8)
@@ -327,7 +329,7 @@ def test_alignment_turns_a_tilted_face_upright(tilt: float) -> None:
 
 
 def test_detector_profile_from_the_camera_resolution() -> None:
-    from fer_edge.trt.detector_profile import check_frame_size, parse_detector_size
+    from fer_edge.runtime.detector_profile import check_frame_size, parse_detector_size
 
     static = parse_detector_size("640x480")
     assert str(static) == "640x480:640x480:640x480"
@@ -343,9 +345,9 @@ def test_detector_profile_from_the_camera_resolution() -> None:
 
 
 def test_engine_runner_refuses_frames_outside_its_profile_and_classifier_engines(tmp_path: Path) -> None:
-    from fer_edge.camera.yunet_trt import TrtYuNet, check_detector_sidecar
-    from fer_edge.trt.detector_profile import DETECTOR_KIND, parse_detector_size
-    from fer_edge.trt.sidecar import Sidecar
+    from fer_edge.model.engine_sidecar import Sidecar
+    from fer_edge.runtime.detector_profile import DETECTOR_KIND, parse_detector_size
+    from fer_edge.runtime.detector_yunet_trt import TrtYuNet, check_detector_sidecar
 
     def sidecar(dataset: str) -> Sidecar:
         return Sidecar("10.3", "Orin", "8.7", "fp16", parse_detector_size("640x480").shapes(), "y.onnx", "0" * 64,
@@ -375,7 +377,7 @@ def test_run_defaults_count_the_same_faces_as_every_frame(
     faces = detectable_faces(real_slice_csv, 2, cached_yunet)
     video = face_video(tmp_path / "store.avi", faces, n_frames=60, fps=30.0)
     model = tiny_fer_model(tmp_path / "tiny.onnx")
-    from fer_edge.backends import load_backend
+    from fer_edge.runtime.classifier import load_backend
 
     results = {}
     with load_backend(model, device="cpu") as backend:

@@ -13,8 +13,8 @@ from fer_edge.camera.crop import CropRule, crop_faces, crop_rule_for
 from fer_edge.camera.pipeline import LoopOptions, run_loop
 from fer_edge.camera.sources import OUTAGE, FrameSource, SourceSpec, csi_pipeline, parse_source, redact
 from fer_edge.camera.tracking import IouTracker, iou_matrix
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS, FERPLUS_LABELS
 from fer_edge.moodlog.windows import polarity, satisfaction_index, summarize_window
 from fer_edge.moodlog.writer import MoodLog
 

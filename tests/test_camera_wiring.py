@@ -32,8 +32,8 @@ from fer_edge.camera.sources import OUTAGE
 from fer_edge.camera.status import StatusLine, status_text
 from fer_edge.camera.windows import OpenWindow
 from fer_edge.cli import COMMANDS, app
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.writer import MoodLog
 
 cv2 = pytest.importorskip("cv2")
@@ -54,7 +54,7 @@ def cli(*args: str) -> tuple[int, str]:
 
 def two_sizes_video(path: Path, big: np.ndarray, small: np.ndarray, n_frames: int, fps: float) -> Path:
     """A 150-px face and a 64-px face drifting apart in their own halves of a 640x480 frame."""
-    from fer_edge.camera.scenes import background, paste_face, write_video
+    from scenes import background, paste_face, write_video
 
     bg = background(640, 480, np.random.default_rng(0))
     frames = []
@@ -119,8 +119,9 @@ def test_run_and_bench_camera_give_the_same_windows_with_the_same_options(
 
 
 def test_bench_camera_measures_the_model_run_would_load(tmp_path: Path) -> None:
-    from fer_edge.camera.scenes import write_video
-    from fer_edge.weights import default_model
+    from scenes import write_video
+
+    from fer_edge.model.shipped import default_model
 
     frames = [np.full((120, 160, 3), 90, np.uint8)] * 6
     video = write_video(tmp_path / "v.avi", frames, fps=10.0)

@@ -23,7 +23,7 @@ def python(code: str) -> subprocess.CompletedProcess[str]:
 def test_import_and_help_do_not_import_torch_or_tensorrt() -> None:
     code = f"""
 import sys
-import fer_edge, fer_edge.cli, fer_edge.data, fer_edge.checkpoint, fer_edge.metrics, fer_edge.evaluate
+import fer_edge, fer_edge.cli, fer_edge.data, fer_edge.model.checkpoint, fer_edge.model.scoring, fer_edge.bench.evaluate
 from typer.testing import CliRunner
 for args in (["--help"], ["train", "--help"], ["evaluate", "--help"], ["info", "--help"]):
     result = CliRunner().invoke(fer_edge.cli.app, args)

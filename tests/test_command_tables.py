@@ -14,7 +14,7 @@ from test_report import known_log  # noqa: F401  (a fixture)
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 
 SHIPPED_INT8 = REPO / "fer_edge" / "weights" / "fer2013.int8.onnx"
 WIDTHS = [80, 100, 200]
@@ -110,8 +110,8 @@ def row_containing(lines: list[str], text: str) -> str:
 def test_quantize_report_table_fits(
     width: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from fer_edge.build.quantize import QuantReport
     from fer_edge.commands.quantize import print_report
-    from fer_edge.quantize import QuantReport
 
     report = QuantReport(
         target="tensorrt", method="percentile", calibration_images=1000, eval_split="PrivateTest",

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from fer_edge.core.errors import FerEdgeError, first_line
 from fer_edge.core.files import cache_dir, file_sha256
 from fer_edge.core.markdown import markdown_table
 from fer_edge.core.optional import EXTRAS, import_cv2, optional_import
-from fer_edge.errors import FerEdgeError, first_line
 
 
 def _hide(monkeypatch: pytest.MonkeyPatch, module: str) -> None:

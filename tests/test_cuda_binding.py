@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from fer_edge import envinfo
 from fer_edge.cli import app
 from fer_edge.runtime import cuda_context
+from fer_edge.runtime import environment as envinfo
 from fer_edge.runtime.cuda_api import CudaError
 from fer_edge.runtime.cuda_context import load_cuda_api
-from fer_edge.trt.cuda_version import (
+from fer_edge.runtime.cuda_version import (
     binding_for_cuda,
     explain_context_failure,
     parse_cuda_version_json,

@@ -10,7 +10,7 @@ import enum
 import numpy as np
 import pytest
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.runtime.buffers import HostDeviceMem
 from fer_edge.runtime.cuda_api import CudaError, check_cuda
 from fer_edge.runtime.cuda_context import cuda_device_count, import_cudart, import_pycuda_driver, load_cuda_api
@@ -45,9 +45,9 @@ def test_importing_the_module_creates_no_context() -> None:
     import sys
 
     code = (
-        "import sys, fer_edge.backends, fer_edge.runtime.cuda_api, fer_edge.runtime.cuda_context,"
-        " fer_edge.backends.trt_engine,"
-        " fer_edge.runtime.trt_runner, fer_edge.runtime.ort_runner, fer_edge.camera.yunet_trt\n"
+        "import sys, fer_edge.runtime.classifier, fer_edge.runtime.cuda_api, fer_edge.runtime.cuda_context,"
+        " fer_edge.runtime.classifier_trt,"
+        " fer_edge.runtime.trt_runner, fer_edge.runtime.ort_runner, fer_edge.runtime.detector_yunet_trt\n"
         "bad = [m for m in ('pycuda.autoinit', 'pycuda.driver', 'cuda.bindings.runtime', 'tensorrt', 'torch')"
         " if m in sys.modules]\n"
         "assert not bad, bad\n"

@@ -13,9 +13,9 @@ from conftest import host_side, synthetic_faces, write_fer_csv, write_votes_csv
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data import FaceData, load_dataset
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
+from fer_edge.model.labels import FER2013_LABELS, FERPLUS_LABELS
 
 HEADER = "emotion,pixels,Usage"
 GOOD_PIXELS = " ".join(["128"] * 2304)

@@ -12,9 +12,9 @@ from conftest import REPO
 from typer.testing import CliRunner
 
 from fer_edge.cli import COMMANDS, app
-from fer_edge.errors import FerEdgeError
-from fer_edge.host_python import HOST_COMMANDS, require_host_python
-from fer_edge.ort import MISSING, import_onnxruntime
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.host_python import HOST_COMMANDS, require_host_python
+from fer_edge.runtime.ort_session import MISSING, import_onnxruntime
 
 SHIPPED_ONNX = REPO / "fer_edge" / "weights" / "fer2013.onnx"
 
@@ -90,7 +90,7 @@ def test_missing_onnxruntime_names_the_extra(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_missing_onnxruntime_is_one_line_from_a_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from fer_edge.backends import load_backend
+    from fer_edge.runtime.classifier import load_backend
 
     _hide_onnxruntime(monkeypatch)
     with pytest.raises(FerEdgeError, match=r"fer-edge\[cpu\]"):

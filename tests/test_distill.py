@@ -15,14 +15,14 @@ from conftest import REPO, synthetic_faces, write_fer_csv
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data import FaceData, load_dataset
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
+from fer_edge.model.labels import FER2013_LABELS, FERPLUS_LABELS
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.checkpoint import load_checkpoint  # noqa: E402
-from fer_edge.model import FerCNN, ModelConfig  # noqa: E402
+from fer_edge.model.checkpoint import load_checkpoint  # noqa: E402
+from fer_edge.model.net import FerCNN, ModelConfig  # noqa: E402
 from fer_edge.train.augment import AugmentConfig, augment, augment_with_flip, mix  # noqa: E402
 from fer_edge.train.distill import Distiller  # noqa: E402
 from fer_edge.train.stacked import StackedFerCNN  # noqa: E402

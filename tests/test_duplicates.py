@@ -10,12 +10,12 @@ import pytest
 from conftest import synthetic_faces, write_fer_csv
 from typer.testing import CliRunner
 
+from fer_edge.bench.evaluate import evaluate_model
 from fer_edge.cli import app
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data import FaceData, load_dataset
 from fer_edge.data.duplicates import train_duplicate_mask
-from fer_edge.errors import FerEdgeError
-from fer_edge.evaluate import evaluate_model
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 
 # PublicTest positions 1, 4, 7 copy Training images; PrivateTest positions 0, 9 do.
 PUBLIC_COPIES = {1: 5, 4: 17, 7: 5}

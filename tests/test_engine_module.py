@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from test_trt_build import FakeState, build, fake_tensorrt, fer_model
 
-from fer_edge.backends import load_backend, trt_engine
-from fer_edge.errors import FerEdgeError
+from fer_edge.build import engine as build_module
+from fer_edge.build import tensorrt_builder as tensorrt_api
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model import engine_sidecar as sidecar_module
+from fer_edge.model.engine_sidecar import DeviceInfo, board_model_here, check_device, module_mismatch, read_sidecar
+from fer_edge.runtime import classifier_trt as trt_engine
+from fer_edge.runtime.classifier import load_backend
 from fer_edge.runtime.cuda_api import CudaPythonApi, PyCudaApi
-from fer_edge.trt import build as build_module
-from fer_edge.trt import sidecar as sidecar_module
-from fer_edge.trt import tensorrt_api
-from fer_edge.trt.sidecar import DeviceInfo, board_model_here, check_device, module_mismatch, read_sidecar
 
 AGX = "NVIDIA Jetson AGX Orin Developer Kit"
 NANO = "NVIDIA Jetson Orin Nano Developer Kit"

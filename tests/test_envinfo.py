@@ -12,7 +12,7 @@ from fer_edge.core.machine import (
     parse_device_tree_model,
     parse_nvidia_smi,
 )
-from fer_edge.envinfo import (
+from fer_edge.runtime.environment import (
     environment_report,
     environment_warnings,
     jetson_dla_cores,

@@ -13,13 +13,13 @@ from conftest import REPO, synthetic_faces, write_fer_csv
 from typer.testing import CliRunner, Result
 
 from fer_edge.cli import app
-from fer_edge.labels import FER2013_LABELS, FERPLUS_LABELS
-from fer_edge.metrics import classification_report
+from fer_edge.model.labels import FER2013_LABELS, FERPLUS_LABELS
+from fer_edge.model.scoring import classification_report
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from fer_edge.model import ModelConfig, build_model  # noqa: E402
+from fer_edge.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from fer_edge.model.net import ModelConfig, build_model  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 SHIPPED_FP32 = REPO / "fer_edge" / "weights" / "fer2013.onnx"
@@ -139,7 +139,7 @@ def test_info_of_the_environment() -> None:
 
 
 def test_evaluate_an_exported_onnx_model(checkpoint: Path, faces_csv: Path, tmp_path: Path) -> None:
-    from fer_edge.export import export_checkpoint
+    from fer_edge.build.export import export_checkpoint
 
     onnx_path = tmp_path / "model.onnx"
     export_checkpoint(checkpoint, onnx_path)

@@ -14,8 +14,8 @@ import typer.main
 from conftest import skip_host_command_off_host
 from typer.testing import CliRunner
 
-from fer_edge import paths
 from fer_edge.cli import COMMANDS, app
+from fer_edge.core import paths
 
 # Commands that write no file: nothing of theirs can be overwritten by an output of theirs.
 NO_OUTPUTS = {"info", "check-onnx", "sync"}

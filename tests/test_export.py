@@ -12,8 +12,8 @@ from conftest import synthetic_faces
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
-from fer_edge.labels import FER2013_LABELS
-from fer_edge.onnx_model import contract_violations, read_model_metadata
+from fer_edge.model.labels import FER2013_LABELS
+from fer_edge.model.onnx_contract import contract_violations, read_model_metadata
 
 torch = pytest.importorskip("torch")
 
@@ -30,8 +30,8 @@ def train_small_checkpoint(path: Path, steps: int = 30, seed: int = 0) -> Path:
 
 
 def _train(path: Path, steps: int, seed: int) -> Path:
-    from fer_edge.checkpoint import save_checkpoint
-    from fer_edge.model import ModelConfig, build_model
+    from fer_edge.model.checkpoint import save_checkpoint
+    from fer_edge.model.net import ModelConfig, build_model
 
     config = ModelConfig(base_filters=8, fc_width=64)
     model = build_model(config)
@@ -63,7 +63,7 @@ def small_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_export_follows_the_contract_and_matches_pytorch(small_checkpoint: Path, tmp_path: Path) -> None:
-    from fer_edge.export import export_checkpoint, onnx_logits
+    from fer_edge.build.export import export_checkpoint, onnx_logits
 
     out = tmp_path / "model.onnx"
     report = export_checkpoint(small_checkpoint, out)
@@ -85,7 +85,7 @@ def test_export_follows_the_contract_and_matches_pytorch(small_checkpoint: Path,
     assert not any(n.op_type == "BatchNormalization" for n in proto.graph.node)
 
     # Dynamic batch; raw uint8 pixel values in, same top-1 as PyTorch on learnable faces.
-    from fer_edge.checkpoint import load_checkpoint, model_from_checkpoint
+    from fer_edge.model.checkpoint import load_checkpoint, model_from_checkpoint
 
     images, labels = synthetic_faces(37, 7, seed=5)
     logits = onnx_logits(out, images, batch=10)  # batches of 10, 10, 10, 7

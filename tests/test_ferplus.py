@@ -11,7 +11,7 @@ import pytest
 
 from fer_edge.data import FaceData, load_dataset
 from fer_edge.data.ferplus import VOTE_COLUMNS, majority_labels, soft_labels
-from fer_edge.labels import FERPLUS_LABELS
+from fer_edge.model.labels import FERPLUS_LABELS
 
 UNKNOWN, NOT_A_FACE = VOTE_COLUMNS.index("unknown"), VOTE_COLUMNS.index("NF")
 

@@ -82,8 +82,7 @@ def test_a_version_1_database_is_migrated_forward_keeping_its_windows(
 
 def noise_video(path: Path, n_frames: int) -> Path:
     import numpy as np
-
-    from fer_edge.camera.scenes import write_video
+    from scenes import write_video
 
     rng = np.random.default_rng(0)
     return write_video(path, [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(n_frames)])
@@ -237,7 +236,7 @@ def test_failed_sync_passes_reach_the_endpoint(tmp_path: Path, pg: PgServer, pg_
     import urllib.request
 
     from fer_edge.camera.metrics_service import MetricsService
-    from fer_edge.fleet.camera import waiting
+    from fer_edge.fleet.live_sync import waiting
 
     log = make_log(tmp_path / "mood.db", 4)
     forwarder = Forwarder(log, pg.url(pg_db, password="wrong"), echo=lambda line: None, poll_s=0.1,

@@ -21,7 +21,7 @@ pytest.importorskip("cv2")
 
 def noise_video(path: Path, n_frames: int, fps: float = 10.0) -> Path:
     """Frames without faces: every window is logged (0 faces), which is all syncing needs."""
-    from fer_edge.camera.scenes import write_video
+    from scenes import write_video
 
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, size=(120, 160, 3), dtype=np.uint8) for _ in range(n_frames)]

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from fer_edge.cli import app
 from fer_edge.fleet.forward import sync_log
 from fer_edge.fleet.schema import SCHEMA_VERSION
-from fer_edge.labels import FERPLUS_LABELS
+from fer_edge.model.labels import FERPLUS_LABELS
 
 
 def cli(*args: str) -> tuple[int, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.fleet.conninfo import describe_error, is_conninfo, redact_conninfo
 from fer_edge.fleet.outbox import validate_store
 

@@ -16,8 +16,8 @@ from fer_edge.bench.host_peak import host_peaks, isa_rate, record_peaks
 from fer_edge.bench.jetson_specs import jetson_spec
 from fer_edge.bench.roofline import LayerCost, estimate_table, layer_bounds, layers_from_onnx, total_bound_s
 from fer_edge.cli import app
-from fer_edge.errors import FerEdgeError
-from fer_edge.weights import WEIGHTS_DIR
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.shipped import WEIGHTS_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 PEAKS = host_peaks(2, ["avx2", "fma"], 1.5625, "Test CPU", 20.0, "made up")  # 16 x 2 x 1.5625 = 50 FP32 GMAC/s

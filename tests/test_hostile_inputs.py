@@ -15,7 +15,7 @@ from test_camera_helpers import tiny_fer_model
 from typer.testing import CliRunner, Result
 
 from fer_edge.cli import app
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 def invoke(*args: str | Path) -> Result:
@@ -34,7 +34,7 @@ def one_line_error(result: Result) -> str:
 def _edit_model(path: Path, **metadata: str) -> Path:
     import onnx
 
-    from fer_edge.onnx_model import set_metadata
+    from fer_edge.model.onnx_contract import set_metadata
 
     model = onnx.load(str(path))
     set_metadata(model, metadata)
@@ -106,8 +106,8 @@ def test_a_model_outside_the_input_contract_is_one_line_before_onnx_runtime(
 def test_the_contract_check_passes_real_models(tmp_path: Path) -> None:
     import onnx
 
-    from fer_edge.onnx_model import check_classifier_input
-    from fer_edge.weights import shipped_model
+    from fer_edge.model.onnx_contract import check_classifier_input
+    from fer_edge.model.shipped import shipped_model
 
     for dataset in ("fer2013", "ferplus"):
         for precision in ("fp32", "int8"):
@@ -135,7 +135,7 @@ def test_huge_or_deeply_nested_metadata_is_refused_not_recursed_into(
 
 
 def test_a_string_bracket_does_not_count_as_nesting() -> None:
-    from fer_edge.onnx_model import metadata_json
+    from fer_edge.model.onnx_contract import metadata_json
 
     value = json.dumps({"note": "[" * 1000 + "{" * 1000})
     assert metadata_json({"k": value}, "k") == {"note": "[" * 1000 + "{" * 1000}

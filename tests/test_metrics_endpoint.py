@@ -13,7 +13,7 @@ from typing import Iterable, List, Tuple
 import pytest
 
 from fer_edge.camera.metrics_endpoint import MetricsEndpoint, parse_metrics_address
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 prometheus_client = pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
 

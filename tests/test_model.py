@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
-from fer_edge.model import FerCNN, ModelConfig, build_model, count_parameters  # noqa: E402
+from fer_edge.model.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
+from fer_edge.model.net import FerCNN, ModelConfig, build_model, count_parameters  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

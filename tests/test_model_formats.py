@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from fer_edge.backends import load_backend
 from fer_edge.bench.plan import plan_rows
 from fer_edge.bench.report import LAYOUT_MARK, notes, rich_table
 from fer_edge.bench.rows import RowResult
 from fer_edge.bench.runner import BenchReport
-from fer_edge.errors import FerEdgeError
-from fer_edge.model_formats import FORMATS, layout_note, layout_of, model_format, precision_of
-from fer_edge.weights import WEIGHTS_DIR
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.formats import FORMATS, layout_note, layout_of, model_format, precision_of
+from fer_edge.model.shipped import WEIGHTS_DIR
+from fer_edge.runtime.classifier import load_backend
 
 FP32, TRT_INT8, CPU_INT8 = (WEIGHTS_DIR / n for n in ("fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx"))
 needs_shipped = pytest.mark.skipif(not CPU_INT8.is_file(), reason="the shipped models are not in this installation")
@@ -85,7 +85,7 @@ def test_bench_labels_the_tensorrt_layout_on_a_cpu(tmp_path: Path) -> None:
 
 @needs_shipped
 def test_info_names_the_layout() -> None:
-    from fer_edge.model_info import model_info
+    from fer_edge.model.describe import model_info
 
     assert model_info(TRT_INT8)["layout"] == "laid out for TensorRT"
     assert model_info(CPU_INT8)["layout"] == "laid out for ONNX Runtime on the CPU"
@@ -94,7 +94,7 @@ def test_info_names_the_layout() -> None:
 
 def test_choosing_the_shipped_model_does_not_import_bench() -> None:
     """weights.default_model asked bench/plan for the GPU probe, and bench/plan imported weights."""
-    code = ("import sys; from fer_edge.weights import default_model; default_model('auto'); "
+    code = ("import sys; from fer_edge.model.shipped import default_model; default_model('auto'); "
             "print(sorted(m for m in sys.modules if m.startswith('fer_edge.bench')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

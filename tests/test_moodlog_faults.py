@@ -11,8 +11,8 @@ import pytest
 from fault_helpers import LockHolder, fill_disk, remount_read_only, tmpfs
 
 from fer_edge.camera.tracking import IouTracker
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.buffered import BufferedLog
 from fer_edge.moodlog.reader import load_windows
 from fer_edge.moodlog.windows import summarize_window

@@ -16,12 +16,12 @@ from test_moodlog_faults import T0, Clock, closed_window, windows_in
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.paths import guard_outputs
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.buffered import BufferedLog
 from fer_edge.moodlog.reader import load_windows, read_windows
 from fer_edge.moodlog.writer import MoodLog
-from fer_edge.paths import guard_outputs
 
 
 def one_line_error(result: object, *needles: str) -> str:

@@ -21,7 +21,7 @@ from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.pipeline import CameraLoop
 from fer_edge.camera.sources import OUTAGE
 from fer_edge.camera.zones import Zone, drop_in_zones
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.writer import MoodLog
 
 pytest.importorskip("cv2")
@@ -223,7 +223,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 
 @pytest.fixture
 def video(tmp_path: Path) -> Path:
-    from fer_edge.camera.scenes import write_video
+    from scenes import write_video
 
     return write_video(tmp_path / "v.avi", [BRIGHT] * 3, fps=10.0)
 
@@ -299,9 +299,8 @@ def test_a_wrong_streams_is_one_line(tmp_path: Path, video: Path, value: str) ->
 def test_streams_plays_copies_as_live_cameras_and_reports_each(tmp_path: Path) -> None:
     import json
 
+    from scenes import write_video
     from test_camera_helpers import tiny_fer_model
-
-    from fer_edge.camera.scenes import write_video
 
     frames = [np.full((120, 160, 3), 90, np.uint8)] * 12
     clip = write_video(tmp_path / "clip.avi", frames, fps=20.0)

@@ -37,7 +37,7 @@ def per_camera(db: Path) -> dict[str, list[tuple[int, float]]]:
 
 @pytest.mark.slow
 def test_a_live_camera_that_drops_does_not_cost_the_others_their_windows(tmp_path: Path) -> None:
-    from fer_edge.camera.scenes import write_video
+    from scenes import write_video
 
     clip = write_video(tmp_path / "aisle.avi", [np.full((120, 160, 3), 90, np.uint8)] * 60, fps=10.0)
     camera = MjpegCamera(fps=10, size=(120, 160)).start()
@@ -81,7 +81,7 @@ def test_a_live_camera_that_drops_does_not_cost_the_others_their_windows(tmp_pat
 def still_faces_video(path: Path, faces: np.ndarray, n_frames: int, empty: range = range(0), fps: float = 10.0,
                       width: int = 320, height: int = 240) -> Path:
     """Faces (one per column, 100 px) holding still; no faces on the frames in ``empty`` (a gap)."""
-    from fer_edge.camera.scenes import background, paste_face, write_video
+    from scenes import background, paste_face, write_video
 
     bg = background(width, height, np.random.default_rng(0))
     slot = width // len(faces)
@@ -148,9 +148,8 @@ def test_a_camera_not_there_at_the_start_does_not_hold_back_the_others(tmp_path:
     import os
     import signal
 
+    from scenes import write_video
     from stream_server import free_port
-
-    from fer_edge.camera.scenes import write_video
 
     clip = write_video(tmp_path / "aisle.avi", [np.full((120, 160, 3), 90, np.uint8)] * 20, fps=10.0)
     absent = f"http://127.0.0.1:{free_port()}/video.mjpg"  # nobody listens: refused at once

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.reader import load_windows, parse_when
 from fer_edge.moodlog.windows import summarize_window
 from fer_edge.moodlog.writer import MoodLog
@@ -118,9 +118,8 @@ def test_report_by_camera_and_for_one_camera(tmp_path: Path) -> None:
 
 
 def test_a_single_camera_run_writes_cam0(tmp_path: Path) -> None:
+    from scenes import write_video
     from test_camera_helpers import tiny_fer_model
-
-    from fer_edge.camera.scenes import write_video
 
     video = write_video(tmp_path / "v.avi", [np.full((120, 160, 3), 90, np.uint8)] * 5, fps=10.0)
     code, out = cli("run", "--source", str(video), "--model", str(tiny_fer_model(tmp_path / "t.onnx")),

@@ -11,9 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
 
+from fer_edge.build.qdq_rules import max_parser_opset, placement_warnings, tensorrt_violations
 from fer_edge.cli import app
-from fer_edge.onnx_model import contract_violations
-from fer_edge.onnx_rules import max_parser_opset, placement_warnings, tensorrt_violations
+from fer_edge.model.onnx_contract import contract_violations
 
 META = {"labels": json.dumps(["a", "b", "c"]), "dataset": "fer2013", "arch": "test", "fer_edge_version": "0"}
 

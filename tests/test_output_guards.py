@@ -200,7 +200,7 @@ def test_export_onto_a_full_disk(tmp_path: Path) -> None:
 def test_train_onto_a_full_disk(tmp_path: Path) -> None:
     from conftest import synthetic_faces, write_fer_csv
 
-    from fer_edge.labels import FER2013_LABELS
+    from fer_edge.model.labels import FER2013_LABELS
 
     images, labels = synthetic_faces(40, len(FER2013_LABELS))
     data = write_fer_csv(tmp_path / "faces.csv", images, labels, ["Training"] * 30 + ["PublicTest"] * 10)
@@ -217,7 +217,7 @@ def test_train_onto_a_full_disk(tmp_path: Path) -> None:
 def test_evaluate_prints_its_figures_before_a_confusion_png_hits_a_full_disk(tmp_path: Path) -> None:
     from conftest import invoke_apart, synthetic_faces, write_fer_csv
 
-    from fer_edge.weights import shipped_model
+    from fer_edge.model.shipped import shipped_model
 
     images, labels = synthetic_faces(12, 7)
     data = write_fer_csv(tmp_path / "faces.csv", images, labels, ["Training", "PublicTest"] + ["PrivateTest"] * 10)
@@ -236,7 +236,7 @@ def test_evaluate_prints_its_figures_before_a_confusion_png_hits_a_full_disk(tmp
 def test_bench_keeps_its_table_and_other_outputs_when_json_hits_a_full_disk(tmp_path: Path) -> None:
     from conftest import invoke_apart
 
-    from fer_edge.weights import shipped_model
+    from fer_edge.model.shipped import shipped_model
 
     with tmpfs(tmp_path / "full", size="64k") as mnt:
         fill(mnt)

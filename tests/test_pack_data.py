@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO, synthetic_faces, write_fer_csv
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 def load_script() -> ModuleType:

@@ -1,4 +1,4 @@
-"""The output guard (fer_edge/paths.py) and durable writes (fer_edge/atomic.py), with real faults."""
+"""The output guard (fer_edge/core/paths.py) and durable writes (fer_edge/core/atomic.py), with real faults."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fs_faults import fill, remount_read_only, tmpfs
 
-from fer_edge import atomic
-from fer_edge.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_text_atomic
-from fer_edge.errors import FerEdgeError
-from fer_edge.paths import check_writable, guard_outputs, same_file
+from fer_edge.core import atomic
+from fer_edge.core.atomic import atomic_path, remove_stale_temps, write_bytes_atomic, write_text_atomic
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.paths import check_writable, guard_outputs, same_file
 
 # ---- output vs input ---------------------------------------------------------------------------
 
@@ -162,7 +162,7 @@ def test_a_killed_command_leaves_a_temp_the_next_run_removes(tmp_path: Path) -> 
     target = tmp_path / "engine.bin"
     script = (
         "import os, sys, time\n"
-        "from fer_edge.atomic import atomic_path\n"
+        "from fer_edge.core.atomic import atomic_path\n"
         f"with atomic_path({str(target)!r}) as tmp:\n"
         "    tmp.write_bytes(b'half')\n"
         "    print(tmp, flush=True)\n"

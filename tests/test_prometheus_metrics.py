@@ -17,7 +17,7 @@ from fer_edge.camera.board_metrics import BoardReader, BoardReading, power_mode
 from fer_edge.camera.metrics import STAGE_BUCKETS_S, CameraMetrics
 from fer_edge.camera.metrics_service import LoopHealth
 from fer_edge.camera.prometheus_metrics import BuildInfo, RunCollector, file_sha256
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 
 prometheus_client = pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
 

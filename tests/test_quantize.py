@@ -11,10 +11,10 @@ import pytest
 from conftest import synthetic_faces, write_fer_csv
 from typer.testing import CliRunner
 
+from fer_edge.build.qdq_rules import placement_warnings, tensorrt_violations
+from fer_edge.build.quantize import Method, Target, fallback_methods, fp32_weighted_nodes, weighted_nodes
 from fer_edge.cli import app
-from fer_edge.onnx_model import read_model_metadata
-from fer_edge.onnx_rules import placement_warnings, tensorrt_violations
-from fer_edge.quantize import Method, Target, fallback_methods, fp32_weighted_nodes, weighted_nodes
+from fer_edge.model.onnx_contract import read_model_metadata
 
 pytest.importorskip("torch")
 runner = CliRunner()
@@ -24,7 +24,7 @@ runner = CliRunner()
 def fp32_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from test_export import train_small_checkpoint
 
-    from fer_edge.export import export_checkpoint
+    from fer_edge.build.export import export_checkpoint
 
     root = tmp_path_factory.mktemp("quant")
     ckpt = train_small_checkpoint(root / "best.pt")

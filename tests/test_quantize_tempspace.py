@@ -16,8 +16,8 @@ from fs_faults import fill, tmpfs
 from test_quantize import faces_csv, fp32_model  # noqa: F401  (module-scoped fixtures)
 from typer.testing import CliRunner
 
+from fer_edge.build.quantize.workspace import PREFIX, remove_stale_workspaces
 from fer_edge.cli import app
-from fer_edge.quantize.workspace import PREFIX, remove_stale_workspaces
 
 pytest.importorskip("torch")
 QUICK = ("--method", "minmax", "--calib-size", "100", "--no-latency")
@@ -82,8 +82,8 @@ def test_a_library_error_on_a_full_workspace_is_said_to_be_full(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Past the check before the work (another process fills the disk): ONNX Runtime reports its short
     write as its own error about the model; fer-edge says the folder is full."""
-    from fer_edge.errors import FerEdgeError
-    from fer_edge.quantize.workspace import quantize_workspace
+    from fer_edge.build.quantize.workspace import quantize_workspace
+    from fer_edge.core.errors import FerEdgeError
 
     with tmpfs(tmp_path / "tmp", size="256k") as small:
         monkeypatch.setattr(tempfile, "tempdir", str(small))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from fer_edge import quiet
+from fer_edge.core import quiet
 
 QUIET_VARS = tuple(quiet.QUIET_ENV)
 

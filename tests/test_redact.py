@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fer_edge.redact import redact
+from fer_edge.core.redact import redact
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_redact(given: str, shown: str) -> None:
 
 
 def test_printable_escapes_control_characters_and_ansi() -> None:
-    from fer_edge.redact import printable
+    from fer_edge.core.redact import printable
 
     hostile = "happy\x1b[2J\x1b]0;owned\x07\r\x9b"
     shown = printable(hostile)

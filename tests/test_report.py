@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from fer_edge.camera.tracking import IouTracker
 from fer_edge.cli import app
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.reader import load_windows, parse_when
 from fer_edge.moodlog.summary import summarize
 from fer_edge.moodlog.windows import summarize_window

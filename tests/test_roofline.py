@@ -8,10 +8,10 @@ import pytest
 
 from fer_edge.bench.jetson_specs import JETSONS, jetson_spec
 from fer_edge.bench.roofline import layer_bounds, layers_from_onnx, total_bound_s, total_macs
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 torch = pytest.importorskip("torch")
-from fer_edge.model import ModelConfig, build_model  # noqa: E402 - needs torch
+from fer_edge.model.net import ModelConfig, build_model  # noqa: E402 - needs torch
 
 
 def hand_count(config: ModelConfig) -> tuple[int, list[int]]:

@@ -102,7 +102,7 @@ class Run:
 def run_cli(tmp_path: Path, *args: str) -> Tuple[int, str]:
     video = tmp_path / "v.avi"
     if not video.exists():
-        from fer_edge.camera.scenes import write_video
+        from scenes import write_video
 
         write_video(video, [np.full((120, 160, 3), 90, np.uint8)] * 5)
     model = tiny_fer_model(tmp_path / "tiny.onnx")
@@ -288,7 +288,7 @@ def slow_reader(port: int, path: str, stop: threading.Event, got: List[int]) -> 
 
 @pytest.mark.slow
 def test_a_scraper_reading_one_byte_a_second_does_not_stall_frames(tmp_path: Path) -> None:
-    from fer_edge.camera.scenes import background, write_video
+    from scenes import background, write_video
 
     scenes = [background(320, 240, np.random.default_rng(i)) for i in range(8)]
     # Long enough (seconds at full speed) for the scrapers to be mid-response for most of the run.

@@ -19,8 +19,8 @@ import pytest
 from fake_pycuda import OP_MS, FakeCuda
 from fake_tensorrt_runtime import TrtState, classifier_plan, fake_tensorrt, yunet_plan
 
-from fer_edge.backends import load_backend
-from fer_edge.trt.sidecar import Sidecar, write_sidecar
+from fer_edge.model.engine_sidecar import Sidecar, write_sidecar
+from fer_edge.runtime.classifier import load_backend
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
@@ -82,7 +82,7 @@ def classifier_engine(tmp_path: Path, gpu: Gpu, batch: tuple[int, int, int] = (1
 
 
 def detector_engine(tmp_path: Path, gpu: Gpu) -> Path:
-    from fer_edge.trt.detector_profile import DETECTOR_KIND, parse_detector_size
+    from fer_edge.runtime.detector_profile import DETECTOR_KIND, parse_detector_size
 
     return write_engine(tmp_path, "yunet.engine", yunet_plan(), gpu.version,
                         parse_detector_size("64x64").shapes(), dataset=DETECTOR_KIND, labels=["face"])

@@ -14,7 +14,7 @@ import pytest
 from fake_tensorrt_runtime import DATATYPES
 
 import fer_edge
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.runtime import cuda_context
 from fer_edge.runtime.trt_dtypes import TRT_TO_NUMPY, datatype_name, numpy_dtype
 
@@ -101,8 +101,8 @@ def tiny_yunet(path: Path) -> Path:
 def test_yunet_on_the_tensorrt_provider_gets_its_own_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from test_camera_helpers import tiny_fer_model
 
-    from fer_edge.backends import load_backend
     from fer_edge.camera.detection import make_detector
+    from fer_edge.runtime.classifier import load_backend
 
     monkeypatch.setitem(sys.modules, "onnxruntime", fake_onnxruntime())
     monkeypatch.setenv("FER_EDGE_CACHE_DIR", str(tmp_path / "cache"))

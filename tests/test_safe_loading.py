@@ -11,19 +11,19 @@ import pytest
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.checkpoint import (  # noqa: E402
+from fer_edge.core.errors import FerEdgeError  # noqa: E402
+from fer_edge.model.checkpoint import (  # noqa: E402
     FORMAT,
     load_checkpoint,
     numpy_rng_state,
     plain_numpy_rng_state,
     save_checkpoint,
 )
-from fer_edge.errors import FerEdgeError  # noqa: E402
-from fer_edge.model import ModelConfig, build_model  # noqa: E402
+from fer_edge.model.net import ModelConfig, build_model  # noqa: E402
 
 
 class CreatesAFile:

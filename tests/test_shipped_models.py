@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fer_edge.backends import load_backend
 from fer_edge.cli import app
 from fer_edge.data import load_dataset
-from fer_edge.onnx_model import read_model_metadata
-from fer_edge.weights import WEIGHTS_DIR, shipped_model
+from fer_edge.model.onnx_contract import read_model_metadata
+from fer_edge.model.shipped import WEIGHTS_DIR, shipped_model
+from fer_edge.runtime.classifier import load_backend
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "models"
@@ -81,8 +81,8 @@ def test_int8_agrees_with_fp32_on_real_faces(real_slice_csv: Path, target: str) 
 
 
 def test_default_model_takes_the_layout_that_is_fast_on_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fer_edge.weights as weights
-    from fer_edge.weights import default_model
+    import fer_edge.model.shipped as weights
+    from fer_edge.model.shipped import default_model
 
     monkeypatch.setattr(weights, "nvidia_gpu_present", lambda: False)
     assert default_model("auto").name == "fer2013.int8.cpu.onnx"

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from fer_edge.tables import FitTable, shorten
+from fer_edge.core.tables import FitTable, shorten
 
 
 def render(renderable: object, width: int) -> list[str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from fer_edge.bench.tegrastats import parse_line, summarise
+from fer_edge.core.tegrastats import parse_line, summarise
 
 # AGX Orin 64GB, JetPack 5/6 format: github.com/GDWR/jetson_exporter issue #14 (2025-04-11).
 AGX_ORIN = (

@@ -17,13 +17,13 @@ from conftest import synthetic_faces, write_fer_csv
 from typer.testing import CliRunner, Result
 
 from fer_edge.cli import app
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import FER2013_LABELS
 
 torch = pytest.importorskip("torch")
 
-from fer_edge.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fer_edge.data import FaceData  # noqa: E402
+from fer_edge.model.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from fer_edge.train import loop  # noqa: E402
 from fer_edge.train.augment import AugmentConfig, augment  # noqa: E402
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from fer_edge.errors import FerEdgeError
-from fer_edge.trt.options import BuildOptions
-from fer_edge.trt.profile import BatchProfile, chunks_for, parse_batch, profile_from_shapes
-from fer_edge.trt.sidecar import (
+from fer_edge.build.engine_options import BuildOptions
+from fer_edge.build.tensorrt_builder import NOT_INSTALLED, describe_parser_error, tensorrt_version
+from fer_edge.build.trt_versions import parse_trt_release, parse_trt_version, plan_precision
+from fer_edge.build.trtexec import render_trtexec
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.engine_sidecar import (
     DeviceInfo,
     Sidecar,
     check_device,
@@ -23,9 +25,7 @@ from fer_edge.trt.sidecar import (
     sidecar_path,
     write_sidecar,
 )
-from fer_edge.trt.tensorrt_api import NOT_INSTALLED, describe_parser_error, tensorrt_version
-from fer_edge.trt.trtexec import render_trtexec
-from fer_edge.trt.versions import parse_trt_release, parse_trt_version, plan_precision
+from fer_edge.runtime.engine_profile import BatchProfile, chunks_for, parse_batch, profile_from_shapes
 
 TRT86, TRT10, TRT11 = (8, 6), (10, 3), (11, 0)
 

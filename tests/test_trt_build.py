@@ -1,7 +1,7 @@
 """build-engine against a fake ``tensorrt`` module (no TensorRT here): the defects of issue 12.
 
 The fake follows NVIDIA's documented Python API (Builder, IBuilderConfig, OnnxParser, Runtime,
-IEngineInspector) closely enough for ``fer_edge.trt.tensorrt_api.build_serialized`` to run, and
+IEngineInspector) closely enough for ``fer_edge.build.tensorrt_builder.build_serialized`` to run, and
 records what the builder was asked to do.
 """
 
@@ -20,13 +20,14 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from fer_edge.backends import load_backend, trt_engine
-from fer_edge.backends.onnxrt import TRT_EP, provider_options
 from fer_edge.bench.plan import devices_for, is_cpu_layout, plan_rows
-from fer_edge.errors import FerEdgeError
-from fer_edge.trt import tensorrt_api
-from fer_edge.trt.sidecar import DeviceInfo, read_sidecar, sidecar_path
-from fer_edge.weights import WEIGHTS_DIR
+from fer_edge.build import tensorrt_builder as tensorrt_api
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.engine_sidecar import DeviceInfo, read_sidecar, sidecar_path
+from fer_edge.model.shipped import WEIGHTS_DIR
+from fer_edge.runtime import classifier_trt as trt_engine
+from fer_edge.runtime.classifier import load_backend
+from fer_edge.runtime.classifier_ort import TRT_EP, provider_options
 
 LABELS7 = ["a", "b", "c", "d", "e", "f", "g"]
 INSPECTOR_JSON = json.dumps({"Layers": [
@@ -333,7 +334,7 @@ def test_dla_on_tensorrt_11_4_1_builds_strongly_typed_from_an_fp16_onnx(
 ) -> None:
     import shutil
 
-    from fer_edge.trt import fp16
+    from fer_edge.build import fp16
 
     fake_trt.dla_cores = 2
     sys.modules["tensorrt"].__version__ = "11.4.1.5"  # type: ignore[attr-defined]
@@ -422,7 +423,7 @@ def test_fp16_conversion_line_runs(tmp_path: Path) -> None:
     pytest.importorskip("onnxconverter_common")
     import subprocess
 
-    from fer_edge.trt.trtexec import fp16_conversion_command
+    from fer_edge.build.trtexec import fp16_conversion_command
 
     src, dst = fer_model(tmp_path), tmp_path / "out.fp16.onnx"
     subprocess.run(shlex.split(fp16_conversion_command(src, dst, python=sys.executable)), check=True)

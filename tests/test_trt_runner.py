@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fer_edge.backends import load_backend, trt_engine
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.engine_sidecar import DeviceInfo, Sidecar, write_sidecar
+from fer_edge.runtime import classifier_trt as trt_engine
 from fer_edge.runtime import trt_api as tensorrt_api
+from fer_edge.runtime.classifier import load_backend
 from fer_edge.runtime.cuda_context import cuda_device_count, import_cudart
-from fer_edge.trt.profile import BatchProfile, parse_batch
-from fer_edge.trt.sidecar import DeviceInfo, Sidecar, write_sidecar
+from fer_edge.runtime.engine_profile import BatchProfile, parse_batch
 
 LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 HERE = DeviceInfo("10.3.0.30", "Orin", "8.7")

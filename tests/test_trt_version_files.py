@@ -16,7 +16,7 @@ from test_trt_build import build, fer_model
 
 from fer_edge.build import trt_version_files
 from fer_edge.build.trt_version_files import installed_trt_version, version_from_dpkg, version_from_header
-from fer_edge.trt.sidecar import read_sidecar
+from fer_edge.model.engine_sidecar import read_sidecar
 
 HEADER_8_6 = """#ifndef NV_INFER_VERSION_H
 #define NV_INFER_VERSION_H

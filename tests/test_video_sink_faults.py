@@ -13,7 +13,7 @@ import pytest
 from fs_faults import tmpfs
 from typer.testing import CliRunner
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 cv2 = pytest.importorskip("cv2")
 

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict
 
-from fer_edge.atomic import write_text_atomic
 from fer_edge.camera.settings import CameraSettings
 from fer_edge.camera.stages import STAGES
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.atomic import write_text_atomic
+from fer_edge.core.errors import FerEdgeError
 
 Row = Dict[str, Any]
 

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.roofline import (
     LayerBound,
     LayerCost,
@@ -16,8 +15,9 @@ from fer_edge.bench.roofline import (
     total_compute_s,
     total_macs,
 )
+from fer_edge.core.atomic import write_text_atomic
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.markdown import markdown_table
-from fer_edge.errors import FerEdgeError
 
 if TYPE_CHECKING:
     from fer_edge.bench.host_peak import HostPeaks
@@ -32,7 +32,7 @@ def estimate_layers(models: list[Path]) -> tuple[list[LayerCost], str]:
         raise FerEdgeError("--estimate takes one ONNX model (the layer shapes are the same for every precision)")
     if models and not onnx_models:
         raise FerEdgeError("--estimate reads an ONNX model; give the .onnx the engine was built from")
-    from fer_edge.weights import WEIGHTS_DIR
+    from fer_edge.model.shipped import WEIGHTS_DIR
 
     model = onnx_models[0] if onnx_models else WEIGHTS_DIR / "fer2013.onnx"
     if not model.is_file() and not onnx_models:

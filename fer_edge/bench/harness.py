@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 Clock = Callable[[], float]
 

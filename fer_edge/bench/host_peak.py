@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 FMA_PIPES = 2
 # (flag, MACs per cycle per core, instruction path), best first: the first flag present sets the rate.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_edge.atomic import atomic_path
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.atomic import atomic_path
+from fer_edge.core.errors import FerEdgeError
 
 SYNTHETIC_IMAGES = 256
 TIMING_IMAGES = 256  # the faces cycled through by the timing loops
@@ -65,7 +65,7 @@ def synthetic_inputs(n: int = SYNTHETIC_IMAGES, seed: int = 0) -> BenchInputs:
     Never a flat image: a constant input can drive FP32 activations into subnormal numbers on
     some CPUs, which would time an input no camera produces.
     """
-    from fer_edge.export import generated_faces
+    from fer_edge.build.export import generated_faces
 
     images = generated_faces(n, seed=seed)
     return BenchInputs(

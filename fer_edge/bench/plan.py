@@ -6,9 +6,9 @@ import functools
 from pathlib import Path
 
 from fer_edge.bench.rows import DEFAULT_LOADER, RowSpec
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.machine import nvidia_gpu_present
-from fer_edge.errors import FerEdgeError
-from fer_edge.model_formats import BY_SUFFIX, check_device, layout_note, onnx_facts, precision_of
+from fer_edge.model.formats import BY_SUFFIX, check_device, layout_note, onnx_facts, precision_of
 
 SHIPPED_FER2013 = ("fer2013.onnx", "fer2013.int8.onnx", "fer2013.int8.cpu.onnx")
 
@@ -25,7 +25,7 @@ BACKEND_HINTS = {
 
 def shipped_fer2013_models() -> list[Path]:
     """The shipped FER2013 models that this installation has; none at all is a one-line error."""
-    from fer_edge.weights import WEIGHTS_DIR
+    from fer_edge.model.shipped import WEIGHTS_DIR
 
     found = [WEIGHTS_DIR / name for name in SHIPPED_FER2013 if (WEIGHTS_DIR / name).is_file()]
     if not found:

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.rows import RowResult
 from fer_edge.bench.runner import BenchReport
+from fer_edge.core.atomic import write_text_atomic
 from fer_edge.core.markdown import markdown_table
-from fer_edge.model_formats import BY_SUFFIX, ELSEWHERE
-from fer_edge.tables import FitTable, shorten
+from fer_edge.core.tables import FitTable, shorten
+from fer_edge.model.formats import BY_SUFFIX, ELSEWHERE
 
 OK, FAILED = "✅", "❌"
 RECORDED_MARK = "*"

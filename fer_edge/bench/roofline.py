@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 ELEMENT_BYTES = {"int8": 1, "fp16": 2, "fp32": 4}
 BIAS_BYTES = 4
@@ -84,7 +84,7 @@ def layers_from_onnx(path: str | Path) -> list[LayerCost]:
     """Conv and Gemm/MatMul layers of an ONNX model, FP32 or Q/DQ, via ONNX shape inference."""
     import onnx
 
-    from fer_edge.onnx_model import load_onnx
+    from fer_edge.model.onnx_contract import load_onnx
 
     model = load_onnx(path)
     try:
@@ -146,7 +146,7 @@ def _short_layer(name: str) -> str:
 def estimate_table(layers: list[LayerCost], device: PeakDevice, batch: int = 1, wide: bool = False) -> Any:
     """One row a layer, the device's two precisions side by side, totals at the bottom; fitted to the
     terminal (the bounds, µs, are the last columns hidden)."""
-    from fer_edge.tables import FitTable
+    from fer_edge.core.tables import FitTable
 
     bounds = [layer_bounds(layers, device, p, 1) for p in device.precisions]
     table = FitTable(f"roofline lower bound, batch 1, {device.name}", notes=[device.caption], wide=wide)

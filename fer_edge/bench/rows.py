@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-DEFAULT_LOADER = "fer_edge.backends:load_backend"
+DEFAULT_LOADER = "fer_edge.runtime.classifier:load_backend"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from fer_edge.bench.machine import machine_info
 from fer_edge.bench.plan import plan_rows, shipped_fer2013_models
 from fer_edge.bench.rounds import MAX_ROUNDS, merge_rounds
 from fer_edge.bench.rows import DEFAULT_LOADER, RowResult, RowSpec
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 @dataclass
@@ -73,7 +73,7 @@ def prepare_inputs(options: BenchOptions) -> BenchInputs:
 
 def preflight(spec: RowSpec) -> RowResult | None:
     """Failures that need no child process: a missing file, a folder or a device."""
-    from fer_edge.paths import require_file
+    from fer_edge.core.paths import require_file
 
     try:
         require_file(spec.model, "model file")

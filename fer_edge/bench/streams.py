@@ -25,7 +25,7 @@ import numpy as np
 
 from fer_edge.camera.settings import CameraSettings
 from fer_edge.camera.stages import STAGES
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 MAX_DROPPED = 0.01  # a stream that drops more than 1 % of its frames is not served in real time
 MAX_STREAMS = 64
@@ -290,9 +290,9 @@ def bench_streams_command(
 
     from rich.table import Table
 
-    from fer_edge.atomic import write_text_atomic
     from fer_edge.bench.machine import machine_info
     from fer_edge.camera.wiring import open_classifier, pipeline_files
+    from fer_edge.core.atomic import write_text_atomic
 
     streams = parse_streams(streams_text)
     if len(models) > 1:

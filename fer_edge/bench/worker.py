@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.atomic import write_text_atomic
 from fer_edge.bench.harness import MeasureConfig, latency_stats, measure_latency, measure_throughput
 from fer_edge.bench.inputs import BenchInputs
 from fer_edge.bench.memory import current_rss_mb, gpu_memory_mb, peak_rss_mb
 from fer_edge.bench.recorded import recorded_accuracy
 from fer_edge.bench.rows import RowResult, RowSpec
-from fer_edge.bench.tegrastats import TegraStats
-from fer_edge.errors import FerEdgeError, first_line
+from fer_edge.core.atomic import write_text_atomic
+from fer_edge.core.errors import FerEdgeError, first_line
+from fer_edge.core.tegrastats import TegraStats
 
 ACCURACY_BATCH_CAP = 256
 
@@ -110,7 +110,7 @@ def metadata_with_metrics(metadata: dict[str, str], path: Path) -> dict[str, str
     """``metadata`` plus a checkpoint's own ``metrics`` where the backend did not pass them on."""
     if "metrics" in metadata or path.suffix.lower() not in (".pt", ".pth"):
         return metadata
-    from fer_edge.checkpoint import load_checkpoint
+    from fer_edge.model.checkpoint import load_checkpoint
 
     try:
         metrics = load_checkpoint(path).get("metrics")

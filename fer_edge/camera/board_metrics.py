@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional
 
-from fer_edge.bench.tegrastats import TegraSample, parse_line
+from fer_edge.core.tegrastats import TegraSample, parse_line
 from fer_edge.core.thermal_zones import SYSFS_THERMAL, throttle_points, zone_label
 
 # A sample older than this is not exported: tegrastats died or stalled, and a stale temperature

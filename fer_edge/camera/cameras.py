@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from fer_edge.camera.sources import SourceSpec, parse_source
 from fer_edge.camera.zones import Zone, check_zones, parse_zone
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 DEFAULT_NAME = "cam0"
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")

@@ -13,10 +13,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fer_edge.camera.yunet import YuNetRunner, check_outputs, check_yunet_file, decode, to_blob
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.optional import import_cv2
-from fer_edge.errors import FerEdgeError
-from fer_edge.paths import require_file
+from fer_edge.core.paths import require_file
+from fer_edge.runtime.detector_yunet import YuNetRunner, check_outputs, check_yunet_file, decode, to_blob
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 DETECTOR_DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt", "opencv")
@@ -238,12 +238,12 @@ def make_detector(
     if suffix == ".xml":
         return HaarDetector(path, min_face=min_face, detect_width=detect_width)
     if suffix == ".engine":
-        from fer_edge.camera.yunet_trt import open_yunet_engine
+        from fer_edge.runtime.detector_yunet_trt import open_yunet_engine
 
         return YuNetDetector(open_yunet_engine(path), min_face=min_face, detect_width=detect_width)
     if device == "opencv":
         return OpenCVYuNetDetector(path, min_face=min_face, detect_width=detect_width)
-    from fer_edge.camera.yunet import OrtYuNet
+    from fer_edge.runtime.detector_yunet import OrtYuNet
 
     return YuNetDetector(OrtYuNet(path, device=device, threads=threads), min_face=min_face,
                          detect_width=detect_width)

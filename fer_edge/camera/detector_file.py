@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from fer_edge.atomic import atomic_path
+from fer_edge.core.atomic import atomic_path
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.files import cache_dir, file_sha256
-from fer_edge.errors import FerEdgeError
-from fer_edge.paths import require_file
+from fer_edge.core.paths import require_file
 
 YUNET_FILE = "face_detection_yunet_2026may.onnx"
 YUNET_COMMIT = "26cc381e4d2594bb9f47a26eb8fd96c94a13660d"

@@ -16,7 +16,7 @@ from socketserver import ThreadingMixIn
 from typing import Any, Callable, Iterable, List, Optional, Tuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from fer_edge.errors import FerEdgeError, missing_dependency
+from fer_edge.core.errors import FerEdgeError, missing_dependency
 
 DEFAULT_HOST = "127.0.0.1"
 # Health: (healthy, reason). Called per /healthz request, from the server's thread.

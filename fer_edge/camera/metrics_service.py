@@ -16,7 +16,7 @@ from fer_edge.camera.board_metrics import BoardReader
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.metrics_endpoint import MetricsEndpoint, parse_metrics_address
 from fer_edge.camera.prometheus_metrics import BuildInfo, RunCollector
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 # No frame from any camera that is up for this long: the loop is stuck (an inference that hangs, a
 # frozen capture driver). Far above a frame time, below the 60 s a supervisor's probe usually allows.

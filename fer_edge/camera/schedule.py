@@ -13,7 +13,7 @@ from fer_edge.camera.align import aligned_views
 from fer_edge.camera.crop import CropRule, average_views, face_views, one_view
 from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.tracking import Track
-from fer_edge.metrics import softmax
+from fer_edge.model.scoring import softmax
 
 
 class Classifier(Protocol):

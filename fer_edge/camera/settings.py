@@ -14,7 +14,7 @@ from typing import Optional, Union
 
 from fer_edge.camera.options import TUNED, LoopOptions, TrackerOptions
 from fer_edge.camera.tracking import IouTracker
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.atomic import os_error_reason, pid_alive
 from fer_edge.camera.tracking import Track
 from fer_edge.camera.zones import Zone, draw_zones
+from fer_edge.core.atomic import os_error_reason, pid_alive
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.optional import import_cv2
-from fer_edge.errors import FerEdgeError
 
 WINDOW_TITLE = "fer-edge (q to quit)"
 # Below this much free space the video's last frames and index cannot be written: stop in time.

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.optional import import_cv2
+from fer_edge.core.redact import redact
 from fer_edge.core.retry import Backoff
-from fer_edge.errors import FerEdgeError
-from fer_edge.redact import redact
 
 URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://")
 # A network stream that stalls must not hold the loop (or a stop request) for FFmpeg's default 30 s.

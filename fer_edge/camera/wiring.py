@@ -35,7 +35,7 @@ class PipelineFiles:
 def pipeline_files(settings: CameraSettings) -> PipelineFiles:
     """The files ``settings`` name, defaults resolved as ``run`` resolves them."""
     from fer_edge.camera.detector_file import find_detector
-    from fer_edge.weights import default_model
+    from fer_edge.model.shipped import default_model
 
     model = settings.model if settings.model is not None else default_model(settings.device)
     return PipelineFiles(model=Path(model), detector=find_detector(settings.detector_model))
@@ -44,7 +44,7 @@ def pipeline_files(settings: CameraSettings) -> PipelineFiles:
 @contextmanager
 def open_classifier(settings: CameraSettings, files: PipelineFiles) -> Iterator[Any]:
     """The emotion classifier on ``settings.device`` (a backend: ``labels``, ``infer``, ``name``, ...)."""
-    from fer_edge.backends import load_backend
+    from fer_edge.runtime.classifier import load_backend
 
     with load_backend(files.model, device=settings.device, threads=settings.threads) as backend:
         yield backend

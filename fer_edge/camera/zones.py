@@ -15,7 +15,7 @@ from typing import Any, Tuple
 import numpy as np
 
 from fer_edge.camera.detection import Detections
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 Point = Tuple[float, float]
 

@@ -32,7 +32,7 @@ from fer_edge.commands.camera_options import (
     Window,
 )
 from fer_edge.commands.options import number
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -145,7 +145,7 @@ def bench(
 
     from fer_edge.bench.harness import MeasureConfig
     from fer_edge.bench.plan import parse_batches
-    from fer_edge.paths import guard_outputs
+    from fer_edge.core.paths import guard_outputs
 
     console = Console()
     if not console.is_terminal:

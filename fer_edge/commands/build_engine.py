@@ -58,8 +58,8 @@ def build_engine(
     """Build a TensorRT engine for THIS device (engines are tied to a TensorRT version and GPU)."""
     from rich.console import Console
 
-    from fer_edge.paths import guard_outputs, refuse_output_overlap
-    from fer_edge.trt.sidecar import sidecar_path
+    from fer_edge.core.paths import guard_outputs, refuse_output_overlap
+    from fer_edge.model.engine_sidecar import sidecar_path
 
     # --timing-cache is read and rewritten: an output that must not be the model or the engine.
     # With --print-trtexec, trtexec writes them later, so they may not name an input either.
@@ -68,26 +68,26 @@ def build_engine(
     refuse_output_overlap({"MODEL": model}, {**outputs, **later})
     guard_outputs({"MODEL": model}, outputs if print_trtexec else {**outputs, **later})
     if trt_version is not None and not print_trtexec:
-        from fer_edge.errors import FerEdgeError
+        from fer_edge.core.errors import FerEdgeError
 
         raise FerEdgeError("--trt-version goes with --print-trtexec; a build uses the installed TensorRT")
     if detector is not None:
-        from fer_edge.trt.detector_engine import build_detector_command
+        from fer_edge.build.detector_engine import build_detector_command
 
         build_detector_command(model, out, detector, precision.value, workspace)
         return
 
-    from fer_edge.trt.build import build_engine as run_build
-    from fer_edge.trt.build import trtexec_command
-    from fer_edge.trt.options import BuildOptions
-    from fer_edge.trt.profile import parse_batch
+    from fer_edge.build.engine import build_engine as run_build
+    from fer_edge.build.engine import trtexec_command
+    from fer_edge.build.engine_options import BuildOptions
+    from fer_edge.runtime.engine_profile import parse_batch
 
     options = BuildOptions(
         onnx=model, out=out, precision=precision.value, batch=parse_batch(batch), workspace_mb=workspace,
         timing_cache=timing_cache, dla_core=dla, opt_level=opt_level,
     )
     if print_trtexec:
-        from fer_edge.trt.sidecar import write_sidecar
+        from fer_edge.model.engine_sidecar import write_sidecar
 
         line, ahead = trtexec_command(options, trt_version)
         written = write_sidecar(out, ahead)

@@ -17,9 +17,9 @@ class Rules(str, Enum):
 
 def parse_trt_target(text: str) -> tuple[int, int]:
     """``--trt-version 10.3`` → (10, 3); one-line errors for anything else."""
-    from fer_edge.errors import FerEdgeError
-    from fer_edge.onnx_rules import PARSER_MAX_OPSET
-    from fer_edge.trt.versions import parse_trt_version
+    from fer_edge.build.qdq_rules import PARSER_MAX_OPSET
+    from fer_edge.build.trt_versions import parse_trt_version
+    from fer_edge.core.errors import FerEdgeError
 
     try:
         version = parse_trt_version(text)
@@ -47,9 +47,9 @@ def check_onnx(
     """Check MODEL; print one line per violation and exit 1 if there is any (warnings do not fail)."""
     import onnx
 
-    from fer_edge.errors import first_line
-    from fer_edge.onnx_model import contract_violations, get_metadata, is_quantized, load_onnx
-    from fer_edge.onnx_rules import placement_warnings, tensorrt_violations
+    from fer_edge.build.qdq_rules import placement_warnings, tensorrt_violations
+    from fer_edge.core.errors import first_line
+    from fer_edge.model.onnx_contract import contract_violations, get_metadata, is_quantized, load_onnx
 
     target = parse_trt_target(trt_version)
     proto = load_onnx(model)

@@ -11,7 +11,7 @@ from typing_extensions import Annotated
 
 from fer_edge.commands import options
 from fer_edge.commands.options import number
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 def evaluate(
@@ -51,17 +51,17 @@ def evaluate(
     from rich.console import Console
     from rich.progress import Progress
 
-    from fer_edge.backends import load_backend
-    from fer_edge.data import load_dataset
-    from fer_edge.evaluate import (
+    from fer_edge.bench.evaluate import (
         Measurement,
         check_recordable,
         check_subset_record,
         evaluate_model,
         record_accuracy,
     )
-    from fer_edge.paths import guard_outputs
-    from fer_edge.weights import default_model
+    from fer_edge.core.paths import guard_outputs
+    from fer_edge.data import load_dataset
+    from fer_edge.model.shipped import default_model
+    from fer_edge.runtime.classifier import load_backend
 
     if data is None:
         raise FerEdgeError("--data is required: the fer2013.csv(.gz) file (or image folders) to evaluate on")
@@ -103,7 +103,7 @@ def evaluate(
             console.print(f"recorded {split} accuracy {report['accuracy']:.2f}% in {model} "
                           f"(measured on {measured.describe()})", soft_wrap=True, markup=False)
         if confusion is not None:
-            from fer_edge.plots import plot_confusion_matrix
+            from fer_edge.core.figures import plot_confusion_matrix
 
             plot_confusion_matrix(
                 report["confusion_matrix"],
@@ -119,7 +119,7 @@ def _print_tables(report: Dict[str, Any], model: Path, backend: str, precision: 
                   tta: bool) -> None:
     from rich.console import Console
 
-    from fer_edge.tables import FitTable
+    from fer_edge.core.tables import FitTable
 
     table = FitTable(f"{model.name} on {dataset} {split} ({report['n']} images, {backend} {precision})")
     table.add_column("class", justify="left")

@@ -27,15 +27,15 @@ def export(
     ema: Annotated[bool, typer.Option(help="Use the averaged (EMA) weights where saved.")] = True,
 ) -> None:
     """Export a checkpoint to ONNX (opset 17, dynamic batch) and prove it matches PyTorch."""
-    from fer_edge.errors import FerEdgeError
-    from fer_edge.export import PARITY_MAX_ABS, PARITY_MIN_AGREEMENT, export_checkpoint
-    from fer_edge.paths import guard_outputs
+    from fer_edge.build.export import PARITY_MAX_ABS, PARITY_MIN_AGREEMENT, export_checkpoint
+    from fer_edge.core.errors import FerEdgeError
+    from fer_edge.core.paths import guard_outputs
 
     guard_outputs({"CHECKPOINT": checkpoint, "--data": data, "--votes": votes}, {"--out": out})
     face_data = None
     if data is not None:
-        from fer_edge.checkpoint import load_checkpoint
         from fer_edge.data import load_dataset
+        from fer_edge.model.checkpoint import load_checkpoint
 
         dataset = str(load_checkpoint(checkpoint)["dataset"])
         face_data = load_dataset(data, dataset=dataset, votes=votes)

@@ -21,7 +21,7 @@ def fetch_detector(
 ) -> None:
     """Get the YuNet face detector (230 KB) and check its SHA-256 before first use."""
     from fer_edge.camera.detector_file import YUNET_SHA256, YUNET_URL, cached_yunet, install_yunet
-    from fer_edge.paths import guard_outputs
+    from fer_edge.core.paths import guard_outputs
 
     guard_outputs({"--from-file": from_file}, {"--out": out if out is not None else cached_yunet()})
 

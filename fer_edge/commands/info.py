@@ -46,16 +46,16 @@ def info(
     from rich.console import Console
     from rich.markup import escape
 
-    from fer_edge.redact import printable
-    from fer_edge.tables import FitTable
+    from fer_edge.core.redact import printable
+    from fer_edge.core.tables import FitTable
 
     if model is None:
-        from fer_edge.envinfo import environment_report
+        from fer_edge.runtime.environment import environment_report
 
         report = environment_report()
         title = "fer-edge environment"
     else:
-        from fer_edge.model_info import model_info
+        from fer_edge.model.describe import model_info
 
         report = model_info(model)
         title = str(model)
@@ -84,6 +84,6 @@ def _fail_on_cuda_error(report: dict[str, Any]) -> None:
     """A GPU here that no binding can open is an error (exit 2), not a warning."""
     error = (report.get("cuda") or {}).get("error")
     if error:
-        from fer_edge.errors import FerEdgeError
+        from fer_edge.core.errors import FerEdgeError
 
         raise FerEdgeError(error)

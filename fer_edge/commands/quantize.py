@@ -8,9 +8,9 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.build.quantize import DEFAULT_MAX_DROP, Method, Target
 from fer_edge.commands import options
 from fer_edge.commands.options import number
-from fer_edge.quantize import DEFAULT_MAX_DROP, Method, Target
 
 
 def quantize(
@@ -44,20 +44,20 @@ def quantize(
 
     from rich.console import Console
 
-    from fer_edge.atomic import write_text_atomic
-    from fer_edge.calibration import (
+    from fer_edge.build.calibration_manifest import (
         content_sha256,
         draw_manifest,
         load_manifest,
         select_manifest_images,
     )
-    from fer_edge.calibration import save_manifest as write_manifest
+    from fer_edge.build.calibration_manifest import save_manifest as write_manifest
+    from fer_edge.build.quantize import QuantJob, check_fp32_input, run_quantization
+    from fer_edge.build.quantize.workspace import check_temp_space
+    from fer_edge.core.atomic import write_text_atomic
+    from fer_edge.core.errors import FerEdgeError
+    from fer_edge.core.paths import guard_outputs
     from fer_edge.data import load_dataset
-    from fer_edge.errors import FerEdgeError
-    from fer_edge.onnx_model import labels_from_metadata, read_model_metadata
-    from fer_edge.paths import guard_outputs
-    from fer_edge.quantize import QuantJob, check_fp32_input, run_quantization
-    from fer_edge.quantize.workspace import check_temp_space
+    from fer_edge.model.onnx_contract import labels_from_metadata, read_model_metadata
 
     guard_outputs(
         {"MODEL": model, "--data": data, "--votes": votes, "--manifest": manifest},
@@ -121,8 +121,8 @@ def quantize(
 def print_report(report: object, out: Path) -> None:
     from rich.console import Console
 
-    from fer_edge.quantize import QuantReport
-    from fer_edge.tables import FitTable
+    from fer_edge.build.quantize import QuantReport
+    from fer_edge.core.tables import FitTable
 
     assert isinstance(report, QuantReport)
     table = FitTable(f"INT8 ({report.target} target, {report.method} calibration on "

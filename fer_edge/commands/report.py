@@ -10,7 +10,7 @@ from typing_extensions import Annotated
 
 from fer_edge.commands import options
 from fer_edge.commands.options import number
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 def report(
@@ -59,12 +59,12 @@ def report(
     Given a PostgreSQL URL, the same across the chain of stores."""
     from rich.console import Console
 
+    from fer_edge.core.paths import guard_outputs
+    from fer_edge.core.tables import FitTable
     from fer_edge.fleet.conninfo import is_conninfo
     from fer_edge.moodlog.reader import describe_skipped, parse_when, read_windows
     from fer_edge.moodlog.summary import summarize, write_csv, write_plot
     from fer_edge.moodlog.windows import polarity
-    from fer_edge.paths import guard_outputs
-    from fer_edge.tables import FitTable
 
     guard_outputs({"LOG": log}, {"--csv": csv, "--plot": plot, "--json": json_out})
     if health or json_out is not None:
@@ -125,8 +125,8 @@ def report(
 
 def camera_table(rows: List[Any]) -> Any:
     """One line per camera: windows, faces, satisfaction index, top emotion, seconds without a camera."""
+    from fer_edge.core.tables import FitTable
     from fer_edge.moodlog.summary import summarize
-    from fer_edge.tables import FitTable
 
     table = FitTable("By camera")
     for name in ("camera", "windows", "faces", "satisfaction", "top emotion", "outage s"):

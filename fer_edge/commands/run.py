@@ -17,7 +17,7 @@ from typing_extensions import Annotated
 from fer_edge.camera.options import TUNED as DEFAULTS
 from fer_edge.commands import options
 from fer_edge.commands.options import number
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 if TYPE_CHECKING:
     from fer_edge.camera.cameras import CameraSpec
@@ -237,8 +237,8 @@ def run(
     from fer_edge.camera.cameras import resolve_cameras
     from fer_edge.camera.settings import camera_settings
     from fer_edge.camera.wiring import pipeline_files
-    from fer_edge.fleet import camera as fleet
-    from fer_edge.paths import guard_outputs
+    from fer_edge.core.paths import guard_outputs
+    from fer_edge.fleet import live_sync as fleet
 
     fleet.check_options(log, sync, store)
     settings = camera_settings(
@@ -330,7 +330,7 @@ def serve(
     from fer_edge.camera.multiloop import MultiCameraLoop
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
-    from fer_edge.fleet import camera as fleet
+    from fer_edge.fleet import live_sync as fleet
 
     status = StatusLine()
     echo = status.message

@@ -12,7 +12,7 @@ from typing_extensions import Annotated
 
 from fer_edge.commands import options
 from fer_edge.commands.options import number
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 def sync(

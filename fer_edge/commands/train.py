@@ -10,7 +10,7 @@ from typing_extensions import Annotated
 
 from fer_edge.commands import options
 from fer_edge.commands.options import number
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 # what a run writes into --out
 RUN_FILES = ("best.pt", "last.pt", "history.json", "history.csv", "learning_curve.png", "metrics.json")
@@ -72,8 +72,8 @@ def train(
     With --teacher it learns from an ensemble's cached outputs too (knowledge distillation).
     """
     from fer_edge.core.optional import import_torch
+    from fer_edge.core.paths import guard_outputs
     from fer_edge.data import load_dataset
-    from fer_edge.paths import guard_outputs
 
     guard_outputs(
         {"--data": data, "--votes": votes, "--teacher": teacher},

@@ -11,7 +11,7 @@ import sys
 from types import ModuleType
 from typing import Dict, Optional, Tuple
 
-from fer_edge.errors import FerEdgeError, first_line, missing_dependency
+from fer_edge.core.errors import FerEdgeError, first_line, missing_dependency
 
 ORT_INSTALL = (
     "pip install 'fer-edge[cpu]' (CPU) or 'fer-edge[gpu]' (CUDA, x86); on a Jetson run "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from fer_edge.atomic import atomic_path
+from fer_edge.core.atomic import atomic_path
 
 
 def pyplot() -> Any:

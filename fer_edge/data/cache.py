@@ -15,8 +15,8 @@ from typing import Callable, Dict
 
 import numpy as np
 
-from fer_edge.atomic import atomic_path
-from fer_edge.errors import FerEdgeError, first_line
+from fer_edge.core.atomic import atomic_path
+from fer_edge.core.errors import FerEdgeError, first_line
 
 CACHE_VERSION = 1
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import SPLITS
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.labels import SPLITS
 
 IMAGE_SIZE = 48
 

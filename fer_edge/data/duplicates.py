@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data.core import FaceData
-from fer_edge.errors import FerEdgeError
 
 TEST_SPLITS = ("PublicTest", "PrivateTest")
 

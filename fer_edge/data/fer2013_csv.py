@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.paths import require_file
 from fer_edge.data.core import IMAGE_SIZE
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS, SPLITS
-from fer_edge.paths import require_file
+from fer_edge.model.labels import FER2013_LABELS, SPLITS
 
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 HEADER = ("emotion", "pixels", "usage")

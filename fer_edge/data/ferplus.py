@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data.fer2013_csv import read_text
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FERPLUS_LABELS, SPLITS
+from fer_edge.model.labels import FERPLUS_LABELS, SPLITS
 
 VOTE_COLUMNS = (*FERPLUS_LABELS, "unknown", "NF")
 NUM_EMOTIONS = len(FERPLUS_LABELS)

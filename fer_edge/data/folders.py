@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data.core import IMAGE_SIZE
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import FER2013_LABELS
+from fer_edge.model.labels import FER2013_LABELS
 
 SPLIT_FOLDERS = {
     "train": "Training",
@@ -42,7 +42,7 @@ def _visible(entry: Path) -> bool:
 def _image_files(class_dir: Path) -> list[Path]:
     """The images of a class folder: visible, with an image suffix, and regular files. A device, a
     named pipe or a socket named like an image (reading it would never end, or block) is refused."""
-    from fer_edge.paths import require_file
+    from fer_edge.core.paths import require_file
 
     files = []
     for file in sorted(class_dir.iterdir()):

@@ -7,15 +7,15 @@ from typing import Dict
 
 import numpy as np
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.files import file_sha256
+from fer_edge.core.paths import require_file
 from fer_edge.data.cache import cached_arrays
 from fer_edge.data.core import IMAGE_SIZE, FaceData
 from fer_edge.data.fer2013_csv import parse_fer2013_csv
 from fer_edge.data.ferplus import check_row_order, majority_labels, read_votes, soft_labels
 from fer_edge.data.folders import folder_fingerprint, read_image_folders
-from fer_edge.errors import FerEdgeError
-from fer_edge.labels import SPLITS, labels_for
-from fer_edge.paths import require_file
+from fer_edge.model.labels import SPLITS, labels_for
 
 
 def check_face_arrays(arrays: Dict[str, np.ndarray]) -> None:

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from fer_edge.atomic import atomic_path
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.atomic import atomic_path
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.fleet.schema import EMOTION_COLUMNS, SCHEMA, current_version
 from fer_edge.moodlog.windows import satisfaction_index
 

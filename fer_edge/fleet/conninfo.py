@@ -12,8 +12,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fer_edge.errors import FerEdgeError, first_line, missing_dependency
-from fer_edge.redact import redact
+from fer_edge.core.errors import FerEdgeError, first_line, missing_dependency
+from fer_edge.core.redact import redact
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 _KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)

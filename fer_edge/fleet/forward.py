@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, List, Optional, Set, Tuple
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.retry import Backoff
-from fer_edge.errors import FerEdgeError
 from fer_edge.fleet.conninfo import CentralUnavailable, connect, describe_error, import_psycopg, is_transient
 from fer_edge.fleet.health import HealthReporter
 from fer_edge.fleet.outbox import Batch, Device, Outbox

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
-from fer_edge.atomic import atomic_path
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.atomic import atomic_path
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.fleet.schema import DEVICE_HEALTH_VERSION, SCHEMA, current_version
 
 SILENT_AFTER_S = 15 * 60.0

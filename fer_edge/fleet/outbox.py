@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.fleet.schema import CANONICAL_EMOTION, DEFAULT_CAMERA, EMOTION_COLUMNS
 from fer_edge.moodlog.connection import connect
 from fer_edge.moodlog.windows import iso

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.fleet.central_report import query_groups, total, write_csv, write_plot
 from fer_edge.fleet.conninfo import connect, describe_error, import_psycopg, redact_conninfo
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, List, Tuple
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 APPLICATION = "fer-edge"
 SCHEMA = "fer_edge"

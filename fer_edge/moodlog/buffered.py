@@ -19,8 +19,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Deque, Dict, Optional
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.retry import Backoff
-from fer_edge.errors import FerEdgeError
 from fer_edge.moodlog.connection import is_transient
 from fer_edge.moodlog.windows import TrackLike, TrackRow, WindowSummary, track_rows
 from fer_edge.moodlog.writer import LogFileGone, MoodLog

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.moodlog.schema import FLEET_TABLES, SQLITE_MAGIC, check_ours, create_or_upgrade
 
 BUSY_TIMEOUT_S = 10.0

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.moodlog.connection import connect
 from fer_edge.moodlog.schema import DEFAULT_CAMERA
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 SCHEMA_VERSION = "3"  # 2: windows.outage_s, one window per (run_id, start_ts); 3: windows.camera
 DEFAULT_CAMERA = "cam0"  # the one camera of a run with a bare --source, and of every log before version 3

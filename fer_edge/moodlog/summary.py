@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from fer_edge.atomic import atomic_path
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.atomic import atomic_path
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.moodlog.reader import WindowRow
 from fer_edge.moodlog.windows import POLARITIES, polarity, satisfaction_index
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional, Tuple
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.moodlog.connection import BUSY_TIMEOUT_S, connect, is_transient
 from fer_edge.moodlog.schema import DEFAULT_CAMERA
 from fer_edge.moodlog.windows import TrackLike, TrackRow, WindowSummary, iso, track_rows

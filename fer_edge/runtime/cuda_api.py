@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 
 class CudaError(FerEdgeError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional
 
-from fer_edge.errors import FerEdgeError, first_line
+from fer_edge.core.errors import FerEdgeError, first_line
 from fer_edge.runtime.cuda_api import CudaApi, CudaError, CudaPythonApi, PyCudaApi, check_cuda
 
 INSTALL_HINT = "pip install cuda-python (or pycuda on JetPack 5)"
@@ -92,7 +92,7 @@ def load_cuda_api(device: int = 0, binding: str = "auto") -> CudaApi:
 
 
 def _open_first(device: int, binding: str) -> CudaApi:
-    from fer_edge.trt.cuda_version import binding_version
+    from fer_edge.runtime.cuda_version import binding_version
 
     failures: list[str] = []
     for name in BINDINGS if binding == "auto" else (binding,):
@@ -105,7 +105,7 @@ def _open_first(device: int, binding: str) -> CudaApi:
             return api
     if not failures:
         raise FerEdgeError(f"running a TensorRT engine needs a CUDA binding; install one: {INSTALL_HINT}")
-    from fer_edge.trt.cuda_version import explain_context_failure, toolkit_cuda_version
+    from fer_edge.runtime.cuda_version import explain_context_failure, toolkit_cuda_version
 
     device_cuda = device_cuda_version() or toolkit_cuda_version()
     raise CudaError(
@@ -116,7 +116,7 @@ def _open_first(device: int, binding: str) -> CudaApi:
 
 def device_cuda_version() -> str | None:
     """The CUDA version the driver supports (``cudaDriverGetVersion``, no context needed)."""
-    from fer_edge.trt.cuda_version import driver_version_string
+    from fer_edge.runtime.cuda_version import driver_version_string
 
     cudart = import_cudart()
     if cudart is None:

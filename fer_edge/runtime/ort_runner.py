@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, NamedTuple, Optional
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError, first_line
-from fer_edge.ort import import_onnxruntime, session_options
+from fer_edge.core.errors import FerEdgeError, first_line
+from fer_edge.runtime.ort_session import import_onnxruntime, session_options
 from fer_edge.runtime.runner import Feed, Outputs, Runner
 
 CPU_EP = "CPUExecutionProvider"

@@ -23,7 +23,7 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 Feed = Mapping[str, np.ndarray]
 Outputs = Dict[str, np.ndarray]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.runtime.trt_dtypes import numpy_dtype
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
 
 # DataType member name -> numpy dtype (None: numpy has no such element type).
 TRT_TO_NUMPY: dict[str, Any] = {

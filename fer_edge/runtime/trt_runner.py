@@ -16,9 +16,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from fer_edge.errors import FerEdgeError
-from fer_edge.runtime.runner import Feed, Outputs, Runner
-from fer_edge.trt.sidecar import (
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.engine_sidecar import (
     DeviceInfo,
     Sidecar,
     board_model_here,
@@ -26,6 +25,7 @@ from fer_edge.trt.sidecar import (
     check_engine_file,
     read_sidecar,
 )
+from fer_edge.runtime.runner import Feed, Outputs, Runner
 
 # (input names, output names) -> elements to allocate per tensor; raises when the tensors are
 # not the ones the adapter expects.

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fer_edge.checkpoint import numpy_rng_state, plain_numpy_rng_state
-from fer_edge.errors import FerEdgeError
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.model.checkpoint import numpy_rng_state, plain_numpy_rng_state
 
 
 def pick_device(name: str) -> torch.device:

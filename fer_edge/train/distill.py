@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.files import file_sha256
 from fer_edge.data.core import FaceData
-from fer_edge.errors import FerEdgeError
 from fer_edge.train.teacher_file import check_matches, load_teacher_outputs, positions
 
 

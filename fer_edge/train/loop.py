@@ -18,13 +18,13 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from fer_edge.atomic import write_text_atomic
-from fer_edge.checkpoint import load_checkpoint, save_checkpoint
+from fer_edge.core.atomic import write_text_atomic
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data.core import FaceData
 from fer_edge.data.duplicates import train_duplicate_mask
-from fer_edge.errors import FerEdgeError
-from fer_edge.metrics import accuracy
-from fer_edge.model import FerCNN, ModelConfig, build_model, count_parameters
+from fer_edge.model.checkpoint import load_checkpoint, save_checkpoint
+from fer_edge.model.net import FerCNN, ModelConfig, build_model, count_parameters
+from fer_edge.model.scoring import accuracy
 from fer_edge.train.augment import AugmentConfig, augment_with_flip
 from fer_edge.train.common import EMA, autocast, bf16_is_fast, pick_device, restore_rng_state, rng_state
 
@@ -358,7 +358,7 @@ class Trainer:
         return self.finish()
 
     def _write_history(self) -> None:
-        from fer_edge.plots import plot_learning_curve
+        from fer_edge.core.figures import plot_learning_curve
 
         write_text_atomic(self.out / "history.json", json.dumps(self.history, indent=1))
         buf = io.StringIO()

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from fer_edge.model import PIXEL_MEAN, PIXEL_STD, FerCNN, ModelConfig
+from fer_edge.model.net import PIXEL_MEAN, PIXEL_STD, FerCNN, ModelConfig
 
 
 class StackedLinear(nn.Module):

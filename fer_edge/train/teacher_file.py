@@ -22,11 +22,11 @@ from typing import Any, Dict
 
 import numpy as np
 
-from fer_edge.atomic import write_bytes_atomic
+from fer_edge.core.atomic import write_bytes_atomic
+from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.paths import require_file
 from fer_edge.data.core import FaceData
-from fer_edge.errors import FerEdgeError
-from fer_edge.metrics import accuracy, softmax
-from fer_edge.paths import require_file
+from fer_edge.model.scoring import accuracy, softmax
 
 FORMAT = "fer-edge-teachers"
 FORMAT_VERSION = 1

@@ -19,11 +19,11 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
+from fer_edge.core.errors import FerEdgeError
 from fer_edge.data.core import FaceData
 from fer_edge.data.duplicates import train_duplicate_mask
-from fer_edge.errors import FerEdgeError
-from fer_edge.metrics import accuracy
-from fer_edge.model import FerCNN, ModelConfig, count_parameters
+from fer_edge.model.net import FerCNN, ModelConfig, count_parameters
+from fer_edge.model.scoring import accuracy
 from fer_edge.train.augment import AugmentConfig, augment, mix
 from fer_edge.train.common import EMA, autocast, bf16_is_fast, pick_device
 from fer_edge.train.stacked import StackedFerCNN

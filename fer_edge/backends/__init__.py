@@ -1,9 +1,0 @@
-"""One inference interface over PyTorch, ONNX Runtime and TensorRT (see ``base.Backend``).
-
-Importing this package imports none of torch, onnxruntime, tensorrt or a CUDA binding.
-"""
-
-from fer_edge.backends.base import Backend, prepare_batch
-from fer_edge.backends.loader import DEVICES, backend_kind, load_backend
-
-__all__ = ["DEVICES", "Backend", "backend_kind", "load_backend", "prepare_batch"]
