@@ -9,8 +9,8 @@
 
 Writes benchmarks/camera/streams.json and .md.
 
-    python scripts/bench_streams.py --data ../shared/data/fer2013.csv.gz \
-        --detector-model ../shared/data/face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
+    python scripts/bench_streams.py --data fer2013.csv.gz \
+        --detector-model face_detection_yunet.onnx --model fer_edge/weights/fer2013.int8.onnx
 """
 
 from __future__ import annotations
