@@ -15,12 +15,11 @@ import abc
 import json
 import time
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
 from fer_edge.core.errors import FerEdgeError
-from fer_edge.runtime.runner import host_overhead_ms
+from fer_edge.runtime.runner import Lifecycle, host_overhead_ms
 
 IMAGE_SIZE = 48
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
@@ -58,7 +57,7 @@ def metadata_for(labels: tuple[str, ...], dataset: str, arch: str = "", version:
     return meta
 
 
-class Backend(abc.ABC):
+class Backend(Lifecycle):
     """A loaded model that turns raw-pixel face batches into logits.
 
     Subclasses set :attr:`name` and :attr:`precision` and implement the ``*_impl`` methods.
@@ -67,6 +66,7 @@ class Backend(abc.ABC):
     """
 
     name: str = "backend"
+    kind: str = "backend"
 
     def __init__(
         self,
@@ -110,12 +110,6 @@ class Backend(abc.ABC):
     def num_classes(self) -> int:
         return len(self.labels)
 
-    def activate(self) -> None:
-        if self.is_active:
-            raise FerEdgeError(f"{self.name} backend is already active", path=self.path)
-        self.activate_impl()
-        self.is_active = True
-
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Logits float32 ``[N, C]`` for a face batch (see :func:`prepare_batch`).
 
@@ -137,28 +131,6 @@ class Backend(abc.ABC):
                 path=self.path,
             )
         return logits
-
-    def deactivate(self) -> None:
-        """Release resources; calling it on an inactive backend does nothing."""
-        if not self.is_active:
-            return
-        try:
-            self.deactivate_impl()
-        finally:
-            self.is_active = False
-
-    def __enter__(self) -> Backend:
-        if not self.is_active:
-            self.activate()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.deactivate()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.precision} {self.path}>"

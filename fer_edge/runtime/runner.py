@@ -19,7 +19,7 @@ import abc
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Dict, Mapping
+from typing import Dict, Mapping, TypeVar
 
 import numpy as np
 
@@ -27,9 +27,57 @@ from fer_edge.core.errors import FerEdgeError
 
 Feed = Mapping[str, np.ndarray]
 Outputs = Dict[str, np.ndarray]
+_L = TypeVar("_L", bound="Lifecycle")
 
 
-class Runner(abc.ABC):
+class Lifecycle(abc.ABC):
+    """Polygraphy's lifecycle, shared by the runners and the classifier adapters over them:
+    :meth:`activate` once (again is an error), :meth:`deactivate` any number of times, and a
+    context manager that activates on entry unless already active."""
+
+    name: str = "runner"
+    kind: str = "runner"  # the word the "already active" error uses
+    path: Path
+    is_active: bool = False
+
+    @abc.abstractmethod
+    def activate_impl(self) -> None:
+        """Create the session / engine / buffers."""
+
+    @abc.abstractmethod
+    def deactivate_impl(self) -> None:
+        """Release what :meth:`activate_impl` created (also after a failed activation)."""
+
+    def activate(self) -> None:
+        if self.is_active:
+            raise FerEdgeError(f"{self.name} {self.kind} is already active", path=self.path)
+        self.activate_impl()
+        self.is_active = True
+
+    def deactivate(self) -> None:
+        """Release resources; calling it when inactive does nothing."""
+        if not self.is_active:
+            return
+        try:
+            self.deactivate_impl()
+        finally:
+            self.is_active = False
+
+    def __enter__(self: _L) -> _L:
+        if not self.is_active:
+            self.activate()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.deactivate()
+
+
+class Runner(Lifecycle):
     """A loaded network that maps named input arrays to named output arrays.
 
     Timing of the last :meth:`infer`: ``last_latency_ms`` is the wall time of the call;
@@ -48,22 +96,8 @@ class Runner(abc.ABC):
         self.last_host_ms: float | None = None
 
     @abc.abstractmethod
-    def activate_impl(self) -> None:
-        """Create the session / engine / buffers."""
-
-    @abc.abstractmethod
     def infer_impl(self, feed: Feed) -> Outputs:
         """Run the network on ``feed``; set ``last_gpu_ms`` where device time is known."""
-
-    @abc.abstractmethod
-    def deactivate_impl(self) -> None:
-        """Release what :meth:`activate_impl` created (also after a failed activation)."""
-
-    def activate(self) -> None:
-        if self.is_active:
-            raise FerEdgeError(f"{self.name} runner is already active", path=self.path)
-        self.activate_impl()
-        self.is_active = True
 
     def infer(self, feed: Feed) -> Outputs:
         """The network's outputs by name; activates the runner on first use."""
@@ -75,28 +109,6 @@ class Runner(abc.ABC):
         self.last_latency_ms = (time.perf_counter() - start) * 1000.0
         self.last_host_ms = host_overhead_ms(self.last_latency_ms, self.last_gpu_ms)
         return outputs
-
-    def deactivate(self) -> None:
-        """Release resources; calling it on an inactive runner does nothing."""
-        if not self.is_active:
-            return
-        try:
-            self.deactivate_impl()
-        finally:
-            self.is_active = False
-
-    def __enter__(self) -> Runner:
-        if not self.is_active:
-            self.activate()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.deactivate()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} {self.path}>"
