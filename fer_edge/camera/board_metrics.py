@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional
 
-from fer_edge.core.tegrastats import TegraSample, parse_line
+from fer_edge.core.tegrastats import TegraSample, TegrastatsProcess
 from fer_edge.core.thermal_zones import SYSFS_THERMAL, throttle_points, zone_label
 
 # A sample older than this is not exported: tegrastats died or stalled, and a stale temperature
@@ -68,39 +68,25 @@ class BoardReader:
         self._lock = threading.Lock()
         self._sample: Optional[TegraSample] = None
         self._at = 0.0
-        self._proc: Optional[subprocess.Popen] = None
-        self._thread: Optional[threading.Thread] = None
+        self._process = TegrastatsProcess(interval_ms, self._keep)
         self._mode: tuple = (None, None)
         self._throttle: Dict[str, float] = {}
 
     @staticmethod
     def available() -> bool:
-        return shutil.which("tegrastats") is not None
+        return TegrastatsProcess.available()
 
     def start(self) -> BoardReader:
-        exe = shutil.which("tegrastats")
-        if exe is None:
+        if not self.available():
             return self
         self._mode = power_mode()
         self._throttle = throttle_points(self.thermal_root)
-        try:
-            self._proc = subprocess.Popen(
-                [exe, "--interval", str(self.interval_ms)],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            )  # fmt: skip
-        except OSError:
-            self._proc = None
-            return self
-        self._thread = threading.Thread(target=self._read, name="fer-edge-tegrastats", daemon=True)
-        self._thread.start()
+        self._process.start()
         return self
 
-    def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
-            sample = parse_line(line)
-            with self._lock:
-                self._sample, self._at = sample, time.monotonic()
+    def _keep(self, sample: TegraSample) -> None:
+        with self._lock:
+            self._sample, self._at = sample, time.monotonic()
 
     def reading(self) -> Optional[BoardReading]:
         """The newest line, or None without tegrastats or when its last line is stale."""
@@ -122,14 +108,4 @@ class BoardReader:
         )
 
     def close(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-            self._proc = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._process.stop()

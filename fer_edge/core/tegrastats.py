@@ -23,7 +23,7 @@ import shutil
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 RAM = re.compile(r"\bRAM (\d+)/(\d+)MB")
 # "NAME 4567mW/4500mW" or "NAME 3120/2900": a rail has mW or a "/avg" (so "APE 150" is no rail).
@@ -111,23 +111,26 @@ def summarise(samples: List[TegraSample]) -> TegraSummary:
     )
 
 
-@dataclass
-class TegraStats:
-    """``with TegraStats() as t: ...`` then ``t.summary()``; does nothing where tegrastats is absent."""
+class TegrastatsProcess:
+    """``tegrastats --interval MS`` in a background thread, each line parsed and handed to
+    ``on_sample``; nothing runs where tegrastats is absent or cannot start. One implementation for
+    the bench's summary and the camera's board metrics."""
 
-    interval_ms: int = 100
-    samples: list[TegraSample] = field(default_factory=list)
-    _proc: subprocess.Popen[str] | None = None
-    _reader: threading.Thread | None = None
+    def __init__(self, interval_ms: int, on_sample: Callable[[TegraSample], None],
+                 name: str = "fer-edge-tegrastats") -> None:
+        self.interval_ms, self.on_sample, self.name = interval_ms, on_sample, name
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
 
     @staticmethod
     def available() -> bool:
         return shutil.which("tegrastats") is not None
 
-    def __enter__(self) -> TegraStats:
+    def start(self) -> bool:
+        """Start reading; False where there is no tegrastats to read."""
         exe = shutil.which("tegrastats")
         if exe is None:
-            return self
+            return False
         try:
             self._proc = subprocess.Popen(
                 [exe, "--interval", str(self.interval_ms)],
@@ -137,25 +140,50 @@ class TegraStats:
             )
         except OSError:
             self._proc = None
-            return self
-        self._reader = threading.Thread(target=self._read, daemon=True)
+            return False
+        self._reader = threading.Thread(target=self._read, name=self.name, daemon=True)
         self._reader.start()
-        return self
+        return True
 
     def _read(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         for line in self._proc.stdout:
-            self.samples.append(parse_line(line))
+            self.on_sample(parse_line(line))
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         if self._proc is not None:
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                self._proc.wait(timeout=5)
+            self._proc = None
         if self._reader is not None:
             self._reader.join(timeout=5)
+            self._reader = None
+
+
+@dataclass
+class TegraStats:
+    """``with TegraStats() as t: ...`` then ``t.summary()``; does nothing where tegrastats is absent."""
+
+    interval_ms: int = 100
+    samples: list[TegraSample] = field(default_factory=list)
+    _process: TegrastatsProcess | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return TegrastatsProcess.available()
+
+    def __enter__(self) -> TegraStats:
+        self._process = TegrastatsProcess(self.interval_ms, self.samples.append)
+        self._process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            self._process.stop()
 
     def summary(self) -> TegraSummary | None:
         return summarise(self.samples) if self.samples else None
