@@ -35,6 +35,25 @@ def skip_host_command_off_host(command: str) -> None:
         pytest.skip(HOST_SIDE_REASON)
 
 
+def invoke_cli(*args: Any) -> Any:
+    """``fer-edge ARGS`` in-process (CliRunner); a host-only command skips on a device-side Python."""
+    from typer.testing import CliRunner
+
+    from fer_edge.cli import app
+
+    skip_host_command_off_host(str(args[0]))
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result: Any) -> str:
+    """The command failed as a user error should: exit 2, one line ``error: ...``, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep the parsed-data cache of the tests out of the user's home."""

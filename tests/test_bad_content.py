@@ -11,8 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import skip_host_command_off_host, synthetic_faces, write_fer_csv, write_votes_csv
-from typer.testing import CliRunner, Result
+from conftest import (
+    invoke_cli,
+    one_line_error,
+    synthetic_faces,
+    write_fer_csv,
+    write_votes_csv,
+)
 
 from fer_edge.cli import app
 from fer_edge.core.errors import FerEdgeError
@@ -20,19 +25,6 @@ from fer_edge.data import fer2013_csv, load_dataset
 from fer_edge.data.ferplus import check_row_order, read_votes
 from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.model.shipped import shipped_model
-
-
-def invoke(*args: str | Path) -> Result:
-    skip_host_command_off_host(str(args[0]))
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 def csv_with_pixel(tmp_path: Path, token: str) -> Path:
@@ -85,7 +77,7 @@ def test_bad_pixel_values_are_one_line_naming_the_row(
 
 def test_bad_pixel_value_via_the_cli(tmp_path: Path) -> None:
     path = csv_with_pixel(tmp_path, "1.0")
-    line = one_line_error(invoke("evaluate", shipped_model("fer2013", "fp32"), "--data", path, "--device", "cpu"))
+    line = one_line_error(invoke_cli("evaluate", shipped_model("fer2013", "fp32"), "--data", path, "--device", "cpu"))
     assert line == f"error: {path}:4: pixel value '1.0' is not an integer in 0..255"
 
 
@@ -169,7 +161,7 @@ def test_an_empty_cache_via_the_cli_is_not_aborted(
     load_dataset(path)
     (entry,) = (tmp_path / "cache").glob("*.npz")
     entry.write_bytes(b"")
-    result = invoke("evaluate", shipped_model("fer2013", "fp32"), "--data", path, "--device", "cpu", "--json")
+    result = invoke_cli("evaluate", shipped_model("fer2013", "fp32"), "--data", path, "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
     assert "Aborted" not in result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["n"] == 20
@@ -218,7 +210,7 @@ def test_votes_shuffled_within_a_split_are_refused(tmp_path: Path) -> None:
     path.write_text("\n".join([lines[0], *shuffled, *lines[41:]]) + "\n")
     with pytest.raises(FerEdgeError, match=r"votes\.csv:\d+: \d+ of the 40 Training rows are out of order"):
         load_dataset(data, dataset="ferplus", votes=path, cache=False)
-    line = one_line_error(invoke("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
+    line = one_line_error(invoke_cli("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
                                  "--device", "cpu"))
     assert "out of order by 'Image name'" in line and "original order" in line
 
@@ -245,7 +237,7 @@ def test_votes_whose_names_were_blanked_cannot_vouch_for_their_order(tmp_path: P
     with pytest.raises(FerEdgeError, match=r"votes\.csv:\d+: 40 of the 40 Training rows have no 'Image name' "
                        r"although their votes say it is a face.*too few names remain"):
         load_dataset(data, dataset="ferplus", votes=path, cache=False)
-    line = one_line_error(invoke("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
+    line = one_line_error(invoke_cli("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
                                  "--device", "cpu"))
     assert "too few names remain" in line
 
@@ -277,7 +269,7 @@ def test_a_vote_count_too_big_for_an_integer_is_one_line(tmp_path: Path, count: 
     fields[4] = count
     lines[3] = ",".join(fields)
     path.write_text("\n".join(lines) + "\n")
-    line = one_line_error(invoke("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
+    line = one_line_error(invoke_cli("evaluate", shipped_model("ferplus", "fp32"), "--data", data, "--votes", path,
                                  "--device", "cpu"))
     assert "votes.csv:4: " in line and "vote count" in line
 
@@ -308,7 +300,7 @@ def test_labels_metadata_that_is_not_a_json_list(tmp_path: Path, labels: str, co
         "bench": ["bench", model, "--device", "cpu", "--min-time", "0.01", "--min-iters", "1", "--batch", "1"],
         "quantize": ["quantize", model, "--data", data, "--out", tmp_path / "q.onnx"],
     }[command]
-    result = invoke(*args)
+    result = invoke_cli(*args)
     assert "Traceback" not in result.output and result.exit_code != 0, result.output
     assert "labels" in result.output and "odd.onnx" in result.output
 
@@ -331,7 +323,7 @@ def test_a_bad_sidecar_is_one_line(tmp_path: Path, case: str) -> None:
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"plan")
     (tmp_path / "m.engine.json").write_bytes(SIDECARS[case])
-    line = one_line_error(invoke("info", engine))
+    line = one_line_error(invoke_cli("info", engine))
     assert "m.engine.json" in line and "sidecar" in line
 
 
@@ -348,7 +340,7 @@ def test_record_refuses_the_installed_package(tmp_path: Path) -> None:
     data = _faces(tmp_path, 10)
     before = shipped_model("fer2013", "int8").read_bytes()
     for model in ([], [shipped_model("fer2013", "int8")]):
-        line = one_line_error(invoke("evaluate", *model, "--data", data, "--device", "cpu", "--record"))
+        line = one_line_error(invoke_cli("evaluate", *model, "--data", data, "--device", "cpu", "--record"))
         assert "inside the installed fer-edge package" in line and "copy the model elsewhere" in line
     assert shipped_model("fer2013", "int8").read_bytes() == before
 
@@ -364,7 +356,7 @@ def test_record_states_what_it_measured_and_keeps_a_figure_from_the_full_split(t
     shutil.copy(shipped_model("fer2013", "fp32"), model)
     recorded = _metrics(model)["PrivateTest"]  # measured on all 3589 PrivateTest images
     data = _faces(tmp_path, 12)
-    line = one_line_error(invoke("evaluate", model, "--data", data, "--device", "cpu", "--record", "--json"))
+    line = one_line_error(invoke_cli("evaluate", model, "--data", data, "--device", "cpu", "--record", "--json"))
     assert "PrivateTest here has 12 images, the full split 3589" in line and "--record-subset" in line
     assert _metrics(model)["PrivateTest"] == recorded
     from conftest import invoke_apart
@@ -396,6 +388,6 @@ def test_record_without_a_previous_figure_records_with_its_image_count(tmp_path:
         entry.key, entry.value = key, value
     onnx.save(proto, str(model))
     data = _faces(tmp_path, 9)
-    result = invoke("evaluate", model, "--data", data, "--device", "cpu", "--record")
+    result = invoke_cli("evaluate", model, "--data", data, "--device", "cpu", "--record")
     assert result.exit_code == 0, result.output
     assert _metrics(model)["measured_on"]["PrivateTest"]["images"] == 9

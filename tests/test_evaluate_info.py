@@ -9,7 +9,7 @@ from typing import Callable, List, Union
 
 import numpy as np
 import pytest
-from conftest import REPO, synthetic_faces, write_fer_csv
+from conftest import REPO, one_line_error, synthetic_faces, write_fer_csv
 from typer.testing import CliRunner, Result
 
 from fer_edge.cli import app
@@ -161,14 +161,6 @@ def test_shipped_onnx_model_beats_chance_on_real_faces(real_slice_csv: Path) -> 
 
 
 # ---- bad input -------------------------------------------------------------------------------------
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 def test_evaluate_on_an_empty_split(checkpoint: Path, tmp_path: Path) -> None:

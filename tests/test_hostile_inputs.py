@@ -10,25 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import skip_host_command_off_host, synthetic_faces, write_fer_csv
+from conftest import invoke_cli, one_line_error, skip_host_command_off_host, synthetic_faces, write_fer_csv
 from test_camera_helpers import tiny_fer_model
-from typer.testing import CliRunner, Result
+from typer.testing import CliRunner
 
 from fer_edge.cli import app
 from fer_edge.core.errors import FerEdgeError
-
-
-def invoke(*args: str | Path) -> Result:
-    skip_host_command_off_host(str(args[0]))
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 def _edit_model(path: Path, **metadata: str) -> Path:
@@ -97,7 +84,7 @@ def test_a_model_outside_the_input_contract_is_one_line_before_onnx_runtime(
         "bench": ["bench", model, "--device", "cpu", "--min-time", "0.01", "--min-iters", "1", "--batch", "1"],
         "build-engine": ["build-engine", model, "--out", tmp_path / "m.engine", "--print-trtexec"],
     }[command]
-    result = invoke(*args)
+    result = invoke_cli(*args)
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert f"input 'input' is {shown}; a fer-edge classifier takes float32 [N, 1, 48, 48]" in result.output
     assert str(model) in result.output and "AssertionError" not in result.output
@@ -130,7 +117,7 @@ def test_huge_or_deeply_nested_metadata_is_refused_not_recursed_into(
 ) -> None:
     model = _edit_model(tiny_fer_model(tmp_path / "deep.onnx"), **{key: value})
     args = ["info", model] if command == "info" else ["evaluate", model, "--data", data, "--device", "cpu"]
-    line = one_line_error(invoke(*args))
+    line = one_line_error(invoke_cli(*args))
     assert expect in line and str(model) in line
 
 
@@ -204,7 +191,7 @@ def test_a_folder_or_device_given_as_a_model_says_so(tmp_path: Path, data: Path,
                                                       said: str, command: str) -> None:
     given = make(tmp_path)
     extra = {"evaluate": ["--data", data, "--device", "cpu"], "bench": ["--device", "cpu", "--batch", "1"]}
-    result = invoke(command, given, *extra.get(command, []))
+    result = invoke_cli(command, given, *extra.get(command, []))
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert f"{given}: {said}" in result.output
 
@@ -218,7 +205,7 @@ def test_a_folder_or_device_given_as_a_model_says_so(tmp_path: Path, data: Path,
 )
 def test_a_device_or_pipe_as_data_is_refused_unread(tmp_path: Path, make: Callable[[Path], Path], said: str) -> None:
     given = make(tmp_path)
-    line = one_line_error(invoke("evaluate", tiny_fer_model(tmp_path / "m.onnx"), "--data", given,
+    line = one_line_error(invoke_cli("evaluate", tiny_fer_model(tmp_path / "m.onnx"), "--data", given,
                                  "--device", "cpu"))
     assert said in line and str(given) in line
 
@@ -248,7 +235,7 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_names_the_file(
     torch.save(ckpt, tmp_path / "misfit.pt")
     args = {"evaluate": ["evaluate", tmp_path / "misfit.pt", "--data", data, "--device", "cpu"],
             "export": ["export", tmp_path / "misfit.pt", "--out", tmp_path / "m.onnx"]}[command]
-    line = one_line_error(invoke(*args))
+    line = one_line_error(invoke_cli(*args))
     assert line.startswith(f"error: {tmp_path / 'misfit.pt'}: checkpoint weights do not fit its model config (")
     assert "RuntimeError: " in line and ("size mismatch" in line or "key(s)" in line), line
     assert not (tmp_path / "m.onnx").exists()

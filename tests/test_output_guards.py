@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, List, Tuple, Union
 
 import pytest
-from conftest import skip_host_command_off_host
+from conftest import one_line_error, skip_host_command_off_host
 from fs_faults import fill, remount_read_only, tmpfs
 from typer.testing import CliRunner, Result
 
@@ -24,14 +24,6 @@ from fer_edge.cli import app
 def invoke(args: list[str | Path]) -> Result:
     skip_host_command_off_host(str(args[0]))
     return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 @dataclass
