@@ -171,16 +171,22 @@ def rich_camera_table(rows: list[Row]) -> Any:
     return table
 
 
-def camera_markdown(report: dict[str, Any]) -> str:
-    machine = report["machine"]
-    lines = [
-        "# Camera pipeline, end to end",
-        "",
+def machine_markdown(machine: dict[str, Any]) -> list[str]:
+    """The command and the machine, as every camera benchmark's Markdown opens."""
+    return [
         f"Command: `{machine.get('command', '')}`",
         "",
         f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores), GPU {machine.get('gpu') or 'none'}, "
         f"load average {machine.get('load_average')}; packages {machine.get('packages')}, "
         f"OpenCV {machine.get('opencv')}",
+    ]
+
+
+def camera_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Camera pipeline, end to end",
+        "",
+        *machine_markdown(report["machine"]),
         "",
         f"Video {report['video']}, model {report['model']}, detector {report['detector_model']}, "
         f"median of {report['repeats']} run(s) per configuration, configurations interleaved.",

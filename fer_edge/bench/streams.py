@@ -247,17 +247,14 @@ def streams_report(video: Path, settings: CameraSettings, trials: List[StreamsTr
 
 
 def streams_markdown(report: Dict[str, Any]) -> str:
-    machine = report["machine"]
+    from fer_edge.bench.camera import machine_markdown
+
     lines = [
         "# Cameras per device: streams in one process",
         "",
         f"**{report['line']}**",
         "",
-        f"Command: `{machine.get('command', '')}`",
-        "",
-        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores), GPU {machine.get('gpu') or 'none'}, "
-        f"load average {machine.get('load_average')}; packages {machine.get('packages')}, "
-        f"OpenCV {machine.get('opencv')}",
+        *machine_markdown(report["machine"]),
         "",
         f"Video {report['video']} played as live cameras at its own fps, model {report['model']}, detector "
         f"{report['detector_model']}, options {report.get('options', 'not recorded')}; sustained: at most "
