@@ -18,6 +18,7 @@ import numpy as np
 
 from fer_edge.core.errors import FerEdgeError
 from fer_edge.core.optional import import_cv2
+from fer_edge.runtime.runner import Runner
 
 STRIDES: tuple[int, ...] = (8, 16, 32)
 DIVISOR = 32  # YuNet's largest stride: the input is padded to a multiple of it
@@ -178,7 +179,24 @@ def static_input_size(path: Path) -> tuple[int, int] | None:
     return None
 
 
-class OrtYuNet:
+class RunnerAdapter:
+    """What a YuNet adapter hands on from its runner: the last inference's timing, and closing."""
+
+    runner: Runner
+
+    @property
+    def last_latency_ms(self) -> float | None:
+        return self.runner.last_latency_ms
+
+    @property
+    def last_gpu_ms(self) -> float | None:
+        return self.runner.last_gpu_ms
+
+    def close(self) -> None:
+        self.runner.deactivate()
+
+
+class OrtYuNet(RunnerAdapter):
     """YuNet on ONNX Runtime (CPU, CUDA or the TensorRT execution provider): the detector's
     adapter over the runner the classifier uses, with the same provider choice and errors.
 
@@ -209,16 +227,5 @@ class OrtYuNet:
         self.name = self.runner.name
         self._input = self.runner.inputs[0].name
 
-    @property
-    def last_latency_ms(self) -> float | None:
-        return self.runner.last_latency_ms
-
-    @property
-    def last_gpu_ms(self) -> float | None:
-        return self.runner.last_gpu_ms
-
     def run(self, blob: np.ndarray) -> Outputs:
         return self.runner.infer({self._input: blob})
-
-    def close(self) -> None:
-        self.runner.deactivate()

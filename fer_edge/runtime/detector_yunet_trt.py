@@ -16,7 +16,14 @@ import numpy as np
 from fer_edge.core.errors import FerEdgeError
 from fer_edge.model.engine_sidecar import Sidecar
 from fer_edge.runtime.detector_profile import DETECTOR_KIND, DetectorProfile, check_frame_size, profile_from_sidecar
-from fer_edge.runtime.detector_yunet import FIX_HINT, OUTPUT_NAMES, OUTPUT_WIDTHS, STRIDES, Outputs
+from fer_edge.runtime.detector_yunet import (
+    FIX_HINT,
+    OUTPUT_NAMES,
+    OUTPUT_WIDTHS,
+    STRIDES,
+    Outputs,
+    RunnerAdapter,
+)
 from fer_edge.runtime.trt_runner import TensorRTRunner, checked_sidecar
 
 
@@ -39,8 +46,10 @@ def check_detector_sidecar(sidecar: Sidecar, path: Path) -> DetectorProfile:
     return profile_from_sidecar(sidecar.profile, path)
 
 
-class TrtYuNet:
+class TrtYuNet(RunnerAdapter):
     """Runs a YuNet engine; the engine loads on the first frame."""
+
+    runner: TensorRTRunner
 
     name = "tensorrt"
 
@@ -59,14 +68,6 @@ class TrtYuNet:
         max_w, max_h = self.profile.max
         return {inputs[0]: 3 * max_w * max_h, **output_sizes(max_w, max_h)}
 
-    @property
-    def last_latency_ms(self) -> float | None:
-        return self.runner.last_latency_ms
-
-    @property
-    def last_gpu_ms(self) -> float | None:
-        return self.runner.last_gpu_ms
-
     def run(self, blob: np.ndarray) -> Outputs:
         if self._checked != blob.shape:
             check_frame_size(self.profile, int(blob.shape[3]), int(blob.shape[2]), self.path)
@@ -77,8 +78,6 @@ class TrtYuNet:
         return {name: np.asarray(value, dtype=np.float32).reshape(-1) for name, value in outputs.items()
                 if name in OUTPUT_NAMES}
 
-    def close(self) -> None:
-        self.runner.deactivate()
 
 
 def open_yunet_engine(path: Path, device_index: int = 0) -> TrtYuNet:
