@@ -89,7 +89,6 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/camera"))
     args = ap.parse_args()
 
-    from fer_edge.camera.wiring import open_classifier, pipeline_files
     from fer_edge.data import load_dataset
 
     load_before = [round(v, 2) for v in os.getloadavg()]  # a shared machine: say how busy it was before
@@ -101,11 +100,10 @@ def main() -> None:
         video = tmp / "store.avi"
         make_video(video, test.images, test.labels, args.groups, 0.0, seed=0)
         frames = args.groups * 60
-        with open_classifier(settings, pipeline_files(settings)) as classifier:
-            trials, sustained, best = find_capacity(
-                video, settings, None, classifier,
-                on_trial=lambda t, ok: print(f"{t.streams} streams: worst dropped {t.worst_dropped:.2%}, "
-                                             f"{'sustained' if ok else 'not sustained'}", flush=True))
+        trials, sustained, best = find_capacity(
+            video, settings, None,
+            on_trial=lambda t, ok: print(f"{t.streams} streams: worst dropped {t.worst_dropped:.2%}, "
+                                         f"{'sustained' if ok else 'not sustained'}", flush=True))
         line = quotable(best, 640, 480, FPS)
         print(line, flush=True)
         report = streams_report(video, settings, trials, sustained, best, line, machine_info())

@@ -324,7 +324,7 @@ def test_streams_plays_copies_as_live_cameras_and_reports_each(tmp_path: Path) -
 def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pytest.MonkeyPatch) -> None:
     from fer_edge.bench import streams as mod
 
-    def fake_trial(video: object, settings: object, n: int, classifier: object, tmp: object) -> mod.StreamsTrial:
+    def fake_trial(video: object, settings: object, n: int, tmp: object) -> mod.StreamsTrial:
         dropped = 0.0 if n <= 3 else 0.05
         faces = 100 if n != 3 else 97  # 3: faces lost
         rows = [{"dropped_share": dropped, "fps": 30.0, "faces": faces, "counts": {"happy": 50, "sad": faces - 50}}
@@ -332,7 +332,7 @@ def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pyte
         return mod.StreamsTrial(n, rows, 1.0, 1.0, 1.0)
 
     monkeypatch.setattr(mod, "run_streams", fake_trial)
-    trials, sustained, best = mod.find_capacity(Path("v"), None, None, None)  # type: ignore[arg-type]
+    trials, sustained, best = mod.find_capacity(Path("v"), None, None)  # type: ignore[arg-type]
     assert [t.streams for t in trials] == [1, 2, 3] and sustained == [True, True, False] and best == 2
     assert mod.quotable(best, 640, 480, 30.0) == "this device runs 2 cameras of 640x480 at 30 fps"
     assert mod.quotable(1, 640, 480, 30.0) == "this device runs one camera of 640x480 at 30 fps"

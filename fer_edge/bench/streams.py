@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -78,17 +78,20 @@ def share_points(row: Row, reference: Row) -> float:
                 for e in emotions), default=0.0)
 
 
-def run_streams(video: Path, settings: CameraSettings, streams: int, classifier: Any, tmp: Path) -> StreamsTrial:
-    """``streams`` copies of ``video`` as live cameras through one process until every copy ends."""
+def run_streams(video: Path, settings: CameraSettings, streams: int, tmp: Path) -> StreamsTrial:
+    """``streams`` copies of ``video`` as live cameras through one process until every copy ends,
+    with the classifier, the detector and their threads as ``run`` serving that many cameras has them."""
     from fer_edge.camera.capture import ThreadedCapture
     from fer_edge.camera.metrics import CameraMetrics
-    from fer_edge.camera.multiloop import Feed, MultiCameraLoop
+    from fer_edge.camera.multiloop import Feed, MultiCameraLoop, detect_workers, several_cameras_threads
     from fer_edge.camera.sources import FrameSource, parse_source
-    from fer_edge.camera.wiring import build_pipeline
+    from fer_edge.camera.wiring import open_pipeline
 
-    pipeline = build_pipeline(settings, classifier)
+    settings = replace(settings, threads=several_cameras_threads(streams, settings.threads))
     spec = parse_source(str(video))
     with contextlib.ExitStack() as stack:
+        pipeline = stack.enter_context(open_pipeline(settings))
+        classifier = pipeline.classifier
         feeds = []
         for i in range(streams):
             frames = stack.enter_context(FrameSource(spec))
@@ -100,7 +103,8 @@ def run_streams(video: Path, settings: CameraSettings, streams: int, classifier:
                                  metrics=CameraMetrics(name, classifier.labels))
             feeds.append(Feed(name, ThreadedCapture(frames, pace_fps=fps, name=name), loop, paced=True))
         _warm_up(pipeline, video)
-        multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None)
+        workers = detect_workers(streams, getattr(pipeline.detector, "backend", ""), settings.threads)
+        multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None, detect_workers=workers)
         t0 = time.perf_counter()
         multi.run()
         seconds = time.perf_counter() - t0
@@ -152,7 +156,6 @@ def find_capacity(
     video: Path,
     settings: CameraSettings,
     streams: Optional[int],
-    classifier: Any,
     on_trial: Callable[[StreamsTrial, bool], None] = lambda t, ok: None,
 ) -> tuple[List[StreamsTrial], List[bool], int]:
     """The trials run (``streams`` alone, or 1, 2, ... for auto), whether each was sustained, and
@@ -164,7 +167,7 @@ def find_capacity(
     with tempfile.TemporaryDirectory(prefix="fer-edge-streams-") as tmp:
         counts = [streams] if streams is not None else range(1, MAX_STREAMS + 1)
         for n in counts:
-            trial = run_streams(video, settings, n, classifier, Path(tmp))
+            trial = run_streams(video, settings, n, Path(tmp))
             if reference is None:
                 reference = trial.rows if n == 1 else None
             if reference is not None:
@@ -283,12 +286,11 @@ def bench_streams_command(
 ) -> None:
     """What ``fer-edge bench --camera VIDEO --streams N|auto`` does: trials, the table, the line."""
     import json
-    from dataclasses import replace
 
     from rich.table import Table
 
     from fer_edge.bench.machine import machine_info
-    from fer_edge.camera.wiring import open_classifier, pipeline_files
+    from fer_edge.camera.wiring import pipeline_files
     from fer_edge.core.atomic import write_text_atomic
 
     streams = parse_streams(streams_text)
@@ -304,8 +306,8 @@ def bench_streams_command(
         console.print(f"{trial.streams} streams: {trial.aggregate_fps:.1f} fps in all, worst dropped "
                       f"{100 * trial.worst_dropped:.2f} % -> {'sustained' if ok else 'not sustained'}", markup=False)
 
-    with open_classifier(settings, pipeline_files(settings)) as classifier:
-        trials, sustained, best = find_capacity(video, settings, streams, classifier, on_trial=say)
+    pipeline_files(settings)  # a missing model or detector file: one line before the first trial
+    trials, sustained, best = find_capacity(video, settings, streams, on_trial=say)
     line = quotable(best, width, height, fps, streams)
     table = Table(title="streams in one process (each at the video's fps, as live cameras)")
     for header in HEADERS:

@@ -6,14 +6,20 @@ Each step takes whatever frames have arrived (a camera with nothing new is skipp
 stalls or drops never delays the others), runs each frame's detector and tracker as its camera's
 loop would, and then classifies the faces due from all cameras in ONE batched call. Windows,
 outages, smoothing and re-inference stay per camera, in its own loop.
+
+The detector passes of a step run at once on ``detect_workers`` threads (:func:`detect_workers`):
+a CPU detector on one core each uses the cores that one loop thread, waiting on one pass at a
+time, would leave to ONNX Runtime's spinning thread pool (benchmarks/camera/streams.md).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, Deque, Dict, List, Optional
 
@@ -30,6 +36,33 @@ DELAYS_KEPT = 10_000  # end-to-end delays per camera kept for percentiles (the n
 # without waiting for the source's read timeout (sources.STREAM_TIMEOUT_MS).
 STALL_S = 1.0
 IDLE_WAIT_S = 0.05  # longest sleep while no camera has a new frame (a stop is seen this fast)
+# Detectors whose passes may run at once from several threads: one ONNX Runtime CPU session (its
+# Run is thread-safe and, on one intra-op thread, runs on the caller's thread). A TensorRT engine
+# has one execution context and one set of buffers; OpenCV's DNN and Haar objects are not
+# documented as safe to share between threads.
+PARALLEL_BACKENDS = ("onnxruntime-cpu",)
+PASSES_PER_CORE = 2
+
+
+def several_cameras_threads(cameras: int, threads: Optional[int]) -> Optional[int]:
+    """The CPU threads per inference call: as asked; else, serving several cameras, one (the
+    cameras' detector passes then run at once, a core each), and for one camera ONNX Runtime's
+    default (all cores)."""
+    if threads is not None or cameras < 2:
+        return threads
+    return 1
+
+
+def detect_workers(cameras: int, backend: str, threads: Optional[int], cores: Optional[int] = None) -> int:
+    """How many cameras' detector passes run at once: one per camera, up to two per core
+    (``threads`` cores per pass), and one for a detector that cannot be shared between threads.
+
+    Two per core, not one: a step waits for its last pass, and with one pass per core the third
+    camera's pass on two cores runs alone while a core idles; three at once share both cores."""
+    if cameras < 2 or backend not in PARALLEL_BACKENDS:
+        return 1
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(cameras, PASSES_PER_CORE * cores // max(threads or 1, 1)))
 
 
 @dataclass
@@ -60,6 +93,7 @@ class MultiCameraLoop:
         echo: Callable[[str], None] = print,
         stats_every_s: float = 10.0,
         several: bool = True,
+        detect_workers: int = 1,
     ) -> None:
         self.feeds = list(feeds)
         self.classifier = classifier
@@ -72,6 +106,8 @@ class MultiCameraLoop:
         self._several = several  # lines name the camera
         self.batch_sizes: List[int] = []  # faces per classifier call (a test reads it; bench reports it)
         self.cameras_per_batch: List[int] = []
+        self.detect_workers = detect_workers
+        self._pool: Optional[ThreadPoolExecutor] = None
         for feed in self.feeds:
             feed.loop.reporting = False
 
@@ -82,12 +118,17 @@ class MultiCameraLoop:
     def run(self) -> Dict[str, RunStats]:
         for feed in self.feeds:
             feed.capture.start(self._wake)
+        if self.detect_workers > 1:
+            self._pool = ThreadPoolExecutor(self.detect_workers, thread_name_prefix="detect")
         try:
             while not self.stop.is_set() and any(not f.ended for f in self.feeds):
                 if not self._step():
                     self._wake.wait(IDLE_WAIT_S)
                     self._wake.clear()
         finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
             for feed in self.feeds:
                 feed.capture.close()
             for feed in self.feeds:
@@ -133,6 +174,7 @@ class MultiCameraLoop:
             else:
                 now = feed.loop.clock_at(item.position, item.ts)
                 works.append((feed, feed.loop.begin_frame(item.frame, now, started, capture_ms), item))
+        self._detect_and_track(works)
         self._classify(works)
         if busy:
             self._report()
@@ -143,6 +185,25 @@ class MultiCameraLoop:
             if not feed.ended:
                 feed.ended = True
                 feed.loop.stats.stopped_by = reason
+
+    def _detect_and_track(self, works: list[tuple[Feed, FrameWork, Captured]]) -> None:
+        """Every due detector pass of the step, at once on the worker threads (else in turn), each
+        camera's tracker moved on as soon as its pass is done."""
+        passes = [(feed, work) for feed, work, _ in works if work.detected]
+        if self._pool is None or len(passes) < 2:
+            for feed, work, _ in works:
+                feed.loop.detect(work)
+                feed.loop.track(work)
+            return
+        running = {self._pool.submit(feed.loop.detect, work): (feed, work) for feed, work in passes}
+        for feed, work, _ in works:  # the cameras with no pass due, while the passes run
+            if not work.detected:
+                feed.loop.detect(work)
+                feed.loop.track(work)
+        for done in as_completed(running):
+            done.result()  # a detector's error ends the run as it would in turn
+            feed, work = running[done]
+            feed.loop.track(work)
 
     def _classify(self, works: list[tuple[Feed, FrameWork, Captured]]) -> None:
         """The faces due on every camera's frame in one batched call, the probabilities back to each."""

@@ -80,7 +80,8 @@ class FrameWork:
     t_frame: float  # perf_counter when its capture began
     watch: Stopwatch
     stage_ms: dict[str, float]
-    detected: bool = False
+    detected: bool = False  # the detector is due on this frame
+    detections: Detections = field(default_factory=Detections)
     due: list[Track] = field(default_factory=list)  # tracks whose faces are in ``batch``
     batch: Optional[np.ndarray] = None  # the classifier's input for them; None: nothing to classify
 
@@ -204,6 +205,8 @@ class CameraLoop:
             self.outage(now)
             return True
         work = self.begin_frame(frame, now, t_frame, capture_ms)
+        self.detect(work)
+        self.track(work)
         probs = None
         t_infer = time.perf_counter()
         if work.batch is not None:
@@ -218,10 +221,11 @@ class CameraLoop:
         return ts
 
     def begin_frame(self, frame: np.ndarray, now: float, t_frame: float, capture_ms: float) -> FrameWork:
-        """A frame's work up to classification: windows due, detection (outside the exclusion
-        zones), tracking, and the crops of the faces due for classification (``work.batch``, None
-        when none is due). The caller classifies the batch, alone or with other cameras' batches,
-        and hands the probabilities to :meth:`finish_frame`."""
+        """A frame's work before the detector: the windows due, and whether the detector runs on it
+        (``work.detected``). Then :meth:`detect` (the one step that may run on a worker thread, beside
+        other cameras' detector passes), :meth:`track` (the faces due for classification:
+        ``work.batch``, None when none is due); the caller classifies the batch, alone or with other
+        cameras' batches, and hands the probabilities to :meth:`finish_frame`."""
         watch = Stopwatch()
         if self.zones and not self._frame_index:
             check_zones(self.zones, frame.shape[1], frame.shape[0], f"camera {self.metrics.camera!r}")
@@ -231,14 +235,22 @@ class CameraLoop:
         self.close_due_windows(now)
         stage_ms = {"capture": capture_ms, "log": watch.lap()}
         work = FrameWork(frame, now, t_frame, watch, stage_ms)
-        self._detect_and_track(work)
+        work.detected = detection_due(self.options, self.tracker, self._frame_index, self._last_detect)
         return work
+
+    def detect(self, work: FrameWork) -> None:
+        """The detector on the frame when it is due, faces in the exclusion zones dropped. It reads
+        only the frame and the detector, so several cameras' passes may run at once on worker threads."""
+        started = time.perf_counter()
+        if work.detected:
+            work.detections = drop_in_zones(self.detector.detect(work.frame), self.zones)
+        work.stage_ms["detect"] = (time.perf_counter() - started) * 1000.0
 
     def finish_frame(self, work: FrameWork, probs: Optional[np.ndarray], classify_ms: float = 0.0) -> None:
         """The rest of a frame's work once its faces are classified (``classify_ms``: the classifier
         call, shared with other cameras' faces in a loop serving several): smoothing, sinks, the log,
         figures."""
-        work.watch.lap()  # what ran between begin_frame and now (other cameras' frames) is no stage of this one
+        work.watch.lap()  # what ran between track and now (other cameras' frames) is no stage of this one
         index = self._frame_index
         if probs is not None:
             for track, p in zip(work.due, probs):
@@ -259,21 +271,17 @@ class CameraLoop:
         if self.reporting:
             self._report()
 
-    def _detect_and_track(self, work: FrameWork) -> None:
-        """Detect less, track more: the detector runs when due; in between the tracker moves the
-        boxes on. Tracks that are new (on each of their first frames), due again, or whose box
-        changed a lot are due for classification (``tracking.needs_classification``): their crops
-        are ``work.batch``, for one batched call (with other cameras' faces, in a loop serving
-        several)."""
+    def track(self, work: FrameWork) -> None:
+        """Detect less, track more: a detector pass (:meth:`detect`) moves the tracks onto its faces;
+        in between the tracker moves the boxes on. Tracks that are new (on each of their first
+        frames), due again, or whose box changed a lot are due for classification
+        (``tracking.needs_classification``): their crops are ``work.batch``, for one batched call
+        (with other cameras' faces, in a loop serving several)."""
         index = self._frame_index
-        detections = Detections()
-        work.detected = detection_due(self.options, self.tracker, index, self._last_detect)
+        work.watch.lap()  # the wait for the detector (other cameras' passes) is no stage of this frame
         if work.detected:
-            detections = drop_in_zones(self.detector.detect(work.frame), self.zones)
             self._last_detect = index
-        work.stage_ms["detect"] = work.watch.lap()
-        if work.detected:
-            self.tracker.match(detections.boxes, work.now, index, detections.landmarks)
+            self.tracker.match(work.detections.boxes, work.now, index, work.detections.landmarks)
         else:
             self.tracker.predict(index)
         work.stage_ms["track"] = work.watch.lap()

@@ -1,0 +1,119 @@
+"""Several cameras' detector passes at once: a CPU detector's passes of one step run on worker
+threads (a core each), the windows are those of the passes in turn, a detector's error still ends
+the run, and a detector that cannot be shared (a TensorRT engine, OpenCV) keeps one pass at a time."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_camera_helpers import FakeClassifier, ListSource
+from test_multicam import BRIGHT, DARK, ShapeDetector
+
+from fer_edge.camera.capture import DirectCapture
+from fer_edge.camera.crop import CropRule
+from fer_edge.camera.detection import Detections
+from fer_edge.camera.metrics import CameraMetrics
+from fer_edge.camera.multiloop import Feed, MultiCameraLoop, detect_workers, several_cameras_threads
+from fer_edge.camera.options import TUNED
+from fer_edge.camera.pipeline import CameraLoop
+from fer_edge.model.labels import FER2013_LABELS
+from fer_edge.moodlog.writer import MoodLog
+
+pytest.importorskip("cv2")
+
+
+class MeetingDetector(ShapeDetector):
+    """Its first passes wait (at most 2 s) until the barrier's parties are all in it at once:
+    passes run in turn never meet."""
+
+    def __init__(self, boxes: list[tuple[float, float, float, float]], meet: threading.Barrier) -> None:
+        super().__init__(boxes)
+        self.meet = meet
+        self.met = 0
+        self.threads: set[str] = set()
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        self.threads.add(threading.current_thread().name)
+        if self.met < self.meet.parties:
+            try:
+                self.meet.wait(2.0)
+                self.met += 1
+            except threading.BrokenBarrierError:
+                pass
+        return super().detect(frame)
+
+
+def loops(tmp_path: Path, detector: object, classifier: FakeClassifier) -> dict[str, CameraLoop]:
+    options = TUNED.__class__(**{**TUNED.__dict__, "window_s": 1.0, "media_fps": 10.0, "views": 1})
+    videos = {"entrance": [BRIGHT] * 30, "checkout": [DARK] * 20, "aisle": [BRIGHT] * 25}
+    return {
+        name: CameraLoop(ListSource(frames), detector, classifier, CropRule(1.0),  # type: ignore[arg-type]
+                         MoodLog(tmp_path / f"{name}.db", FER2013_LABELS), options,
+                         metrics=CameraMetrics(name, FER2013_LABELS), echo=lambda s: None)
+        for name, frames in videos.items()
+    }
+
+
+def served(tmp_path: Path, detector: object, workers: int) -> tuple[dict[str, list[tuple[int, dict[str, int]]]], int]:
+    classifier = FakeClassifier()
+    cameras = loops(tmp_path, detector, classifier)
+    feeds = [Feed(name, DirectCapture(loop.source), loop) for name, loop in cameras.items()]
+    multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None, detect_workers=workers)
+    multi.run()
+    for loop in cameras.values():
+        loop.log.close()  # type: ignore[attr-defined]
+    windows = {name: [(w.faces, dict(w.counts)) for w in loop.stats.windows] for name, loop in cameras.items()}
+    return windows, len(classifier.calls)
+
+
+def test_the_passes_of_a_step_run_at_once_and_count_as_in_turn(tmp_path: Path) -> None:
+    boxes = [(10.0, 10.0, 40.0, 40.0), (90.0, 10.0, 40.0, 40.0)]
+    together = MeetingDetector(boxes, threading.Barrier(3))
+    at_once, calls = served(tmp_path / "a", together, workers=3)
+    # The first frame's three passes met: they ran on three threads at the same time.
+    assert together.met == 3 and {"detect_0", "detect_1", "detect_2"} <= together.threads
+    (tmp_path / "b").mkdir()
+    in_turn, in_turn_calls = served(tmp_path / "b", ShapeDetector(boxes), workers=1)
+    assert at_once == in_turn and calls == in_turn_calls
+    assert [faces for faces, _ in at_once["entrance"]] == [2, 2, 2] and at_once["checkout"][0][1]["sad"] == 2
+
+
+def test_one_worker_runs_every_pass_on_the_loops_thread(tmp_path: Path) -> None:
+    lonely = MeetingDetector([(10.0, 10.0, 40.0, 40.0)], threading.Barrier(2, timeout=0.05))
+    served(tmp_path, lonely, workers=1)
+    assert lonely.met == 0 and lonely.threads == {threading.current_thread().name}
+
+
+def test_a_detectors_error_on_a_worker_ends_the_run(tmp_path: Path) -> None:
+    class Broken(ShapeDetector):
+        def detect(self, frame: np.ndarray) -> Detections:
+            raise RuntimeError("detector failed on frame")
+
+    with pytest.raises(RuntimeError, match="detector failed"):
+        served(tmp_path, Broken([]), workers=3)
+
+
+@pytest.mark.parametrize(
+    ("cameras", "backend", "threads", "cores", "workers"),
+    [
+        (1, "onnxruntime-cpu", 1, 2, 1),  # one camera: its pass on the loop's thread
+        (3, "onnxruntime-cpu", 1, 2, 3),  # a pass per camera, up to two per core
+        (8, "onnxruntime-cpu", 1, 2, 4),
+        (8, "onnxruntime-cpu", 2, 8, 8),
+        (3, "onnxruntime-cpu", 4, 2, 1),  # --threads 4 on two cores: one pass fills them
+        (3, "tensorrt", 1, 8, 1),  # one execution context, one set of buffers
+        (3, "onnxruntime-cuda", 1, 8, 1),
+        (3, "opencv", 1, 8, 1),
+    ],
+)
+def test_how_many_passes_run_at_once(cameras: int, backend: str, threads: int, cores: int, workers: int) -> None:
+    assert detect_workers(cameras, backend, threads, cores) == workers
+
+
+def test_several_cameras_take_a_thread_per_call_unless_told() -> None:
+    assert several_cameras_threads(1, None) is None  # one camera: ONNX Runtime's default, all cores
+    assert several_cameras_threads(3, None) == 1
+    assert several_cameras_threads(3, 2) == 2  # --threads wins
