@@ -92,7 +92,9 @@ def test_sigkill_of_run_mid_sync(tmp_path: Path, pg: PgServer, pg_db: str) -> No
     video = noise_video(tmp_path / "long.avi", 3000, fps=100.0)
     model = tiny_fer_model(tmp_path / "tiny.onnx")
     log, url = tmp_path / "mood.db", pg.url(pg_db)
-    args = ["run", "--source", str(video), "--model", str(model), "--log", str(log), "--window", "0.1"]
+    # --realtime: 30 s at the file's 100 fps, however fast the machine, so the kill lands mid-run
+    # (played as fast as it goes, a quick machine could finish before the first acknowledgement)
+    args = ["run", "--source", str(video), "--model", str(model), "--log", str(log), "--window", "0.1", "--realtime"]
     proc = popen(*args, "--sync", url, "--store", "s1")
     deadline = time.monotonic() + 90
     while acked(log) == 0 and proc.poll() is None and time.monotonic() < deadline:

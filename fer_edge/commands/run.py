@@ -130,7 +130,11 @@ def run(
         Optional[float], number(help="Capture frame rate (camera sources; CSI default 30).", above=0, max=1000)
     ] = None,
     device: options.Device = "auto",
-    threads: options.Threads = None,
+    threads: Annotated[
+        Optional[int],
+        number(help="CPU threads per inference call (default: all cores; with several cameras one, their "
+               "detector passes at once).", min=1, max=options.MAX_THREADS),
+    ] = None,
     display: Annotated[
         bool, typer.Option(help="Show frames with boxes and labels (needs a GUI OpenCV).")
     ] = False,
