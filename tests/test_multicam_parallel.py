@@ -5,6 +5,7 @@ the run, and a detector that cannot be shared (a TensorRT engine, OpenCV) keeps 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ class MeetingDetector(ShapeDetector):
 
 
 def loops(tmp_path: Path, detector: object, classifier: FakeClassifier) -> dict[str, CameraLoop]:
-    options = TUNED.__class__(**{**TUNED.__dict__, "window_s": 1.0, "media_fps": 10.0, "views": 1})
+    options = replace(TUNED, window_s=1.0, media_fps=10.0, views=1)
     videos = {"entrance": [BRIGHT] * 30, "checkout": [DARK] * 20, "aisle": [BRIGHT] * 25}
     return {
         name: CameraLoop(ListSource(frames), detector, classifier, CropRule(1.0),  # type: ignore[arg-type]
