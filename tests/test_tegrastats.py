@@ -9,6 +9,12 @@ which the Xavier NX case covers.
 
 from __future__ import annotations
 
+import os
+import stat
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
 from fer_edge.core.tegrastats import parse_line, summarise
@@ -103,3 +109,44 @@ def test_summary_over_boards_uses_each_boards_power() -> None:
     assert summary.power_w_peak == pytest.approx(7.056)
     assert summary.power_w_mean == pytest.approx((7.056 + 1.75) / 2)
     assert summary.ram_used_mb_peak == 4321
+
+
+def test_a_tegrastats_that_dies_is_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tegrastats prints two lines and exits (killed, or crashed): the reader starts it again after
+    its backoff, and stop() ends the one running and the reader."""
+    from fer_edge.core.retry import Backoff
+    from fer_edge.core.tegrastats import TegrastatsProcess
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    starts = tmp_path / "starts"
+    (tools / "tegrastats").write_text(
+        f"#!/bin/sh\necho started >> {starts}\necho 'RAM 1000/8000MB GR3D_FREQ 10%'\n"
+        "echo 'RAM 1100/8000MB GR3D_FREQ 20%'\nexit 1\n"
+    )
+    (tools / "tegrastats").chmod(stat.S_IRWXU)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    samples: list[object] = []
+    three = threading.Event()
+
+    def keep(sample: object) -> None:
+        samples.append(sample)
+        if len(samples) >= 6:
+            three.set()
+
+    process = TegrastatsProcess(100, keep, backoff=Backoff(first=0.01, cap=0.05))
+    assert process.start()
+    assert three.wait(10), f"only {len(samples)} samples"
+    process.stop()
+    assert process.restarts >= 2 and starts.read_text().count("started") >= 3
+    assert process._reader is None and process._proc is None
+    count = starts.read_text().count("started")
+    time.sleep(0.2)
+    assert starts.read_text().count("started") == count  # stopped: never started again
+
+
+def test_no_restart_where_tegrastats_is_gone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fer_edge.core.tegrastats import TegrastatsProcess
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not TegrastatsProcess(100, lambda s: None).start()

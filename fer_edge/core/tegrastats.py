@@ -25,6 +25,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+from fer_edge.core.retry import Backoff
+
 RAM = re.compile(r"\bRAM (\d+)/(\d+)MB")
 # "NAME 4567mW/4500mW" or "NAME 3120/2900": a rail has mW or a "/avg" (so "APE 150" is no rail).
 RAIL = re.compile(r"(?<![\w@])([A-Z][A-Z0-9_]*) (\d+)(mW)?(?:/(\d+)(?:mW)?)?(?=\s|$)")
@@ -114,13 +116,20 @@ def summarise(samples: List[TegraSample]) -> TegraSummary:
 class TegrastatsProcess:
     """``tegrastats --interval MS`` in a background thread, each line parsed and handed to
     ``on_sample``; nothing runs where tegrastats is absent or cannot start. One implementation for
-    the bench's summary and the camera's board metrics."""
+    the bench's summary and the camera's board metrics.
+
+    A tegrastats that exits while we read (killed, or crashed) is started again after a backoff
+    (``restarts`` counts them): a camera that runs for months keeps its board figures."""
 
     def __init__(self, interval_ms: int, on_sample: Callable[[TegraSample], None],
-                 name: str = "fer-edge-tegrastats") -> None:
+                 name: str = "fer-edge-tegrastats", backoff: Backoff | None = None) -> None:
         self.interval_ms, self.on_sample, self.name = interval_ms, on_sample, name
+        self.backoff = backoff or Backoff(first=1.0, cap=60.0)
+        self.restarts = 0
         self._proc: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # the reader restarts the process while stop() may end it
 
     @staticmethod
     def available() -> bool:
@@ -128,37 +137,56 @@ class TegrastatsProcess:
 
     def start(self) -> bool:
         """Start reading; False where there is no tegrastats to read."""
-        exe = shutil.which("tegrastats")
-        if exe is None:
+        if not self._spawn():
             return False
-        try:
-            self._proc = subprocess.Popen(
-                [exe, "--interval", str(self.interval_ms)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-        except OSError:
-            self._proc = None
-            return False
+        self._stopping.clear()
         self._reader = threading.Thread(target=self._read, name=self.name, daemon=True)
         self._reader.start()
         return True
 
+    def _spawn(self) -> bool:
+        exe = shutil.which("tegrastats")
+        if exe is None:
+            return False
+        with self._lock:
+            if self._stopping.is_set():
+                return False
+            try:
+                self._proc = subprocess.Popen(
+                    [exe, "--interval", str(self.interval_ms)],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+            except OSError:
+                self._proc = None
+                return False
+        return True
+
     def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
-            self.on_sample(parse_line(line))
+        while not self._stopping.is_set():
+            proc = self._proc
+            if proc is not None and proc.stdout is not None:
+                for line in proc.stdout:
+                    self.on_sample(parse_line(line))
+                    self.backoff.reset()
+                proc.wait()
+            if self.backoff.wait(self._stopping):
+                return
+            if self._spawn():
+                self.restarts += 1
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
+        with self._lock:
+            self._stopping.set()
+            proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.terminate()
             try:
-                self._proc.wait(timeout=5)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-            self._proc = None
+                proc.kill()
+                proc.wait(timeout=5)
         if self._reader is not None:
             self._reader.join(timeout=5)
             self._reader = None
