@@ -447,3 +447,20 @@ def test_adaptive_detection_looks_again_at_unconfirmed_and_drifting_faces() -> N
         walker.match(np.array([[100 + 10 * frame, 100, 50, 50]]), float(frame), frame)
     assert not detection_due(options, walker, 2, 1)  # 10 px since the last detection: < a quarter of 50
     assert detection_due(options, walker, 3, 1)  # 20 px: a fresh look before the box slides off
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (470, 630, 3), (100, 90), (64, 64, 3)])
+def test_yunets_input_is_the_frame_in_planes_zero_padded_to_32(shape: tuple[int, ...]) -> None:
+    """to_blob (OpenCV's blobFromImage) gives exactly the planes of the frame's BGR values, padded
+    at the right and bottom to a multiple of 32; a grayscale frame as three equal planes."""
+    pytest.importorskip("cv2")
+    from fer_edge.runtime.detector_yunet import to_blob
+
+    frame = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    bgr = np.repeat(frame[:, :, None], 3, axis=2) if frame.ndim == 2 else frame
+    h, w = bgr.shape[:2]
+    expected = np.zeros((1, 3, -(-h // 32) * 32, -(-w // 32) * 32), np.float32)
+    expected[0, :, :h, :w] = bgr.transpose(2, 0, 1)
+    blob = to_blob(frame)
+    assert blob.dtype == np.float32 and blob.shape == expected.shape
+    assert np.array_equal(blob, expected)
