@@ -420,3 +420,41 @@ def test_a_stop_is_a_signal_not_the_end_of_a_live_source(tmp_path: Path) -> None
     stats = multi.run()["door"]
     log.close()
     assert stats.stopped_by == "signal" and stats.total.frames > 5
+
+
+def test_dropped_frames_pass_on_the_cameras_clock(tmp_path: Path) -> None:
+    """A camera that drops frames under load schedules and tracks on its own clock: a face moving
+    4 px a frame keeps a velocity of 4 px a frame when every other frame is dropped, and the detector
+    every 3 frames runs on the first frame delivered 3 or more frames after its last pass."""
+    from dataclasses import replace
+
+    from fer_edge.camera.options import TUNED
+
+    class Moving:
+        name = "scripted"
+
+        def detect(self, frame: np.ndarray) -> Detections:
+            x = float(frame[0, 0, 0])  # the face's x, written into the frame
+            return Detections(np.array([[x, 20.0, 40.0, 40.0]], np.float32), np.ones(1, np.float32))
+
+    classifier = FakeClassifier()
+    log = MoodLog(tmp_path / "mood.db", FER2013_LABELS)
+    options = replace(TUNED, window_s=10.0, media_fps=30.0, views=1, adaptive=False)
+    loop = CameraLoop(ListSource([]), Moving(), classifier, CropRule(1.0), log, options,  # type: ignore[arg-type]
+                      metrics=CameraMetrics("door", FER2013_LABELS), echo=lambda s: None)
+    detected = []
+    for position in range(0, 20, 2):  # frames 1, 3, 5, ... were dropped
+        frame = np.full((120, 160, 3), 200, np.uint8)
+        frame[0, 0, 0] = 10 + 4 * position
+        work = loop.begin_frame(frame, 100.0 + position / 30.0, time.perf_counter(), 0.0, position)
+        loop.detect(work)
+        loop.track(work)
+        p = None if work.batch is None else classifier.infer(work.batch)
+        loop.finish_frame(work, p)
+        detected.append(work.detected)
+    log.close()
+    (track,) = loop.tracker.tracks
+    assert track.velocity[0] == pytest.approx(4.0)  # per frame of the camera, not per frame processed
+    # detect every 3 frames: positions 0, 4 (3 frames after 0; 2 was too soon), 8, 12, 16
+    assert [pos for pos, d in zip(range(0, 20, 2), detected) if d] == [0, 4, 8, 12, 16]
+    assert loop.metrics.total.frames == 10  # ten frames processed, on a clock of twenty

@@ -173,7 +173,7 @@ class MultiCameraLoop:
                 feed.loop.outage(time.time())
             else:
                 now = feed.loop.clock_at(item.position, item.ts)
-                works.append((feed, feed.loop.begin_frame(item.frame, now, started, capture_ms), item))
+                works.append((feed, feed.loop.begin_frame(item.frame, now, started, capture_ms, item.position), item))
         self._detect_and_track(works)
         self._classify(works)
         if busy:

@@ -80,6 +80,10 @@ class FrameWork:
     t_frame: float  # perf_counter when its capture began
     watch: Stopwatch
     stage_ms: dict[str, float]
+    # The frame's number on its camera's clock (frames the camera delivered, dropped ones too): the
+    # scheduler's and the tracker's frame count, so a dropped frame is a frame that passed, and a
+    # camera that drops frames under load schedules its passes and moves its tracks as without drops.
+    index: int = 0
     detected: bool = False  # the detector is due on this frame
     detections: Detections = field(default_factory=Detections)
     due: list[Track] = field(default_factory=list)  # tracks whose faces are in ``batch``
@@ -137,7 +141,8 @@ class CameraLoop:
         self.stats = RunStats()
         self._t0 = time.time()
         self.window = OpenWindow(self._t0, options.window_s)
-        self._frame_index = 0
+        self._frame_index = 0  # frames processed
+        self._last_index = -1  # the camera's number of the last frame processed (FrameWork.index)
         self._last_now = self._t0  # the clock of the last frame processed
         self._last_detect: Optional[int] = None
         self._classify_round = 0  # which view the rotating views are at
@@ -220,12 +225,16 @@ class CameraLoop:
             return self._t0 + position / self.options.media_fps
         return ts
 
-    def begin_frame(self, frame: np.ndarray, now: float, t_frame: float, capture_ms: float) -> FrameWork:
+    def begin_frame(
+        self, frame: np.ndarray, now: float, t_frame: float, capture_ms: float, position: Optional[int] = None
+    ) -> FrameWork:
         """A frame's work before the detector: the windows due, and whether the detector runs on it
         (``work.detected``). Then :meth:`detect` (the one step that may run on a worker thread, beside
         other cameras' detector passes), :meth:`track` (the faces due for classification:
         ``work.batch``, None when none is due); the caller classifies the batch, alone or with other
-        cameras' batches, and hands the probabilities to :meth:`finish_frame`."""
+        cameras' batches, and hands the probabilities to :meth:`finish_frame`. ``position``: the
+        frame's number on the camera's clock (``capture.Captured.position``, dropped frames counted);
+        None: the frames processed."""
         watch = Stopwatch()
         if self.zones and not self._frame_index:
             check_zones(self.zones, frame.shape[1], frame.shape[0], f"camera {self.metrics.camera!r}")
@@ -234,8 +243,9 @@ class CameraLoop:
             self.metrics.camera_back()
         self.close_due_windows(now)
         stage_ms = {"capture": capture_ms, "log": watch.lap()}
-        work = FrameWork(frame, now, t_frame, watch, stage_ms)
-        work.detected = detection_due(self.options, self.tracker, self._frame_index, self._last_detect)
+        index = self._frame_index if position is None else max(position, self._last_index + 1)
+        work = FrameWork(frame, now, t_frame, watch, stage_ms, index=index)
+        work.detected = detection_due(self.options, self.tracker, index, self._last_detect)
         return work
 
     def detect(self, work: FrameWork) -> None:
@@ -251,7 +261,7 @@ class CameraLoop:
         call, shared with other cameras' faces in a loop serving several): smoothing, sinks, the log,
         figures."""
         work.watch.lap()  # what ran between track and now (other cameras' frames) is no stage of this one
-        index = self._frame_index
+        index = work.index
         if probs is not None:
             for track, p in zip(work.due, probs):
                 self.tracker.set_probs(track, p, index)
@@ -259,6 +269,7 @@ class CameraLoop:
         tracks = self.tracker.accumulate()
         self._max_track_id = max([self._max_track_id, *(t.id for t in tracks)])
         self._frame_index += 1
+        self._last_index = index
         self._last_now = work.now
         self.window.frames += 1
         for sink in self._sinks:
@@ -277,7 +288,7 @@ class CameraLoop:
         frames), due again, or whose box changed a lot are due for classification
         (``tracking.needs_classification``): their crops are ``work.batch``, for one batched call
         (with other cameras' faces, in a loop serving several)."""
-        index = self._frame_index
+        index = work.index
         work.watch.lap()  # the wait for the detector (other cameras' passes) is no stage of this frame
         if work.detected:
             self._last_detect = index
