@@ -124,7 +124,7 @@ def test_fetch_refuses_a_file_whose_hash_does_not_match(tmp_path: Path, monkeypa
 
 def test_fetch_installs_the_pinned_file_into_the_cache(cached_yunet: Path) -> None:
     from fer_edge.camera.detector_file import YUNET_SHA256, install_yunet
-    from fer_edge.data.cache import file_sha256
+    from fer_edge.core.files import file_sha256
 
     assert file_sha256(cached_yunet) == YUNET_SHA256
     calls: list[str] = []

@@ -288,7 +288,7 @@ def test_the_service_finds_the_detector_set_up_fetched_and_run_takes_its_command
 
     from fer_edge.camera.detector_file import YUNET_SHA256, find_detector
     from fer_edge.cli import app
-    from fer_edge.data.cache import file_sha256
+    from fer_edge.core.files import file_sha256
 
     release, cuda = JETPACK["6.2"]
     state = tmp_path / "var-lib-fer-edge"

@@ -14,6 +14,7 @@ from fer_edge.build.tensorrt_builder import NOT_INSTALLED, describe_parser_error
 from fer_edge.build.trt_versions import parse_trt_release, parse_trt_version, plan_precision
 from fer_edge.build.trtexec import render_trtexec
 from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.files import file_sha256
 from fer_edge.model.engine_sidecar import (
     DeviceInfo,
     Sidecar,
@@ -21,7 +22,6 @@ from fer_edge.model.engine_sidecar import (
     check_engine_file,
     device_mismatch,
     read_sidecar,
-    sha256_file,
     sidecar_path,
     write_sidecar,
 )
@@ -289,7 +289,7 @@ def test_sidecar_round_trip(tmp_path: Path) -> None:
         assert key in raw
     assert read_sidecar(engine) == sidecar
     check_engine_file(engine, sidecar)
-    assert sha256_file(engine) == sidecar.engine_sha256
+    assert file_sha256(engine) == sidecar.engine_sha256
 
 
 def test_missing_sidecar(tmp_path: Path) -> None:
@@ -460,5 +460,5 @@ def test_print_trtexec_works_without_tensorrt(fer_onnx: Path, tmp_path: Path) ->
     assert ahead.written_ahead and ahead.built_by == "trtexec"
     assert ahead.engine_sha256 == "" and ahead.gpu_name == "unknown"
     assert ahead.precision == "fp16" and ahead.profile == BatchProfile(2, 4, 16).shapes()
-    assert ahead.labels == list("abcdefg") and ahead.source_onnx_sha256 == sha256_file(fer_onnx)
+    assert ahead.labels == list("abcdefg") and ahead.source_onnx_sha256 == file_sha256(fer_onnx)
     assert ahead.build_command == line

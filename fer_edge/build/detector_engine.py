@@ -22,7 +22,8 @@ def build_detector_engine(
     from fer_edge.build import tensorrt_builder as tensorrt_api
     from fer_edge.build.trt_versions import parse_trt_version, plan_precision
     from fer_edge.core.atomic import write_bytes_atomic
-    from fer_edge.model.engine_sidecar import Sidecar, sha256_file, write_sidecar
+    from fer_edge.core.files import file_sha256
+    from fer_edge.model.engine_sidecar import Sidecar, write_sidecar
     from fer_edge.runtime.detector_yunet import OUTPUT_NAMES, check_yunet_file
 
     if precision not in ("fp16", "fp32"):
@@ -60,7 +61,7 @@ def build_detector_engine(
     gpu_name, capability = tensorrt_api.gpu_here()
     sidecar = Sidecar(
         tensorrt_version=version, gpu_name=gpu_name, compute_capability=capability, precision=precision,
-        profile=shapes, source_onnx=onnx.name, source_onnx_sha256=sha256_file(onnx), labels=["face"],
+        profile=shapes, source_onnx=onnx.name, source_onnx_sha256=file_sha256(onnx), labels=["face"],
         dataset=DETECTOR_KIND, engine_sha256=hashlib.sha256(engine).hexdigest(), engine_bytes=len(engine),
         build_command=f"fer-edge build-engine {onnx} --detector {profile} --precision {precision} --out {out}",
         built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

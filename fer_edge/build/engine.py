@@ -17,7 +17,8 @@ from fer_edge.build.engine_options import BuildOptions
 from fer_edge.build.trt_versions import PrecisionPlan, parse_trt_release, parse_trt_version, plan_precision
 from fer_edge.core.atomic import write_bytes_atomic
 from fer_edge.core.errors import FerEdgeError
-from fer_edge.model.engine_sidecar import BUILT_BY_TRTEXEC, Sidecar, board_model_here, sha256_file, write_sidecar
+from fer_edge.core.files import file_sha256
+from fer_edge.model.engine_sidecar import BUILT_BY_TRTEXEC, Sidecar, board_model_here, write_sidecar
 
 JETPACK6_TRT = (10, 3)  # the refusals that hold on every version are checked against this one
 TRT_VERSION_HINT = "pass --trt-version X.Y (8.5 on JetPack 5.1, 8.6 on 6.0, 10.3 on 6.1/6.2)"
@@ -160,7 +161,7 @@ def trtexec_command(options: BuildOptions, trt_version: str | None = None) -> tu
         precision=options.precision,
         profile=options.batch.shapes(),
         source_onnx=options.onnx.name,
-        source_onnx_sha256=sha256_file(options.onnx),
+        source_onnx_sha256=file_sha256(options.onnx),
         labels=list(source.labels),
         dataset=source.dataset,
         engine_sha256="",
@@ -227,7 +228,7 @@ def build_engine(options: BuildOptions, console: Console | None = None) -> Sidec
         precision=options.precision,
         profile=options.batch.shapes(),
         source_onnx=options.onnx.name,
-        source_onnx_sha256=sha256_file(options.onnx),
+        source_onnx_sha256=file_sha256(options.onnx),
         labels=list(labels),
         dataset=dataset,
         engine_sha256=hashlib.sha256(built.engine).hexdigest(),

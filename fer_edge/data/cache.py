@@ -6,8 +6,6 @@ Parsing the full CSV takes seconds; loading the cached arrays takes a fraction o
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,23 +15,9 @@ import numpy as np
 
 from fer_edge.core.atomic import atomic_path
 from fer_edge.core.errors import FerEdgeError, first_line
+from fer_edge.core.files import cache_dir
 
 CACHE_VERSION = 1
-
-
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("FER_EDGE_CACHE_DIR")
-    if root:
-        return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "fer-edge"
 
 
 Check = Callable[[Dict[str, np.ndarray]], None]

@@ -7,7 +7,6 @@ deserialisation error (or a crash).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from dataclasses import asdict, dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 from fer_edge.core.atomic import write_text_atomic
 from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.files import file_sha256
 
 DEVICE_TREE_MODEL = Path("/proc/device-tree/model")  # the module's name on a Jetson
 FORMAT = "fer-edge-engine"
@@ -28,14 +28,6 @@ def sidecar_path(engine: str | Path) -> Path:
     """``model.int8.engine`` → ``model.int8.engine.json``."""
     engine = Path(engine)
     return engine.with_name(engine.name + ".json")
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def board_model_here(path: Path | None = None) -> str | None:
@@ -191,7 +183,7 @@ def check_engine_file(engine: str | Path, sidecar: Sidecar) -> None:
              "fer-edge build-engine (same options, without --print-trtexec)")
         return
     size = engine.stat().st_size
-    if size != sidecar.engine_bytes or sha256_file(engine) != sidecar.engine_sha256:
+    if size != sidecar.engine_bytes or file_sha256(engine) != sidecar.engine_sha256:
         what = "truncated" if size < sidecar.engine_bytes else "replaced or corrupt"
         raise FerEdgeError(
             f"engine file does not match its sidecar ({size} bytes, expected {sidecar.engine_bytes}: "
