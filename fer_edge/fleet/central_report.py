@@ -167,13 +167,10 @@ def write_plot(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
             for r in rows
         ]  # fmt: skip
         return plot_windows(as_windows, target)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from fer_edge.core.plots import pyplot, save_figure
 
     ranked = sorted((r for r in rows if r.satisfaction is not None), key=lambda r: r.satisfaction or 0.0)
-    fig, ax = plt.subplots(figsize=(max(6.0, min(0.25 * len(ranked), 40.0)), 5))
+    fig, ax = pyplot().subplots(figsize=(max(6.0, min(0.25 * len(ranked), 40.0)), 5))
     ax.bar(range(len(ranked)), [r.satisfaction or 0.0 for r in ranked], color="tab:blue")
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_ylim(-1.05, 1.05)
@@ -184,7 +181,4 @@ def write_plot(rows: Sequence[GroupRow], by: str, target: str | Path) -> Path:
     else:
         ax.set_xlabel("stores, lowest to highest")
     fig.tight_layout()
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(target)
+    return save_figure(fig, target)

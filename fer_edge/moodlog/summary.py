@@ -100,16 +100,13 @@ def write_csv(rows: list[WindowRow], target: str | Path) -> Path:
 
 def write_plot(rows: list[WindowRow], target: str | Path) -> Path:
     """Two panels over time: the satisfaction index per window, and faces per window by emotion."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from fer_edge.core.plots import pyplot, save_figure
 
     if not rows:
         raise FerEdgeError("no windows to plot in the chosen period")
     times = [datetime.fromtimestamp(r.start_ts) for r in rows]
     emotions = emotions_in(rows)
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=[1, 1.3])
+    fig, (ax1, ax2) = pyplot().subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=[1, 1.3])
     sat_t = [t for t, r in zip(times, rows) if r.satisfaction is not None]
     sat_v = [r.satisfaction for r in rows if r.satisfaction is not None]
     ax1.axhline(0, color="0.7", lw=0.8)
@@ -123,7 +120,4 @@ def write_plot(rows: list[WindowRow], target: str | Path) -> Path:
     ax2.legend(loc="upper left", fontsize=8, ncol=min(len(emotions), 4))
     fig.autofmt_xdate()
     fig.tight_layout()
-    with atomic_path(target) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(target)
+    return save_figure(fig, target)
