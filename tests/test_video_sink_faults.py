@@ -98,5 +98,9 @@ def test_run_with_a_video_on_a_full_disk_exits_non_zero_in_one_line(tmp_path: Pa
         assert "Traceback" not in result.output
         errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and "--save-video" in errors[0] and "the previous video is unchanged" in errors[0]
+        # ... after the run's own end: its windows are in the log, and it says so first
+        lines = result.output.splitlines()
+        stopped = [i for i, line in enumerate(lines) if line.startswith("stopped (end of source): ")]
+        assert stopped and stopped[0] < lines.index(errors[0]) and "written to" in lines[stopped[0]]
         assert target.read_bytes() == b"an older, good video"
         assert sorted(p.name for p in disk.iterdir()) == ["out.avi"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -18,6 +18,7 @@ from fer_edge.camera.cameras import CameraSpec
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.multiloop import Feed
 from fer_edge.camera.wiring import CameraPipeline
+from fer_edge.core.errors import FerEdgeError
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,18 @@ class ServedCamera:
     log: Any  # logbuffer.BufferedLog
     metrics: CameraMetrics
     feed: Feed
+    sinks: List[Any] = field(default_factory=list)  # --display, --save-video
+
+    def close_sinks(self) -> List[str]:
+        """Close the camera's sinks (a finished video renamed onto its target); each one that failed
+        (a full disk) as its one line, so the run can say how it ended first and then fail."""
+        failures = []
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except FerEdgeError as exc:
+                failures.append(str(exc))
+        return failures
 
 
 def teller(spec: CameraSpec, run: CameraRun, echo: Callable[[str], None]) -> Callable[[str], None]:
@@ -97,7 +110,7 @@ def open_camera(
     source = spec.source
     sinks = frame_sinks(run, spec, frames.fps)
     for sink in sinks:
-        stack.callback(sink.close)
+        stack.callback(sink.close)  # on an error before the run's end; once closed, a close does nothing
     log = pipeline.mood_log(run.log, source.text, hold_windows=run.hold_windows, echo=say, camera=spec.name,
                             window_s=spec.window_s)
     run_name = f"run {log.run_id}" if log.run_id is not None else "run (not yet in the log)"
@@ -113,7 +126,7 @@ def open_camera(
     capture = make_capture(frames, source.live, run.realtime, frames.fps, spec.name)
     feed = Feed(spec.name, capture, loop, reconnects=lambda: frames.reconnects, live=source.live,
                 paced=source.live or run.realtime)
-    return ServedCamera(spec, frames, log, metrics, feed)
+    return ServedCamera(spec, frames, log, metrics, feed, sinks)
 
 
 def frame_sinks(run: CameraRun, spec: CameraSpec, fps: Optional[float]) -> List[Any]:

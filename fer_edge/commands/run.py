@@ -7,7 +7,7 @@ import functools
 import signal
 import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
@@ -321,6 +321,7 @@ class Outcome:
     reconnects: int
     windows_lost: int  # closed windows the mood log never got (held past the end, or dropped)
     windows_in_log: int  # this run's windows read back from the log file (not the count that closed)
+    sink_failures: List[str] = field(default_factory=list)  # a --save-video that could not be finished
 
 
 def serve(
@@ -376,9 +377,12 @@ def serve(
             for camera in served:
                 camera.log.close()
             fleet.detach(forwarder, echo)
+        # After the logs: a video that cannot be finished (a full disk) is said after the run's end
+        # lines (finish), not instead of them.
+        failures = {c.spec.name: c.close_sinks() for c in served}
     return [
         Outcome(c.spec.name, c.feed.loop.stats, c.spec.source.text, c.frames.reconnects,
-                c.log.dropped + c.log.waiting, c.log.in_log)
+                c.log.dropped + c.log.waiting, c.log.in_log, failures[c.spec.name])
         for c in served
     ]
 
@@ -396,6 +400,11 @@ def finish(outcomes: List[Outcome], outputs: RunOutputs, stop: StopFlag) -> None
         if outcome.reconnects:
             _echo(f"{prefix}the source dropped and was reopened {outcome.reconnects} times")
     lost = sum(o.windows_lost for o in outcomes)
+    failures = [failure for o in outcomes for failure in o.sink_failures]
+    for failure in failures[0 if lost else 1:]:  # the last one (or the lost windows) is the run's error
+        typer.echo(f"error: {failure}", err=True)
+    if failures and not lost:
+        raise FerEdgeError(failures[0])
     if lost:
         raise FerEdgeError(f"{lost} windows could not be written to the mood log", path=outputs.log)
     if stop.signal == signal.SIGINT:
