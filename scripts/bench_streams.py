@@ -35,6 +35,7 @@ from fer_edge.bench.streams import find_capacity, quotable, streams_markdown, st
 from fer_edge.camera.options import TUNED  # noqa: E402
 from fer_edge.camera.settings import CameraSettings  # noqa: E402
 from fer_edge.core.atomic import write_text_atomic  # noqa: E402
+from fer_edge.core.markdown import markdown_table  # noqa: E402
 
 
 def vm_rss_mib(pid: int) -> float:
@@ -135,14 +136,15 @@ def write_report(report: Dict[str, Any], out: Path) -> None:
     md += ("N processes: N `fer-edge run` started at once, as a user starts them (ONNX Runtime's default: all cores "
            "per process), and with `--threads 1` (one core per process). One process: `fer-edge run` with N "
            "`--source`s (one core per inference call, the cameras' detector passes at once).\n\n")
-    md += ("| streams | one process fps | N processes fps | ratio | N processes --threads 1 fps | ratio "
-           "| one process RSS MiB | N processes RSS MiB |\n")
-    md += "|---|---|---|---|---|---|---|---|\n"
+    headers = ["streams", "one process fps", "N processes fps", "ratio", "N processes --threads 1 fps", "ratio",
+               "one process RSS MiB", "N processes RSS MiB"]
+    rows = []
     for r in report["side_by_side"]:
         many, lean = r["separate_processes"], r.get("separate_processes_threads_1", {})
-        md += (f"| {r['streams']} | {r['one_process']['aggregate_fps']} | {many['aggregate_fps']} | {r['speedup']} "
-               f"| {lean.get('aggregate_fps', '-')} | {lean.get('speedup', '-')} | {r['one_process']['rss_mib']} "
-               f"| {many['rss_mib']} |\n")
+        rows.append([r["streams"], r["one_process"]["aggregate_fps"], many["aggregate_fps"], r["speedup"],
+                     lean.get("aggregate_fps", "-"), lean.get("speedup", "-"), r["one_process"]["rss_mib"],
+                     many["rss_mib"]])
+    md += markdown_table(headers, rows, "r" * len(headers)) + "\n"
     write_text_atomic(out / "streams.md", md)
 
 

@@ -22,6 +22,7 @@ from fer_edge.camera.settings import CameraSettings
 from fer_edge.camera.stages import STAGES
 from fer_edge.core.atomic import write_text_atomic
 from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.markdown import markdown_table
 
 Row = Dict[str, Any]
 
@@ -191,10 +192,8 @@ def camera_markdown(report: dict[str, Any]) -> str:
         f"Video {report['video']}, model {report['model']}, detector {report['detector_model']}, "
         f"median of {report['repeats']} run(s) per configuration, configurations interleaved.",
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
+        markdown_table(HEADERS, [_cells(row) for row in report["rows"]]),
     ]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in report["rows"]]
     return "\n".join(lines) + "\n"
 
 

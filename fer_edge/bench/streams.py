@@ -26,6 +26,7 @@ import numpy as np
 from fer_edge.camera.settings import CameraSettings
 from fer_edge.camera.stages import STAGES
 from fer_edge.core.errors import FerEdgeError
+from fer_edge.core.markdown import markdown_table
 
 MAX_DROPPED = 0.01  # a stream that drops more than 1 % of its frames is not served in real time
 MAX_STREAMS = 64
@@ -265,13 +266,13 @@ def streams_markdown(report: Dict[str, Any]) -> str:
         "within 1 % of one stream's (emotion shares vs one "
         "stream: the largest difference of an emotion's share, in points).",
         "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
     ]
+    rows = []
     for trial in report["trials"]:
         t = StreamsTrial(trial["streams"], trial["rows"], trial["seconds"], trial["faces_per_call"],
                          trial["cameras_per_call"])
-        lines += ["| " + " | ".join(c) + " |" for c in cells(t, trial["sustained"])]
+        rows += cells(t, trial["sustained"])
+    lines.append(markdown_table(HEADERS, rows))
     return "\n".join(lines) + "\n"
 
 
