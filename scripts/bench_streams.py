@@ -91,6 +91,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--detector-model", type=Path, required=True)
     ap.add_argument("--groups", type=int, default=15, help="2-s face groups in the video (its length / 2 s)")
+    ap.add_argument("--most-streams", type=int, default=8,
+                    help="stop the auto search here (each trial plays the whole video in real time)")
     ap.add_argument("--side-by-side", default="2,3", help="stream counts for the one-vs-many comparison")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/camera"))
     args = ap.parse_args()
@@ -107,7 +109,7 @@ def main() -> None:
         make_video(video, test.images, test.labels, args.groups, 0.0, seed=0)
         frames = args.groups * 60
         trials, sustained, best = find_capacity(
-            video, settings, None,
+            video, settings, None, most=args.most_streams,
             on_trial=lambda t, ok: print(f"{t.streams} streams: worst dropped {t.worst_dropped:.2%}, "
                                          f"{'sustained' if ok else 'not sustained'}", flush=True))
         line = quotable(best, 640, 480, FPS)

@@ -158,15 +158,16 @@ def find_capacity(
     settings: CameraSettings,
     streams: Optional[int],
     on_trial: Callable[[StreamsTrial, bool], None] = lambda t, ok: None,
+    most: int = MAX_STREAMS,
 ) -> tuple[List[StreamsTrial], List[bool], int]:
-    """The trials run (``streams`` alone, or 1, 2, ... for auto), whether each was sustained, and
-    the largest sustained N (0: not even one stream in real time)."""
+    """The trials run (``streams`` alone, or 1, 2, ... ``most`` for auto), whether each was
+    sustained, and the largest sustained N (0: not even one stream in real time)."""
     trials: List[StreamsTrial] = []
     sustained: List[bool] = []
     best = 0
     reference: Optional[List[Row]] = None
     with tempfile.TemporaryDirectory(prefix="fer-edge-streams-") as tmp:
-        counts = [streams] if streams is not None else range(1, MAX_STREAMS + 1)
+        counts = [streams] if streams is not None else range(1, most + 1)
         for n in counts:
             trial = run_streams(video, settings, n, Path(tmp))
             if reference is None:
