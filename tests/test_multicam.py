@@ -334,6 +334,8 @@ def test_auto_keeps_the_largest_n_sustained_with_counts_intact(monkeypatch: pyte
     monkeypatch.setattr(mod, "run_streams", fake_trial)
     trials, sustained, best = mod.find_capacity(Path("v"), None, None)  # type: ignore[arg-type]
     assert [t.streams for t in trials] == [1, 2, 3] and sustained == [True, True, False] and best == 2
+    capped, _, best_capped = mod.find_capacity(Path("v"), None, None, most=1)  # type: ignore[arg-type]
+    assert [t.streams for t in capped] == [1] and best_capped == 1  # the search stops at ``most``
     assert mod.quotable(best, 640, 480, 30.0) == "this device runs 2 cameras of 640x480 at 30 fps"
     assert mod.quotable(1, 640, 480, 30.0) == "this device runs one camera of 640x480 at 30 fps"
     refused = "this device does not run 3 cameras of 640x480 at 30 fps in real time"
