@@ -41,7 +41,8 @@ from fer_edge.core.atomic import write_text_atomic  # noqa: E402
 # The last round's defaults, frozen here so they stay comparable after the defaults change.
 LAST_ROUND = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, settle=0,
                          classify_between=False, chase=False)
-LAST_ROUND_TRACKER: Dict[str, Any] = {"max_missed": 10, "min_hits": 3, "keep_passes": 1, "count_detected": False}
+LAST_ROUND_TRACKER: Dict[str, Any] = {"max_missed": 10, "min_hits": 3, "keep_passes": 1, "count_detected": False,
+                                      "max_missed_unconfirmed": None}
 OLD_TRACKER: Dict[str, Any] = dict(LAST_ROUND_TRACKER)
 
 
