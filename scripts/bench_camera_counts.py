@@ -9,7 +9,7 @@ over the true faces), faces counted with the right emotion (sum over windows and
 min(counted, true), over the true faces), identity switches (a person in view matched to another
 track than before) and frames/s. The videos and their truth come from scripts/camera_scenarios.py.
 
-    nice -n 10 python scripts/bench_camera_counts.py --data fer2013.csv.gz \
+    nice -n 19 python scripts/bench_camera_counts.py --data fer2013.csv.gz \
         --detector-model face_detection_yunet.onnx \
         --model fer_edge/weights/fer2013.int8.cpu.onnx
 """
@@ -384,7 +384,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report['command']}`",
         "",
-        f"Machine: {m.get('cpu')} ({m.get('cores')} cores, shared; run under `nice -n 10`), flags: {flags}; "
+        f"Machine: {m.get('cpu')} ({m.get('cores')} cores, shared; run under `nice -n 19`), flags: {flags}; "
         f"load average {m.get('load_average')}; Python {m.get('python')}, packages {m.get('packages')}, "
         f"OpenCV {m.get('opencv')}",
         "",
