@@ -9,7 +9,7 @@ over the true faces), faces counted with the right emotion (sum over windows and
 min(counted, true), over the true faces), identity switches (a person in view matched to another
 track than before) and frames/s. The videos and their truth come from scripts/camera_scenarios.py.
 
-    nice -n 10 python scripts/bench_camera_counts.py --data fer2013.csv.gz \
+    nice -n 19 python scripts/bench_camera_counts.py --data fer2013.csv.gz \
         --detector-model face_detection_yunet.onnx \
         --model fer_edge/weights/fer2013.int8.cpu.onnx
 """
@@ -41,7 +41,8 @@ from fer_edge.core.atomic import write_text_atomic  # noqa: E402
 # The last round's defaults, frozen here so they stay comparable after the defaults change.
 LAST_ROUND = LoopOptions(detect_every=5, adaptive=True, reinfer_every=10, reinfer_iou=0.5, settle=0,
                          classify_between=False, chase=False)
-LAST_ROUND_TRACKER: Dict[str, Any] = {"max_missed": 10, "min_hits": 3, "keep_passes": 1, "count_detected": False}
+LAST_ROUND_TRACKER: Dict[str, Any] = {"max_missed": 10, "min_hits": 3, "keep_passes": 1, "count_detected": False,
+                                      "max_missed_unconfirmed": None}
 OLD_TRACKER: Dict[str, Any] = dict(LAST_ROUND_TRACKER)
 
 
@@ -383,7 +384,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         "",
         f"Command: `{report['command']}`",
         "",
-        f"Machine: {m.get('cpu')} ({m.get('cores')} cores, shared; run under `nice -n 10`), flags: {flags}; "
+        f"Machine: {m.get('cpu')} ({m.get('cores')} cores, shared; run under `nice -n 19`), flags: {flags}; "
         f"load average {m.get('load_average')}; Python {m.get('python')}, packages {m.get('packages')}, "
         f"OpenCV {m.get('opencv')}",
         "",

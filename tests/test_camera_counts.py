@@ -100,7 +100,9 @@ def test_defaults_count_as_well_as_every_frame(
     assert ours["count_error"] <= every["count_error"]
     assert ours["right_emotion"] >= every["right_emotion"]
     assert ours["switches"] <= every["switches"]
-    assert ours["detector_runs"] < 0.6 * every["detector_runs"]  # and it detects less
+    # ... and it detects less (walkers' small faces are looked for on every frame while in view).
+    share = 1.0 if kind == "walking" else 0.6
+    assert ours["detector_runs"] < share * every["detector_runs"]
 
 
 def test_the_last_rounds_defaults_counted_a_face_that_left_twice(

@@ -130,6 +130,65 @@ def test_settling_tracks_make_the_detector_look_on_every_frame() -> None:
     assert needs_classification(new, replace(options, classify_between=True), 1, detected=False)
 
 
+def test_drift_sets_how_far_a_moving_face_may_slide_before_the_detector_looks_again() -> None:
+    # A walker: 5 px a frame, a 40 px face, last detected at frame 1.
+    walker = IouTracker(min_hits=1)
+    for frame in (0, 1):
+        walker.match(np.array([[100 + 5 * frame, 100, 40, 40]]), float(frame), frame)
+    options = LoopOptions(detect_every=5, adaptive=True, chase=False)
+    assert not detection_due(options, walker, 3, 1)  # 10 px: not over a quarter of 40
+    assert detection_due(options, walker, 4, 1)  # 15 px
+    assert detection_due(replace(options, drift=0.1), walker, 2, 1)  # 5 px > 4 px: every frame while it walks
+    # A face that stays (1 px a frame on 150 px) is not looked at more often at that setting.
+    still = IouTracker(min_hits=1)
+    for frame in (0, 1):
+        still.match(np.array([[100 + frame, 100, 150, 150]]), float(frame), frame)
+    assert not detection_due(replace(options, drift=0.1), still, 4, 1)
+
+
+def test_a_small_face_in_view_makes_the_detector_look_on_every_frame() -> None:
+    options = LoopOptions(detect_every=5, adaptive=True, small_face=80)
+    tracker = IouTracker(min_hits=1)
+    tracker.match(np.array([[100, 100, 60, 60], [300, 100, 150, 150]]), 0.0, 0)  # a passer-by, a shopper
+    assert detection_due(options, tracker, 1, 0)
+    assert not detection_due(replace(options, small_face=0), tracker, 1, 0)  # off: every 5 frames
+    large = IouTracker(min_hits=1)
+    large.match(np.array([[300, 100, 150, 150]]), 0.0, 0)
+    assert not detection_due(options, large, 1, 0)  # only faces narrower than small_face
+
+
+def test_an_unconfirmed_face_keeps_its_track_and_the_detector_looking_for_max_missed_unconfirmed() -> None:
+    # A hard face: found at frame 0, then from frame 30 on (as YuNet finds a small or half-hidden
+    # face now and then). With max_missed 10 its first track ends and the detector goes back to
+    # every 3 frames: the face is confirmed (3 detections) at frame 34 instead of 31.
+    box = np.array([[100, 100, 50, 50]])
+    found = {0, *range(30, 40)}
+    options = LoopOptions(detect_every=3, adaptive=True)
+
+    def confirmed_at(tracker: IouTracker) -> tuple[int | None, list[int]]:
+        looked, last = [], None
+        for frame in range(40):
+            if detection_due(options, tracker, frame, last):
+                looked.append(frame)
+                last = frame
+                tracker.match(box if frame in found else np.zeros((0, 4)), float(frame), frame)
+            else:
+                tracker.predict(frame)
+            if any(t.detections >= tracker.min_hits for t in tracker.tracks):
+                return frame, looked
+        return None, looked
+
+    short, looked = confirmed_at(IouTracker(max_missed=10, max_missed_unconfirmed=None))
+    assert short == 34 and looked[:12] == list(range(12)) and looked[12:14] == [14, 17]  # gone at 11
+    held, looked = confirmed_at(IouTracker(max_missed=10, max_missed_unconfirmed=45))
+    assert held == 31 and looked == list(range(32))  # one track, looked for on every frame
+    # A confirmed track still ends after max_missed frames.
+    tracker = IouTracker(max_missed=4, min_hits=1, keep_passes=1, max_missed_unconfirmed=45)
+    tracker.match(box, 0.0, 0)
+    tracker.match(np.zeros((0, 4)), 5.0, 5)
+    assert tracker.tracks == []
+
+
 def test_the_every_frame_loop_is_unchanged_by_the_scheduler(tmp_path: Path) -> None:
     # LoopOptions() is still the old loop: the detector and the classifier on every frame.
     detector, classifier = PresentDetector(range(8)), FakeClassifier()
@@ -138,3 +197,5 @@ def test_the_every_frame_loop_is_unchanged_by_the_scheduler(tmp_path: Path) -> N
     # What the measurements chose (benchmarks/camera/counts_by_video.md).
     assert TUNED.settle > 1 and TUNED.classify_between and TUNED.chase and TUNED.detect_every > 1
     assert TRACKER.count_detected and TRACKER.keep_passes > 1 and IouTracker().keep_passes == TRACKER.keep_passes
+    assert TUNED.small_face > 0 and (TRACKER.max_missed_unconfirmed or 0) > TRACKER.max_missed
+    assert IouTracker().max_missed_unconfirmed == TRACKER.max_missed_unconfirmed

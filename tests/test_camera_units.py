@@ -223,12 +223,18 @@ def test_tracker_keeps_ids_and_smooths_one_frame_flicker() -> None:
 
 
 def test_tracker_drops_lost_tracks_and_ignores_one_frame_detections() -> None:
-    tracker = IouTracker(max_missed=2, min_hits=3)
+    tracker = IouTracker(max_missed=2, min_hits=3, max_missed_unconfirmed=None)
     tracker.update(np.array([[0, 0, 10, 10]]), np.eye(7)[:1], 0.0)  # a one-frame false detection
     for i in range(5):
         tracker.update(np.zeros((0, 4)), np.zeros((0, 7)), float(i + 1))
     assert tracker.tracks == []
     assert tracker.close_window() == []
+    # By default an unconfirmed track is kept longer (45 frames), and still never counted.
+    waiting = IouTracker(max_missed=2, min_hits=3)
+    waiting.update(np.array([[0, 0, 10, 10]]), np.eye(7)[:1], 0.0)
+    for i in range(5):
+        waiting.update(np.zeros((0, 4)), np.zeros((0, 7)), float(i + 1))
+    assert len(waiting.tracks) == 1 and waiting.close_window() == []
 
 
 # --- mood log -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import io
 import json
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 
 from fer_edge.camera.crop import CropRule
 from fer_edge.camera.metrics import CameraMetrics
-from fer_edge.camera.options import TUNED, LoopOptions
+from fer_edge.camera.options import TUNED, LoopOptions, TrackerOptions
 from fer_edge.camera.pipeline import CameraLoop, run_loop
 from fer_edge.camera.settings import CameraSettings, camera_settings
 from fer_edge.camera.sources import OUTAGE
@@ -139,6 +140,31 @@ def test_bench_takes_every_camera_option_of_run_with_run_defaults() -> None:
     for name in CAMERA_OPTIONS:
         assert name in bench, name
         assert bench[name].default == run[name].default, name
+
+
+def test_the_scheduler_flags_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fer_edge.bench.camera as bench_camera
+
+    seen: list[CameraSettings] = []
+    monkeypatch.setattr(bench_camera, "bench_camera_command", lambda console, video, models, settings, *rest:
+                        seen.append(settings))
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"not read: the command is replaced")
+    code, output = cli("bench", "--camera", str(video), "--settle", "2", "--no-classify-between", "--no-chase",
+                       "--drift", "0.1", "--small-face", "64", "--keep-passes", "2", "--max-missed-new", "30")
+    assert code == 0, output
+    (settings,) = seen
+    loop = settings.loop
+    assert (loop.settle, loop.classify_between, loop.chase, loop.drift, loop.small_face) == (2, False, False, 0.1, 64)
+    assert (settings.tracker.keep_passes, settings.tracker.max_missed_unconfirmed) == (2, 30)
+    tracker = settings.new_tracker()
+    assert (tracker.keep_passes, tracker.max_missed_unconfirmed) == (2, 30)
+    # Without the flags: run's defaults, every scheduler field of TUNED.
+    code, output = cli("bench", "--camera", str(video))
+    assert code == 0, output
+    assert seen[1].loop == replace(TUNED, window_s=seen[1].loop.window_s) and seen[1].tracker == TrackerOptions()
+    code, output = cli("bench", "--camera", str(video), "--drift", "0")
+    assert code == 2 and "--drift" in output
 
 
 def test_settings_check_options_as_the_cli_names_them() -> None:

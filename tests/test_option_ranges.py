@@ -35,6 +35,9 @@ ZERO_IS_VALID = {
     ("run", "--max-missed"),
     ("bench", "--reinfer-iou"),  # bench --camera takes run's camera options
     ("bench", "--max-missed"),
+    ("bench", "--settle"),  # 0: a new face is classified at its first look only
+    ("bench", "--max-missed-new"),
+    ("bench", "--small-face"),  # 0: off
     ("sync", "--retry-for"),
 }
 NUMERIC_TYPES = ("integer", "float", "integer range", "float range")  # Click's INT, FLOAT, IntRange, FloatRange

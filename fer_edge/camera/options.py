@@ -9,6 +9,7 @@ measurement (benchmarks/camera/, docs/camera.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 
 @dataclass
@@ -35,21 +36,33 @@ class LoopOptions:
     classify_between: bool = True
     # (adaptive) Detect on every frame while a track is lost or not yet found in this window.
     chase: bool = True
+    # (adaptive) Detect again once a track's predicted box may have slid this share of its width since
+    # its last detection (a walker's box drifts off the face; small walking faces are also the ones the
+    # detector finds only now and then, so looking more often while they move is what counts them).
+    drift: float = 0.25
+    # (adaptive) Detect on every frame while a face narrower than this (frame pixels) is in view; 0:
+    # never. The detector finds a small face (a passer-by far from the camera) only on some frames,
+    # and a track confirms on detections: each frame not looked at is a chance lost to count it.
+    small_face: int = 0
     align: bool = False  # turn faces upright on the landmarks before cropping
 
 
 # Chosen on videos of three kinds (brief visits, people walking and crossing, long stays) so that
 # the per-window counts and emotions are as good as detecting and classifying every frame
 # (benchmarks/camera/counts_by_video.md); the last round's detect-every-5 / reinfer-every-10 counted
-# worse on brief visits and walkers. Alignment is off: on this model it changed the faces counted
-# right by -2 to +1 points (docs/camera.md, "Alignment"), so it stays an option (--align).
-TUNED = LoopOptions(detect_every=3, adaptive=True, reinfer_every=3, reinfer_iou=0.5, align=False, views=6)
+# worse on brief visits and walkers. Small faces (YuNet boxes under 60 px: passers-by, 44-72 px
+# faces) are looked for on every frame, as are unconfirmed tracks for 45 frames (tracker below): a
+# face the detector finds only now and then is counted as when it looked at every frame. Alignment
+# is off: on this model it changed the faces counted right by -2 to +1 points (docs/camera.md,
+# "Alignment"), so it stays an option (--align).
+TUNED = LoopOptions(detect_every=3, adaptive=True, reinfer_every=3, reinfer_iou=0.5, small_face=60, align=False,
+                    views=6)
 
 
 @dataclass(frozen=True)
 class TrackerOptions:
     """The tracker's defaults (``IouTracker``'s keyword arguments; ``fer-edge run`` --track-iou,
-    --smoothing, --max-missed, --min-hits)."""
+    --smoothing, --max-missed, --min-hits, --keep-passes, --max-missed-new)."""
 
     iou_threshold: float = 0.3
     alpha: float = 0.3
@@ -59,6 +72,10 @@ class TrackerOptions:
     # missed it (with the detector every few frames, one or two blinks no longer end a track).
     keep_passes: int = 3
     count_detected: bool = True  # a window counts only the tracks the detector found in it
+    # An unconfirmed track (fewer than min_hits detections) survives this many frames without a
+    # detection (None: max_missed). A hard face the detector finds once in a while keeps its track,
+    # and (adaptive) the detector looking on every frame, until it is found again and confirmed.
+    max_missed_unconfirmed: Optional[int] = 45
 
 
 TRACKER = TrackerOptions()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional, Union
 
-from fer_edge.camera.options import TUNED, LoopOptions, TrackerOptions
+from fer_edge.camera.options import TRACKER, TUNED, LoopOptions, TrackerOptions
 from fer_edge.camera.tracking import IouTracker
 from fer_edge.core.errors import FerEdgeError
 
@@ -43,7 +43,8 @@ class CameraSettings:
     def new_tracker(self) -> IouTracker:
         t = self.tracker
         return IouTracker(iou_threshold=t.iou_threshold, alpha=t.alpha, max_missed=t.max_missed,
-                          min_hits=t.min_hits, keep_passes=t.keep_passes, count_detected=t.count_detected)
+                          min_hits=t.min_hits, keep_passes=t.keep_passes, count_detected=t.count_detected,
+                          max_missed_unconfirmed=t.max_missed_unconfirmed)
 
 
 def camera_settings(
@@ -66,13 +67,23 @@ def camera_settings(
     track_iou: float,
     max_missed: int,
     min_hits: int,
+    settle: int = TUNED.settle,
+    classify_between: bool = TUNED.classify_between,
+    chase: bool = TUNED.chase,
+    drift: float = TUNED.drift,
+    small_face: int = TUNED.small_face,
+    keep_passes: int = TRACKER.keep_passes,
+    max_missed_new: Optional[int] = TRACKER.max_missed_unconfirmed,
 ) -> CameraSettings:
-    """The settings from the camera options of ``run`` / ``bench --camera`` (checked)."""
-    loop = LoopOptions(
-        window_s=window, views=views, rotate_views=not all_views, detect_every=detect_every,
-        adaptive=adaptive, reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align,
+    """The settings from the camera options of ``run`` / ``bench --camera`` (checked). The scheduler's
+    fields a command does not pass keep run's defaults (``TUNED``, ``TrackerOptions()``)."""
+    loop = replace(
+        TUNED, window_s=window, views=views, rotate_views=not all_views, detect_every=detect_every,
+        adaptive=adaptive, reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align, settle=settle,
+        classify_between=classify_between, chase=chase, drift=drift, small_face=small_face,
     )
-    tracker = TrackerOptions(iou_threshold=track_iou, max_missed=max_missed, min_hits=min_hits)
+    tracker = TrackerOptions(iou_threshold=track_iou, max_missed=max_missed, min_hits=min_hits,
+                             keep_passes=keep_passes, max_missed_unconfirmed=max_missed_new)
     return CameraSettings(
         model=model, device=device, threads=threads, detector_model=detector_model,
         detector_device=detector_device, min_face=min_face, detect_width=detect_width, loop=loop,
@@ -89,6 +100,12 @@ def check_options(options: LoopOptions) -> None:
             raise FerEdgeError(f"{flag} must be a whole number of frames from 1 to 1000, got {value}")
     if not 0.0 <= options.reinfer_iou <= 1.0:
         raise FerEdgeError(f"--reinfer-iou must be from 0 to 1 (0: never early), got {options.reinfer_iou:g}")
+    if not 0 <= options.settle <= 1000:
+        raise FerEdgeError(f"--settle must be a whole number of frames from 0 to 1000, got {options.settle}")
+    if not 0 <= options.small_face <= 4096:
+        raise FerEdgeError(f"--small-face must be from 0 to 4096 pixels (0: never), got {options.small_face}")
+    if not 0.0 < options.drift <= 10.0:
+        raise FerEdgeError(f"--drift must be above 0 and at most 10 (face widths), got {options.drift:g}")
 
 
 def check_tracker(tracker: Union[TrackerOptions, IouTracker]) -> None:
@@ -100,3 +117,8 @@ def check_tracker(tracker: Union[TrackerOptions, IouTracker]) -> None:
         raise FerEdgeError(f"--max-missed must be from 0 to 10000 frames, got {tracker.max_missed}")
     if not 1 <= tracker.min_hits <= 1000:
         raise FerEdgeError(f"--min-hits must be from 1 to 1000 detections, got {tracker.min_hits}")
+    if not 1 <= tracker.keep_passes <= 1000:
+        raise FerEdgeError(f"--keep-passes must be from 1 to 1000 detector passes, got {tracker.keep_passes}")
+    unconfirmed = tracker.max_missed_unconfirmed
+    if unconfirmed is not None and not 0 <= unconfirmed <= 10000:
+        raise FerEdgeError(f"--max-missed-new must be from 0 to 10000 frames, got {unconfirmed}")

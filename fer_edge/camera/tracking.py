@@ -8,6 +8,7 @@ not change a track's emotion. Ids are stable while a face keeps overlapping its 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Optional
 
 import numpy as np
 
@@ -74,6 +75,7 @@ class IouTracker:
         min_hits: int = TRACKER.min_hits,
         keep_passes: int = TRACKER.keep_passes,
         count_detected: bool = TRACKER.count_detected,
+        max_missed_unconfirmed: Optional[int] = TRACKER.max_missed_unconfirmed,
     ) -> None:
         self.iou_threshold = iou_threshold
         self.alpha = alpha
@@ -81,6 +83,7 @@ class IouTracker:
         self.min_hits = min_hits
         self.keep_passes = keep_passes
         self.count_detected = count_detected
+        self.max_missed_unconfirmed = max_missed_unconfirmed
         self.tracks: list[Track] = []
         self.ended: list[Track] = []  # tracks dropped since the caller last collected them
         self._next_id = 1
@@ -147,12 +150,18 @@ class IouTracker:
         for track in self.tracks:
             if id(track) not in matched:
                 track.missed += 1
-            if frame - track.matched_frame > self.max_missed and track.missed >= self.keep_passes:
+            if frame - track.matched_frame > self.frames_kept(track) and track.missed >= self.keep_passes:
                 self.ended.append(track)
             else:
                 survivors.append(track)
         self.tracks = survivors
         return [t for t in assigned if t is not None]
+
+    def frames_kept(self, track: Track) -> int:
+        """Frames ``track`` survives without a detection (longer for an unconfirmed one, if set)."""
+        if self.max_missed_unconfirmed is not None and track.detections < self.min_hits:
+            return self.max_missed_unconfirmed
+        return self.max_missed
 
     def set_probs(self, track: Track, probs: np.ndarray, frame: int) -> None:
         """Fold one classification into the track's smoothed distribution (the first one sets it)."""
@@ -234,6 +243,9 @@ def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, l
         # window gets a look on every frame: a window counts the faces the detector found in it.
         if options.chase and (track.missed or track.window_detections == 0):
             return True
+        # A small face (one the detector finds only now and then) gets a look on every frame.
+        if track.box[2] < options.small_face:
+            return True
         if track.missed:
             continue
         # A face seen only briefly is classified on its first frames, a view each, as the loop
@@ -242,7 +254,7 @@ def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, l
             return True
         # Predicted boxes that may have slid a quarter of their width need a fresh look.
         drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
-        if drift > 0.25 * max(track.box[2], 1.0):
+        if drift > options.drift * max(track.box[2], 1.0):
             return True
     return False
 

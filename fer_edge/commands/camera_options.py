@@ -81,6 +81,32 @@ ReinferIou = Annotated[
     number(help="...or sooner when its box overlaps the classified one less than this (0: never).", min=0, max=1,
            rich_help_panel=PANEL),
 ]
+Settle = Annotated[
+    int,
+    number(help="Classify a new face on each of its first N frames, one view each (0: at its first look only).",
+           min=0, max=1000, rich_help_panel=PANEL),
+]
+ClassifyBetween = Annotated[
+    bool,
+    typer.Option(help="Classify faces on the tracker's box between detector passes too (else only at passes).",
+                 rich_help_panel=PANEL),
+]
+Chase = Annotated[
+    bool,
+    typer.Option(help="With --adaptive: detect on every frame while a face is lost or not yet found in this "
+                 "window (a window counts the faces the detector found in it).", rich_help_panel=PANEL),
+]
+Drift = Annotated[
+    float,
+    number(help="With --adaptive: detect again once a face may have moved this share of its width since its "
+           "last detection (lower: walkers are looked at more often).", above=0, max=10, rich_help_panel=PANEL),
+]
+SmallFace = Annotated[
+    int,
+    number(help="With --adaptive: detect on every frame while a face narrower than this many pixels is in view "
+           "(the detector finds small faces only on some frames; 0: never).", min=0, max=4096,
+           rich_help_panel=PANEL),
+]
 Align = Annotated[
     bool, typer.Option(help="Turn faces upright on YuNet's eye landmarks before cropping.", rich_help_panel=PANEL)
 ]
@@ -94,6 +120,18 @@ MaxMissed = Annotated[
 ]
 MinHits = Annotated[
     int, number(help="Detections before a track counts in the mood log.", min=1, max=1000, rich_help_panel=PANEL)
+]
+
+KeepPasses = Annotated[
+    int,
+    number(help="Detector passes that must miss a face (besides --max-missed frames) before its track ends.",
+           min=1, max=1000, rich_help_panel=PANEL),
+]
+MaxMissedNew = Annotated[
+    Optional[int],
+    number(help="Frames a face found fewer than --min-hits times survives without a detection (default: "
+           "--max-missed); with --adaptive the detector looks on every frame meanwhile.",
+           min=0, max=10_000, rich_help_panel=PANEL),
 ]
 
 # The defaults of ``run`` (a test checks that both commands agree).
