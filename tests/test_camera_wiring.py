@@ -42,6 +42,7 @@ cv2 = pytest.importorskip("cv2")
 CAMERA_OPTIONS = (
     "window", "detector_model", "detector_device", "min_face", "detect_width", "views", "all_views",
     "detect_every", "adaptive", "reinfer_every", "reinfer_iou", "align", "track_iou", "max_missed", "min_hits",
+    "settle", "classify_between", "chase", "drift", "small_face", "keep_passes", "max_missed_new",
 )
 
 
@@ -165,6 +166,23 @@ def test_the_scheduler_flags_reach_the_settings(tmp_path: Path, monkeypatch: pyt
     assert seen[1].loop == replace(TUNED, window_s=seen[1].loop.window_s) and seen[1].tracker == TrackerOptions()
     code, output = cli("bench", "--camera", str(video), "--drift", "0")
     assert code == 2 and "--drift" in output
+
+
+def test_run_passes_the_scheduler_flags_to_its_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fer_edge.commands.run as run_command
+
+    seen: list[CameraSettings] = []
+    monkeypatch.setattr(run_command, "serve", lambda settings, *rest: seen.append(settings) or [])
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"not read: serve is replaced")
+    code, output = cli("run", "--source", str(video), "--log", str(tmp_path / "m.db"), "--settle", "2",
+                       "--no-classify-between", "--no-chase", "--drift", "0.1", "--small-face", "64",
+                       "--keep-passes", "2", "--max-missed-new", "30")
+    assert code == 0, output
+    (settings,) = seen
+    loop = settings.loop
+    assert (loop.settle, loop.classify_between, loop.chase, loop.drift, loop.small_face) == (2, False, False, 0.1, 64)
+    assert (settings.tracker.keep_passes, settings.tracker.max_missed_unconfirmed) == (2, 30)
 
 
 def test_settings_check_options_as_the_cli_names_them() -> None:

@@ -33,6 +33,9 @@ ZERO_IS_VALID = {
     ("build-engine", "--opt-level"),
     ("run", "--reinfer-iou"),
     ("run", "--max-missed"),
+    ("run", "--settle"),
+    ("run", "--max-missed-new"),
+    ("run", "--small-face"),
     ("bench", "--reinfer-iou"),  # bench --camera takes run's camera options
     ("bench", "--max-missed"),
     ("bench", "--settle"),  # 0: a new face is classified at its first look only

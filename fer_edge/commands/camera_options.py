@@ -18,7 +18,7 @@ from fer_edge.camera.options import TUNED, TrackerOptions
 from fer_edge.commands.options import DAY_S, MAX_FRAME_SIDE, number
 
 DEFAULTS = TUNED  # run's scheduler defaults
-PANEL = "Camera pipeline (as `fer-edge run`)"
+PANEL = "Camera pipeline (the same in run and bench --camera)"
 TRACKER = TrackerOptions()
 
 Window = Annotated[

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 import typer
 from typing_extensions import Annotated
 
+from fer_edge.camera.options import TRACKER
 from fer_edge.camera.options import TUNED as DEFAULTS
-from fer_edge.commands import options
+from fer_edge.commands import camera_options, options
 from fer_edge.commands.options import number
 from fer_edge.core.errors import FerEdgeError
 
@@ -226,6 +227,13 @@ def run(
     min_hits: Annotated[
         int, number(help="Detections before a track counts in the mood log.", min=1, max=1000)
     ] = 3,
+    settle: camera_options.Settle = DEFAULTS.settle,
+    classify_between: camera_options.ClassifyBetween = DEFAULTS.classify_between,
+    chase: camera_options.Chase = DEFAULTS.chase,
+    drift: camera_options.Drift = DEFAULTS.drift,
+    small_face: camera_options.SmallFace = DEFAULTS.small_face,
+    keep_passes: camera_options.KeepPasses = TRACKER.keep_passes,
+    max_missed_new: camera_options.MaxMissedNew = TRACKER.max_missed_unconfirmed,
     metrics: Annotated[
         Optional[str],
         typer.Option(
@@ -250,7 +258,8 @@ def run(
         detector_device=detector_device, min_face=min_face, detect_width=detect_width, window=window,
         views=views, all_views=all_views, detect_every=detect_every, adaptive=adaptive,
         reinfer_every=reinfer_every, reinfer_iou=reinfer_iou, align=align, track_iou=track_iou,
-        max_missed=max_missed, min_hits=min_hits,
+        max_missed=max_missed, min_hits=min_hits, settle=settle, classify_between=classify_between, chase=chase,
+        drift=drift, small_face=small_face, keep_passes=keep_passes, max_missed_new=max_missed_new,
     )
     files = pipeline_files(settings)
     # --log is appended to, so it is an output too: never the model, the detector, the cameras file
