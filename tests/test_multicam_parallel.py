@@ -17,7 +17,7 @@ from fer_edge.camera.capture import DirectCapture
 from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections
 from fer_edge.camera.metrics import CameraMetrics
-from fer_edge.camera.multiloop import Feed, MultiCameraLoop, detect_workers, several_cameras_threads
+from fer_edge.camera.multiloop import Feed, MultiCameraLoop, camera_threads, detect_workers
 from fer_edge.camera.options import TUNED
 from fer_edge.camera.pipeline import CameraLoop
 from fer_edge.model.labels import FER2013_LABELS
@@ -114,7 +114,6 @@ def test_how_many_passes_run_at_once(cameras: int, backend: str, threads: int, c
     assert detect_workers(cameras, backend, threads, cores) == workers
 
 
-def test_several_cameras_take_a_thread_per_call_unless_told() -> None:
-    assert several_cameras_threads(1, None) is None  # one camera: ONNX Runtime's default, all cores
-    assert several_cameras_threads(3, None) == 1
-    assert several_cameras_threads(3, 2) == 2  # --threads wins
+def test_a_cameras_calls_take_one_thread_unless_told() -> None:
+    assert camera_threads(None) == 1  # not ONNX Runtime's default (a spinning thread per core)
+    assert camera_threads(2) == 2  # --threads wins

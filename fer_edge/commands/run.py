@@ -133,8 +133,8 @@ def run(
     device: options.Device = "auto",
     threads: Annotated[
         Optional[int],
-        number(help="CPU threads per inference call (default: all cores; with several cameras one, their "
-               "detector passes at once).", min=1, max=options.MAX_THREADS),
+        number(help="CPU threads per inference call (default 1; several cameras' detector passes run at once, "
+               "a core each).", min=1, max=options.MAX_THREADS),
     ] = None,
     display: Annotated[
         bool, typer.Option(help="Show frames with boxes and labels (needs a GUI OpenCV).")
@@ -341,14 +341,14 @@ def serve(
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
     from fer_edge.camera.feeds import CameraRun, open_camera, open_sources
     from fer_edge.camera.metrics_service import observe
-    from fer_edge.camera.multiloop import MultiCameraLoop, detect_workers, several_cameras_threads
+    from fer_edge.camera.multiloop import MultiCameraLoop, camera_threads, detect_workers
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
     from fer_edge.fleet import live_sync as fleet
 
     status = StatusLine()
     echo = status.message
-    settings = replace(settings, threads=several_cameras_threads(len(cameras), settings.threads))
+    settings = replace(settings, threads=camera_threads(settings.threads))
     with open_pipeline(settings, files) as pipeline, contextlib.ExitStack() as stack:
         stack.callback(status.close)
         videos = outputs.videos(cameras)
