@@ -86,6 +86,26 @@ def side_by_side(video: Path, frames: int, n: int, common: List[str], tmp: Path)
     return row
 
 
+def live_cpu(video: Path, common: List[str], tmp: Path, frames: int = 900) -> Dict[str, Any]:
+    """CPU seconds of one ``fer-edge run --realtime`` camera (the video played at its fps, as a live
+    camera delivers it) over ``frames`` frames: run's default against a thread per core."""
+    import resource
+
+    out: Dict[str, Any] = {"frames": frames}
+    all_cores = ["--threads", str(os.cpu_count() or 1)]
+    for key, extra in (("default", []), ("all_cores", all_cores)):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "fer_edge", "run", "--source", str(video), "--realtime", "--max-frames",
+                        str(frames), "--log", str(tmp / f"live_{key}.db"), *common, *extra],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        wall = time.perf_counter() - t0
+        out[key] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cores_busy": round(cpu / wall, 2)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, required=True)
@@ -119,6 +139,8 @@ def main() -> None:
         report["machine"]["load_average_before"] = load_before
         common = ["--model", str(args.model), "--detector-model", str(args.detector_model), "--detector-device",
                   "cpu", "--device", "cpu", "--window", "2", "--stats-every", "1000"]
+        report["live_one_camera"] = live_cpu(video, common, tmp)
+        print(json.dumps(report["live_one_camera"]), flush=True)
         report["side_by_side"] = []
         for n in (int(v) for v in args.side_by_side.split(",")):
             row = side_by_side(video, frames, n, common, tmp)
@@ -149,6 +171,15 @@ def write_report(report: Dict[str, Any], out: Path) -> None:
                      lean.get("aggregate_fps", "-"), lean.get("speedup", "-"), r["one_process"]["rss_mib"],
                      many["rss_mib"]])
     md += markdown_table(headers, rows, "r" * len(headers)) + "\n"
+    live = report.get("live_one_camera")
+    if live:
+        md += (f"\n## One live camera: CPU used\n\n`fer-edge run --realtime --max-frames {live['frames']}` on the "
+               "same video (played at its 30 fps, as a camera delivers it), CPU seconds of the process:\n\n")
+        md += markdown_table(["threads per call", "wall s", "CPU s", "cores busy"], [
+            [name, live[key]["wall_s"], live[key]["cpu_s"], live[key]["cores_busy"]]
+            for key, name in (("default", "1 (run's default)"), ("all_cores", f"{os.cpu_count()} (a spinning thread "
+                                                                                 "per core, ONNX Runtime's default)"))
+        ], "lrrr") + "\n"
     write_text_atomic(out / "streams.md", md)
 
 
