@@ -177,7 +177,8 @@ def machine_markdown(machine: dict[str, Any]) -> list[str]:
     return [
         f"Command: `{machine.get('command', '')}`",
         "",
-        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores), GPU {machine.get('gpu') or 'none'}, "
+        f"Machine: {machine.get('cpu')} ({machine.get('cores')} cores, flags: "
+        f"{' '.join(machine.get('cpu_flags') or []) or 'not recorded'}), GPU {machine.get('gpu') or 'none'}, "
         f"load average {machine.get('load_average')}; packages {machine.get('packages')}, "
         f"OpenCV {machine.get('opencv')}",
     ]
