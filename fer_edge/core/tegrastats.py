@@ -18,6 +18,7 @@ and a sensor that is off reads ``-256C``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -181,11 +182,14 @@ class TegrastatsProcess:
             self._stopping.set()
             proc, self._proc = self._proc, None
         if proc is not None:
-            proc.terminate()
+            # Python 3.8 (JetPack 5) raises when the process has just exited and the reader reaped it.
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
             try:
                 proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
                 proc.wait(timeout=5)
         if self._reader is not None:
             self._reader.join(timeout=5)
