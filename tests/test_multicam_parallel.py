@@ -17,7 +17,7 @@ from fer_edge.camera.capture import DirectCapture
 from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections
 from fer_edge.camera.metrics import CameraMetrics
-from fer_edge.camera.multiloop import Feed, MultiCameraLoop, camera_threads, detect_workers
+from fer_edge.camera.multiloop import Feed, MultiCameraLoop, detect_workers
 from fer_edge.camera.options import TUNED
 from fer_edge.camera.pipeline import CameraLoop
 from fer_edge.model.labels import FER2013_LABELS
@@ -115,5 +115,11 @@ def test_how_many_passes_run_at_once(cameras: int, backend: str, threads: int, c
 
 
 def test_a_cameras_calls_take_one_thread_unless_told() -> None:
-    assert camera_threads(None) == 1  # not ONNX Runtime's default (a spinning thread per core)
-    assert camera_threads(2) == 2  # --threads wins
+    from fer_edge.camera.settings import CameraSettings, camera_settings
+
+    assert CameraSettings().threads == 1  # not ONNX Runtime's default (a spinning thread per core)
+    options = dict(model=None, device="cpu", detector_model=None, detector_device="auto", min_face=40,
+                   detect_width=None, window=60.0, views=6, all_views=False, detect_every=3, adaptive=True,
+                   reinfer_every=3, reinfer_iou=0.5, align=False, track_iou=0.3, max_missed=10, min_hits=3)
+    assert camera_settings(threads=None, **options).threads == 1  # type: ignore[arg-type]
+    assert camera_settings(threads=2, **options).threads == 2  # type: ignore[arg-type]  # --threads wins

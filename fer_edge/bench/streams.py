@@ -84,11 +84,10 @@ def run_streams(video: Path, settings: CameraSettings, streams: int, tmp: Path) 
     with the classifier, the detector and their threads as ``run`` serving that many cameras has them."""
     from fer_edge.camera.capture import ThreadedCapture
     from fer_edge.camera.metrics import CameraMetrics
-    from fer_edge.camera.multiloop import Feed, MultiCameraLoop, camera_threads, detect_workers
+    from fer_edge.camera.multiloop import Feed, MultiCameraLoop, detect_workers
     from fer_edge.camera.sources import FrameSource, parse_source
     from fer_edge.camera.wiring import open_pipeline
 
-    settings = replace(settings, threads=camera_threads(settings.threads))
     spec = parse_source(str(video))
     with contextlib.ExitStack() as stack:
         pipeline = stack.enter_context(open_pipeline(settings))

@@ -44,15 +44,6 @@ PARALLEL_BACKENDS = ("onnxruntime-cpu",)
 PASSES_PER_CORE = 2
 
 
-def camera_threads(threads: Optional[int]) -> int:
-    """CPU threads per inference call of ``run``: as asked (``--threads``), else one. A camera's
-    calls are small and come 30 times a second: ONNX Runtime's default (a thread per core, spinning
-    between calls) kept a core busy for a single 30-fps camera and bought no speed on two cores
-    (benchmarks/camera/streams.md); with several cameras their detector passes run at once, a core
-    each (:func:`detect_workers`)."""
-    return threads if threads is not None else 1
-
-
 def detect_workers(cameras: int, backend: str, threads: Optional[int], cores: Optional[int] = None) -> int:
     """How many cameras' detector passes run at once: one per camera, up to two per core
     (``threads`` cores per pass), and one for a detector that cannot be shared between threads.

@@ -21,7 +21,11 @@ from fer_edge.core.errors import FerEdgeError
 class CameraSettings:
     model: Optional[Path] = None  # None: the shipped FER2013 INT8 model laid out for ``device``
     device: str = "auto"  # the classifier's: auto, cpu, cuda or tensorrt
-    threads: Optional[int] = None
+    # CPU threads per inference call (--threads). One: a camera's calls are small and come 30 times
+    # a second; ONNX Runtime's default (a thread per core, spinning between calls) kept a core busy
+    # for one 30-fps camera and bought no speed on two cores (benchmarks/camera/streams.md). With
+    # several cameras their detector passes run at once, a core each (multiloop.detect_workers).
+    threads: int = 1
     detector_model: Optional[Path] = None  # None: YuNet from the cache dir, else OpenCV's Haar
     detector_device: str = "auto"  # a YuNet .onnx on ONNX Runtime's auto/cpu/cuda/tensorrt, or opencv
     min_face: int = 40  # smallest face classified, in frame pixels
@@ -85,9 +89,9 @@ def camera_settings(
     tracker = TrackerOptions(iou_threshold=track_iou, max_missed=max_missed, min_hits=min_hits,
                              keep_passes=keep_passes, max_missed_unconfirmed=max_missed_new)
     return CameraSettings(
-        model=model, device=device, threads=threads, detector_model=detector_model,
-        detector_device=detector_device, min_face=min_face, detect_width=detect_width, loop=loop,
-        tracker=tracker,
+        model=model, device=device, threads=CameraSettings.threads if threads is None else threads,
+        detector_model=detector_model, detector_device=detector_device, min_face=min_face,
+        detect_width=detect_width, loop=loop, tracker=tracker,
     ).check()
 
 

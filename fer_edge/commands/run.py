@@ -341,14 +341,13 @@ def serve(
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
     from fer_edge.camera.feeds import CameraRun, open_camera, open_sources
     from fer_edge.camera.metrics_service import observe
-    from fer_edge.camera.multiloop import MultiCameraLoop, camera_threads, detect_workers
+    from fer_edge.camera.multiloop import MultiCameraLoop, detect_workers
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
     from fer_edge.fleet import live_sync as fleet
 
     status = StatusLine()
     echo = status.message
-    settings = replace(settings, threads=camera_threads(settings.threads))
     with open_pipeline(settings, files) as pipeline, contextlib.ExitStack() as stack:
         stack.callback(status.close)
         videos = outputs.videos(cameras)
