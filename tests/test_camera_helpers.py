@@ -45,6 +45,16 @@ def tiny_fer_model(path: Path, labels: tuple[str, ...] = FER2013_LABELS, seed: i
     return path
 
 
+def numbered_frames(n: int) -> list[np.ndarray]:
+    """Frames that carry their own index in pixel (0, 0), so a fake detector knows where it is."""
+    frames = []
+    for i in range(n):
+        frame = np.full((160, 200, 3), 200, np.uint8)
+        frame[0, 0] = i
+        frames.append(frame)
+    return frames
+
+
 class ListSource:
     """Frames from a list, then None (end of file)."""
 

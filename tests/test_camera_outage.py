@@ -6,17 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from queue import Empty, Queue
 
 import numpy as np
 import pytest
 from fault_helpers import LockHolder, fill_disk, tmpfs
+from run_process import RunProcess
 from stream_server import MjpegCamera, free_port
 from test_camera_helpers import FakeClassifier, ScriptedDetector, tiny_fer_model
 
@@ -27,7 +23,6 @@ from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.writer import MoodLog
 
 cv2 = pytest.importorskip("cv2")
-REPO = Path(__file__).resolve().parents[1]
 if not hasattr(cv2, "CascadeClassifier"):
     pytest.skip("these runs use the default Haar detector (OpenCV < 5)", allow_module_level=True)
 
@@ -76,58 +71,8 @@ def test_windows_close_on_time_during_an_outage_and_record_it(tmp_path: Path) ->
 # --- the real command against a real stream -------------------------------------------------------
 
 
-class Run:
-    """``fer-edge run`` in a subprocess, its output lines collected by a thread."""
-
-    def __init__(self, tmp_path: Path, source: str, *extra: str, db: Path | None = None) -> None:
-        self.db = db or tmp_path / "mood.db"
-        model = tiny_fer_model(tmp_path / "tiny.onnx")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fer_edge", "run", "--source", source, "--model", str(model),
-             "--log", str(self.db), "--window", "1", "--stats-every", "1", *extra],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
-        self.lines: list[str] = []
-        self._queue: Queue[str] = Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-
-    def wait_for(self, test: Callable[[str], bool], count: int = 1, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while sum(test(line) for line in self.lines) < count:
-            try:
-                self.lines.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-            except Empty:
-                raise AssertionError(f"timed out waiting; output so far: {self.lines}") from None
-
-    def stop(self, sig: int, timeout: float = 30.0) -> tuple[int, float, float]:
-        """Signal the run; its exit code, seconds to its last line ("stopped ...": window flushed, log
-        closed) and seconds to the end of the process (the interpreter's own teardown added)."""
-        t = time.monotonic()
-        self.proc.send_signal(sig)
-        stopped = None
-        deadline = t + timeout
-        while stopped is None and time.monotonic() < deadline:
-            try:
-                line = self._queue.get(timeout=0.05)
-            except Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            self.lines.append(line)
-            if line.startswith("stopped ("):
-                stopped = time.monotonic() - t
-        self.proc.wait(timeout=timeout)
-        took = time.monotonic() - t
-        time.sleep(0.2)
-        while not self._queue.empty():
-            self.lines.append(self._queue.get())
-        return self.proc.returncode, stopped if stopped is not None else took, took
+class Run(RunProcess):
+    """The run, and the windows its mood log holds."""
 
     def windows(self) -> list[tuple]:
         conn = sqlite3.connect(self.db)

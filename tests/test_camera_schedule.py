@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from test_camera_helpers import FakeClassifier, ListSource
+from test_camera_helpers import FakeClassifier, ListSource, numbered_frames
 
 from fer_edge.camera.crop import CropRule
 from fer_edge.camera.detection import Detections
@@ -18,16 +18,6 @@ from fer_edge.camera.pipeline import RunStats, run_loop
 from fer_edge.camera.tracking import IouTracker, detection_due, needs_classification
 from fer_edge.model.labels import FER2013_LABELS
 from fer_edge.moodlog.writer import MoodLog
-
-
-def numbered_frames(n: int) -> list[np.ndarray]:
-    """Frames that carry their own index in pixel (0, 0), so a fake detector knows where it is."""
-    frames = []
-    for i in range(n):
-        frame = np.full((160, 200, 3), 200, np.uint8)
-        frame[0, 0] = i
-        frames.append(frame)
-    return frames
 
 
 class PresentDetector:

@@ -9,7 +9,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_camera_helpers import YUNET_NAME, FakeClassifier, ListSource, face_video, real_faces, tiny_fer_model
+from test_camera_helpers import (
+    YUNET_NAME,
+    FakeClassifier,
+    ListSource,
+    face_video,
+    numbered_frames,
+    real_faces,
+    tiny_fer_model,
+)
 from typer.testing import CliRunner
 
 from fer_edge.camera.crop import CropRule, one_view
@@ -205,15 +213,6 @@ class CountingDetector:
 
 
 AT_PASSES: dict[str, Any] = {"settle": 0, "classify_between": False}  # classify only at detector passes
-
-
-def numbered_frames(n: int) -> list[np.ndarray]:
-    frames = []
-    for i in range(n):
-        frame = np.full((160, 200, 3), 200, np.uint8)
-        frame[0, 0] = i
-        frames.append(frame)
-    return frames
 
 
 def run_counting(tmp_path: Path, options: LoopOptions, detector: CountingDetector, n: int = 30) -> FakeClassifier:

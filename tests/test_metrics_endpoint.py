@@ -6,11 +6,10 @@ import shutil
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from typing import Iterable, List, Tuple
 
 import pytest
+from run_process import get
 
 from fer_edge.camera.metrics_endpoint import MetricsEndpoint, parse_metrics_address
 from fer_edge.core.errors import FerEdgeError
@@ -53,14 +52,6 @@ def gauge_families() -> Iterable[object]:
     frames = CounterMetricFamily("fer_edge_frames", "Frames processed", labels=["camera"])
     frames.add_metric(["cam0"], 42)
     return [up, frames]
-
-
-def get(url: str, timeout: float = 5.0) -> Tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
 
 
 @pytest.fixture()

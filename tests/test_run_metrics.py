@@ -5,45 +5,31 @@ scraper that reads one byte a second does not slow the loop."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import pytest
 from jetson_fakes import AGX_ORIN, fake_tools
+from run_process import RunProcess, get
 from stream_server import MjpegCamera, free_port
 from test_camera_helpers import tiny_fer_model
 from typer.testing import CliRunner
 
 from fer_edge.cli import app
 
-REPO = Path(__file__).resolve().parents[1]
 pytest.importorskip("cv2")
 pytest.importorskip("prometheus_client", reason="the metrics extra is not installed")
 PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None)
 PROMTOOL = shutil.which("promtool")
-
-
-def get(url: str, timeout: float = 5.0) -> Tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
-    except OSError as err:
-        return 0, str(err)
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout: float = 60.0, every: float = 0.2) -> None:
@@ -52,48 +38,6 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 60.0, ever
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(every)
-
-
-class Run:
-    """``fer-edge run`` in a subprocess, its output lines collected by a thread."""
-
-    def __init__(self, tmp_path: Path, source: str, *extra: str, path: Optional[Path] = None) -> None:
-        self.db = tmp_path / "mood.db"
-        model = tiny_fer_model(tmp_path / "tiny.onnx")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fer_edge", "run", "--source", source, "--model", str(model),
-             "--log", str(self.db), "--window", "1", "--stats-every", "1", *extra],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO),
-                 "PATH": f"{path}{os.pathsep}{os.environ['PATH']}" if path else os.environ["PATH"]},
-        )  # fmt: skip
-        self.lines: List[str] = []
-        self._queue: Queue[str] = Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-
-    def drain(self) -> None:
-        while True:
-            try:
-                self.lines.append(self._queue.get_nowait())
-            except Empty:
-                return
-
-    def finish(self, timeout: float = 60.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        time.sleep(0.1)
-        self.drain()
-        return self.proc.returncode
 
 
 # --- bad values: one line, non-zero exit, before the camera opens -------------------------------------
@@ -202,7 +146,7 @@ def test_a_real_prometheus_scrapes_a_running_camera(tmp_path: Path) -> None:
     port = free_port()
     # A Jetson's tegrastats and nvpmodel (faked: this is not a Jetson) on the run's PATH.
     jetson = fake_tools(tmp_path / "jetson-bin", AGX_ORIN, "NV Power Mode: MAXN\\n0\\n")
-    run = Run(tmp_path, camera.url(), "--metrics", f"127.0.0.1:{port}", path=jetson)
+    run = RunProcess(tmp_path, camera.url(), "--metrics", f"127.0.0.1:{port}", path=jetson)
     prometheus: Optional[Prometheus] = None
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -306,7 +250,7 @@ def test_a_scraper_reading_one_byte_a_second_does_not_stall_frames(tmp_path: Pat
             for reader in readers:
                 reader.start()
         # The detector on every frame: a few seconds of work, each frame as costly as the next.
-        run = Run(folder, str(video), "--metrics", f"127.0.0.1:{port}", "--detect-every", "1")
+        run = RunProcess(folder, str(video), "--metrics", f"127.0.0.1:{port}", "--detect-every", "1")
         try:
             run.proc.wait(timeout=120)
         finally:
