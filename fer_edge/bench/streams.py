@@ -84,7 +84,7 @@ def run_streams(video: Path, settings: CameraSettings, streams: int, tmp: Path) 
     with the classifier, the detector and their threads as ``run`` serving that many cameras has them."""
     from fer_edge.camera.capture import ThreadedCapture
     from fer_edge.camera.metrics import CameraMetrics
-    from fer_edge.camera.multiloop import Feed, MultiCameraLoop, detect_workers
+    from fer_edge.camera.multiloop import Feed, MultiCameraLoop
     from fer_edge.camera.sources import FrameSource, parse_source
     from fer_edge.camera.wiring import open_pipeline
 
@@ -103,8 +103,7 @@ def run_streams(video: Path, settings: CameraSettings, streams: int, tmp: Path) 
                                  metrics=CameraMetrics(name, classifier.labels))
             feeds.append(Feed(name, ThreadedCapture(frames, pace_fps=fps, name=name), loop, paced=True))
         _warm_up(pipeline, video)
-        workers = detect_workers(streams, getattr(pipeline.detector, "backend", ""), settings.threads)
-        multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None, detect_workers=workers)
+        multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None, detect_workers=pipeline.detect_workers(streams))
         t0 = time.perf_counter()
         multi.run()
         seconds = time.perf_counter() - t0

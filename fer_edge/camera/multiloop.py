@@ -7,9 +7,9 @@ stalls or drops never delays the others), runs each frame's detector and tracker
 loop would, and then classifies the faces due from all cameras in ONE batched call. Windows,
 outages, smoothing and re-inference stay per camera, in its own loop.
 
-The detector passes of a step run at once on ``detect_workers`` threads (:func:`detect_workers`):
-a CPU detector on one core each uses the cores that one loop thread, waiting on one pass at a
-time, would leave to ONNX Runtime's spinning thread pool (benchmarks/camera/streams.md).
+The detector passes of a step run at once on ``detect_workers`` threads (:func:`detect_workers`),
+a core each (every inference call runs on one thread, ``CameraSettings.threads``): one loop thread
+waiting on one pass at a time would leave the other cores idle (benchmarks/camera/streams.md).
 """
 
 from __future__ import annotations

@@ -68,6 +68,13 @@ class CameraPipeline:
     def classifier_label(self) -> str:
         return f"{self.classifier.name} {self.classifier.precision}"
 
+    def detect_workers(self, cameras: int) -> int:
+        """How many of ``cameras``' detector passes this pipeline's detector runs at once
+        (:func:`camera.multiloop.detect_workers`)."""
+        from fer_edge.camera.multiloop import detect_workers
+
+        return detect_workers(cameras, getattr(self.detector, "backend", ""), self.settings.threads)
+
     def describe(self) -> str:
         """``tiny.onnx (onnxruntime-cpu, fp32), detector yunet (onnxruntime-cpu, every 5 frames, adaptive)``"""
         loop = self.settings.loop

@@ -341,7 +341,7 @@ def serve(
     from fer_edge.camera.detector_file import HAAR_HINT, cached_yunet
     from fer_edge.camera.feeds import CameraRun, open_camera, open_sources
     from fer_edge.camera.metrics_service import observe
-    from fer_edge.camera.multiloop import MultiCameraLoop, detect_workers
+    from fer_edge.camera.multiloop import MultiCameraLoop
     from fer_edge.camera.status import StatusLine
     from fer_edge.camera.wiring import open_pipeline
     from fer_edge.fleet import live_sync as fleet
@@ -373,10 +373,9 @@ def serve(
                 forwarder = forwarder or attached
             for camera in served:
                 camera.metrics.to_sync = functools.partial(fleet.waiting, forwarder)
-            workers = detect_workers(len(served), getattr(pipeline.detector, "backend", ""), settings.threads)
             loop = MultiCameraLoop([c.feed for c in served], pipeline.classifier, stop=stop.event, status=status,
                                    echo=echo, stats_every_s=outputs.stats_every_s, several=len(served) > 1,
-                                   detect_workers=workers)
+                                   detect_workers=pipeline.detect_workers(len(served)))
             # --metrics and the health --sync records, from every camera's metrics object
             observe(list(loop.metrics_by_camera().values()), pipeline, forwarder, outputs.metrics)
             loop.run()
