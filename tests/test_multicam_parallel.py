@@ -5,6 +5,7 @@ the run, and a detector that cannot be shared (a TensorRT engine, OpenCV) keeps 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def loops(tmp_path: Path, detector: object, classifier: FakeClassifier) -> dict[
 
 
 def served(tmp_path: Path, detector: object, workers: int) -> tuple[dict[str, list[tuple[int, dict[str, int]]]], int]:
+    """Each camera's windows (faces, counts) and the faces classified."""
     classifier = FakeClassifier()
     cameras = loops(tmp_path, detector, classifier)
     feeds = [Feed(name, DirectCapture(loop.source), loop) for name, loop in cameras.items()]
@@ -67,18 +69,19 @@ def served(tmp_path: Path, detector: object, workers: int) -> tuple[dict[str, li
     for loop in cameras.values():
         loop.log.close()  # type: ignore[attr-defined]
     windows = {name: [(w.faces, dict(w.counts)) for w in loop.stats.windows] for name, loop in cameras.items()}
-    return windows, len(classifier.calls)
+    return windows, sum(classifier.calls)
 
 
 def test_the_passes_of_a_step_run_at_once_and_count_as_in_turn(tmp_path: Path) -> None:
     boxes = [(10.0, 10.0, 40.0, 40.0), (90.0, 10.0, 40.0, 40.0)]
     together = MeetingDetector(boxes, threading.Barrier(3))
-    at_once, calls = served(tmp_path / "a", together, workers=3)
+    at_once, faces = served(tmp_path / "a", together, workers=3)
     # The first frame's three passes met: they ran on three threads at the same time.
     assert together.met == 3 and {"detect_0", "detect_1", "detect_2"} <= together.threads
     (tmp_path / "b").mkdir()
-    in_turn, in_turn_calls = served(tmp_path / "b", ShapeDetector(boxes), workers=1)
-    assert at_once == in_turn and calls == in_turn_calls
+    in_turn, in_turn_faces = served(tmp_path / "b", ShapeDetector(boxes), workers=1)
+    # Out of step, the faces go in more, smaller calls: the same faces, the same windows.
+    assert at_once == in_turn and faces == in_turn_faces
     assert [faces for faces, _ in at_once["entrance"]] == [2, 2, 2] and at_once["checkout"][0][1]["sad"] == 2
 
 
@@ -123,3 +126,82 @@ def test_a_cameras_calls_take_one_thread_unless_told() -> None:
                    reinfer_every=3, reinfer_iou=0.5, align=False, track_iou=0.3, max_missed=10, min_hits=3)
     assert camera_settings(threads=None, **options).threads == 1  # type: ignore[arg-type]
     assert camera_settings(threads=2, **options).threads == 2  # type: ignore[arg-type]  # --threads wins
+
+
+# -- out of step: the classifier on its own thread, a call for every frame waiting -------------------
+
+
+class SlowClassifier(FakeClassifier):
+    """Its first call waits until ``release`` is set (at most 2 s): the frames the other cameras
+    finish meanwhile wait for the next call. Records the thread of every call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.threads: set[str] = set()
+        self.in_first_call = threading.Event()
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self.threads.add(threading.current_thread().name)
+        if not self.calls:
+            self.in_first_call.set()
+            self.release.wait(2.0)
+        return super().infer(batch)
+
+
+def test_a_call_takes_the_faces_of_every_camera_waiting_for_it(tmp_path: Path) -> None:
+    classifier = SlowClassifier()
+    cameras = loops(tmp_path, ShapeDetector([(10.0, 10.0, 40.0, 40.0)]), classifier)
+    feeds = [Feed(name, DirectCapture(loop.source), loop) for name, loop in cameras.items()]
+    multi = MultiCameraLoop(feeds, classifier, echo=lambda s: None, detect_workers=3)
+    threading.Thread(target=lambda: classifier.in_first_call.wait(2.0) and (time.sleep(0.2), classifier.release.set()),
+                     daemon=True).start()
+    multi.run()
+    for loop in cameras.values():
+        loop.log.close()  # type: ignore[attr-defined]
+    # The call after the slow one carried faces of the cameras whose frames had waited for it.
+    assert max(multi.cameras_per_batch) >= 2
+    assert sum(classifier.calls) == sum(multi.batch_sizes)
+    assert classifier.threads == {"classify_0"}  # never the loop's thread
+    (tmp_path / "b").mkdir()
+    in_turn, _ = served(tmp_path / "b", ShapeDetector([(10.0, 10.0, 40.0, 40.0)]), workers=1)
+    assert {name: [(w.faces, dict(w.counts)) for w in loop.stats.windows] for name, loop in cameras.items()} == in_turn
+
+
+def test_a_stop_finishes_the_frames_in_flight(tmp_path: Path) -> None:
+    classifier = SlowClassifier()
+    cameras = loops(tmp_path, ShapeDetector([(10.0, 10.0, 40.0, 40.0)]), classifier)
+    begun = {name: 0 for name in cameras}
+    for name, loop in cameras.items():
+        def counting(*args: object, _name: str = name, _begin=loop.begin_frame) -> object:  # type: ignore[no-untyped-def]
+            begun[_name] += 1
+            return _begin(*args)
+        loop.begin_frame = counting  # type: ignore[method-assign]
+    stop = threading.Event()
+    feeds = [Feed(name, DirectCapture(loop.source), loop) for name, loop in cameras.items()]
+    multi = MultiCameraLoop(feeds, classifier, stop=stop, echo=lambda s: None, detect_workers=3)
+
+    def stop_in_the_first_call() -> None:
+        classifier.in_first_call.wait(2.0)
+        stop.set()
+        classifier.release.set()
+
+    threading.Thread(target=stop_in_the_first_call, daemon=True).start()
+    multi.run()
+    # The frames begun when the stop came were finished: each one counted, its classified face too.
+    assert all(begun[name] == loop.stats.total.frames > 0 for name, loop in cameras.items()), begun
+    assert all(loop.stats.stopped_by == "signal" for loop in cameras.values())
+    assert sum(classifier.calls) == sum(multi.batch_sizes) >= 1
+    assert all(t.classifications for loop in cameras.values() for t in loop.tracker.tracks)
+
+
+def test_a_classifier_error_on_its_thread_ends_the_run(tmp_path: Path) -> None:
+    class Broken(FakeClassifier):
+        def infer(self, batch: np.ndarray) -> np.ndarray:
+            raise RuntimeError("classifier failed")
+
+    classifier = Broken()
+    cameras = loops(tmp_path, ShapeDetector([(10.0, 10.0, 40.0, 40.0)]), classifier)
+    feeds = [Feed(name, DirectCapture(loop.source), loop) for name, loop in cameras.items()]
+    with pytest.raises(RuntimeError, match="classifier failed"):
+        MultiCameraLoop(feeds, classifier, echo=lambda s: None, detect_workers=2).run()

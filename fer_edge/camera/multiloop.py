@@ -7,26 +7,31 @@ stalls or drops never delays the others), runs each frame's detector and tracker
 loop would, and then classifies the faces due from all cameras in ONE batched call. Windows,
 outages, smoothing and re-inference stay per camera, in its own loop.
 
-The detector passes of a step run at once on ``detect_workers`` threads (:func:`detect_workers`),
-a core each (every inference call runs on one thread, ``CameraSettings.threads``): one loop thread
-waiting on one pass at a time would leave the other cores idle (benchmarks/camera/streams.md).
+With ``detect_workers`` threads (:func:`detect_workers`; YuNet on ONNX Runtime's CPU, every call on
+one thread, ``CameraSettings.threads``) the cameras run out of step (``outofstep``): a camera's
+detector pass runs on a worker while the loop serves the others, and the classifier runs on a
+thread of its own, each call for the faces of every frame then waiting for it, from all cameras.
+One loop thread waiting on one pass at a time would leave the other cores idle
+(benchmarks/camera/streams.md). A detector that cannot be shared between threads keeps the steps
+above, every call on the loop's thread.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, List, Optional
+from typing import AbstractSet, Any, Deque, Dict, List, Optional
 
 import numpy as np
 
 from fer_edge.camera.capture import Captured, Nothing
 from fer_edge.camera.metrics import CameraMetrics
+from fer_edge.camera.outofstep import OutOfStep
 from fer_edge.camera.pipeline import CameraLoop, Classifier, FrameWork, RunStats
 from fer_edge.camera.schedule import batch_probs
 from fer_edge.camera.sources import Outage
@@ -98,7 +103,7 @@ class MultiCameraLoop:
         self.batch_sizes: List[int] = []  # faces per classifier call (a test reads it; bench reports it)
         self.cameras_per_batch: List[int] = []
         self.detect_workers = detect_workers
-        self._pool: Optional[ThreadPoolExecutor] = None
+        self._flight: Optional[OutOfStep] = None  # with detect workers: cameras out of step
         for feed in self.feeds:
             feed.loop.reporting = False
 
@@ -107,19 +112,25 @@ class MultiCameraLoop:
         return {feed.name: feed.loop.metrics for feed in self.feeds}
 
     def run(self) -> Dict[str, RunStats]:
+        # What loading made (modules, models) lives as long as the run: the collector's full passes
+        # while the cameras run need not scan it again (they took a tenth of the loop's thread).
+        gc.freeze()
         for feed in self.feeds:
             feed.capture.start(self._wake)
         if self.detect_workers > 1:
-            self._pool = ThreadPoolExecutor(self.detect_workers, thread_name_prefix="detect")
+            self._flight = OutOfStep(self.classifier.infer, self.detect_workers, self._finish, self._wake.set)
+        step = self._step if self._flight is None else self._step_out_of_step
         try:
-            while not self.stop.is_set() and any(not f.ended for f in self.feeds):
-                if not self._step():
+            while not self.stop.is_set() and (any(not f.ended for f in self.feeds) or self._in_flight()):
+                if not step():
                     self._wake.wait(IDLE_WAIT_S)
                     self._wake.clear()
+            if self._flight is not None:
+                self._flight.drain()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown()
-                self._pool = None
+            if self._flight is not None:
+                self._flight.close()
+                self._flight = None
             for feed in self.feeds:
                 feed.capture.close()
             for feed in self.feeds:
@@ -135,10 +146,35 @@ class MultiCameraLoop:
     def _step(self) -> bool:
         """One frame from every camera that has one, one classifier call for them all; False when
         no camera had anything."""
+        works, busy = self._take_frames()
+        self._detect_and_track(works)
+        self._classify(works)
+        if busy:
+            self._report()
+        return busy
+
+    def _step_out_of_step(self) -> bool:
+        """Cameras out of step (``outofstep``): a frame from every camera with none in flight, its
+        pass on a worker; the frames whose pass or classifier call is done move on. False when
+        nothing happened."""
+        assert self._flight is not None
+        works, busy = self._take_frames(self._flight.busy())
+        self._flight.start(works)
+        moved = self._flight.advance()
+        if busy or moved:
+            self._report()
+        return busy or moved
+
+    def _in_flight(self) -> bool:
+        return self._flight is not None and self._flight.in_flight()
+
+    def _take_frames(self, skip: AbstractSet[int] = frozenset()) -> tuple[list[tuple[Feed, FrameWork, Captured]], bool]:
+        """A frame from every camera that has one (but those in ``skip``, by ``id``: a frame in
+        flight), begun; whether any camera had anything (a frame, an outage, its end)."""
         works: list[tuple[Feed, FrameWork, Captured]] = []
         busy = False
         for feed in self.feeds:
-            if feed.ended:
+            if feed.ended or id(feed) in skip:
                 continue
             if not feed.loop.may_continue():
                 feed.ended = True
@@ -165,11 +201,7 @@ class MultiCameraLoop:
             else:
                 now = feed.loop.clock_at(item.position, item.ts)
                 works.append((feed, feed.loop.begin_frame(item.frame, now, started, capture_ms, item.position), item))
-        self._detect_and_track(works)
-        self._classify(works)
-        if busy:
-            self._report()
-        return busy
+        return works, busy
 
     def _end_all(self, reason: str) -> None:
         for feed in self.feeds:
@@ -178,44 +210,37 @@ class MultiCameraLoop:
                 feed.loop.stats.stopped_by = reason
 
     def _detect_and_track(self, works: list[tuple[Feed, FrameWork, Captured]]) -> None:
-        """Every due detector pass of the step, at once on the worker threads (else in turn), each
-        camera's tracker moved on as soon as its pass is done."""
-        passes = [(feed, work) for feed, work, _ in works if work.detected]
-        if self._pool is None or len(passes) < 2:
-            for feed, work, _ in works:
-                feed.loop.detect(work)
-                feed.loop.track(work)
-            return
-        running = {self._pool.submit(feed.loop.detect, work): (feed, work) for feed, work in passes}
-        for feed, work, _ in works:  # the cameras with no pass due, while the passes run
-            if not work.detected:
-                feed.loop.detect(work)
-                feed.loop.track(work)
-        for done in as_completed(running):
-            done.result()  # a detector's error ends the run as it would in turn
-            feed, work = running[done]
+        """Every due detector pass of the step in turn, on the loop's thread (one worker)."""
+        for feed, work, _ in works:
+            feed.loop.detect(work)
             feed.loop.track(work)
 
     def _classify(self, works: list[tuple[Feed, FrameWork, Captured]]) -> None:
         """The faces due on every camera's frame in one batched call, the probabilities back to each."""
         batches = [w.batch for _, w, _ in works if w.batch is not None]
-        probs: list[Optional[np.ndarray]] = [None] * len(works)
-        t_infer = time.perf_counter()
+        logits, infer_ms = None, 0.0
         if batches:
+            t_infer = time.perf_counter()
             logits = self.classifier.infer(np.concatenate(batches))
-            self.batch_sizes.append(sum(len(w.due) for _, w, _ in works))
+            infer_ms = (time.perf_counter() - t_infer) * 1000.0
+        self._finish(works, logits, infer_ms)
+
+    def _finish(self, works: list[tuple[Feed, FrameWork, Captured]], logits: Optional[np.ndarray],
+                infer_ms: float) -> None:
+        """Each frame finished with its rows of ``logits`` (those of the frames with a batch, in order)."""
+        batches = [w.batch for _, w, _ in works if w.batch is not None]
+        if batches:
+            self.batch_sizes.append(sum(len(b) for b in batches))
             self.cameras_per_batch.append(len(batches))
-            offset = 0
-            for i, (feed, work, _) in enumerate(works):
-                if work.batch is None:
-                    continue
+        offset = 0
+        for feed, work, item in works:
+            probs = None
+            if work.batch is not None and logits is not None:
                 rows = len(work.batch)
-                probs[i] = batch_probs(logits[offset:offset + rows], feed.loop.options)
+                probs = batch_probs(logits[offset:offset + rows], feed.loop.options)
                 offset += rows
-        infer_ms = (time.perf_counter() - t_infer) * 1000.0
-        for (feed, work, item), p in zip(works, probs):
             # Every camera with faces in the call waited for all of it.
-            feed.loop.finish_frame(work, p, infer_ms if p is not None else 0.0)
+            feed.loop.finish_frame(work, probs, infer_ms if probs is not None else 0.0)
             feed.last_done = time.perf_counter()
             feed.delays_ms.append((time.time() - item.ts) * 1000.0)
 

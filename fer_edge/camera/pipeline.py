@@ -21,7 +21,7 @@ from typing import Any, Optional, Protocol
 import numpy as np
 
 from fer_edge.camera.crop import CropRule
-from fer_edge.camera.detection import Detections, FaceDetector
+from fer_edge.camera.detection import NO_DETECTIONS, Detections, FaceDetector
 from fer_edge.camera.metrics import CameraMetrics
 from fer_edge.camera.options import LoopOptions
 from fer_edge.camera.schedule import Classifier, batch_probs, face_batch
@@ -85,7 +85,7 @@ class FrameWork:
     # camera that drops frames under load schedules its passes and moves its tracks as without drops.
     index: int = 0
     detected: bool = False  # the detector is due on this frame
-    detections: Detections = field(default_factory=Detections)
+    detections: Detections = field(default_factory=lambda: NO_DETECTIONS)  # those of its pass, if any
     due: list[Track] = field(default_factory=list)  # tracks whose faces are in ``batch``
     batch: Optional[np.ndarray] = None  # the classifier's input for them; None: nothing to classify
 

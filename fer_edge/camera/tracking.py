@@ -253,7 +253,8 @@ def detection_due(options: LoopOptions, tracker: IouTracker, frame_index: int, l
         if track.classifications < options.settle and not options.classify_between:
             return True
         # Predicted boxes that may have slid a quarter of their width need a fresh look.
-        drift = np.abs(track.velocity[:2]).max() * (frame_index - track.matched_frame)
+        vx, vy = track.velocity[:2].tolist()  # Python floats: numpy's per-call cost, every frame and track
+        drift = max(abs(vx), abs(vy)) * (frame_index - track.matched_frame)
         if drift > options.drift * max(track.box[2], 1.0):
             return True
     return False
