@@ -49,8 +49,12 @@ def vm_rss_mib(pid: int) -> float:
 
 
 def run_processes(commands: List[List[str]]) -> Dict[str, Any]:
-    """Run the commands at once; wall seconds and each one's RSS while serving (its last sample, every
-    0.2 s: the cameras running, model loading's transient peak apart), MiB."""
+    """Run the commands at once; wall seconds, CPU seconds (all of them, model loading included) and
+    each one's RSS while serving (its last sample, every 0.2 s: the cameras running, model loading's
+    transient peak apart), MiB."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in commands]
     serving = [0.0] * len(procs)
@@ -60,7 +64,10 @@ def run_processes(commands: List[List[str]]) -> Dict[str, Any]:
     for p, command in zip(procs, commands):
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed: {p.stderr.read() if p.stderr else ''}")
-    return {"seconds": time.perf_counter() - t0, "rss_mib": [round(r, 1) for r in serving]}
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"seconds": seconds, "cpu_s": round(cpu, 2), "rss_mib": [round(r, 1) for r in serving]}
 
 
 def side_by_side(video: Path, frames: int, n: int, common: List[str], tmp: Path) -> Dict[str, Any]:
@@ -73,14 +80,14 @@ def side_by_side(video: Path, frames: int, n: int, common: List[str], tmp: Path)
     row: Dict[str, Any] = {"streams": n}
     one_fps = n * frames / one["seconds"]
     row["one_process"] = {"seconds": round(one["seconds"], 2), "aggregate_fps": round(one_fps, 1),
-                          "rss_mib": one["rss_mib"][0]}
+                          "cpu_s": one["cpu_s"], "rss_mib": one["rss_mib"][0]}
     all_cores = ["--threads", str(os.cpu_count() or 1)]
     for key, extra in (("separate_processes", []), ("separate_processes_all_cores", all_cores)):
         many = run_processes([[*fer_edge, "--source", str(video), "--log", str(tmp / f"{key}{n}_{i}.db"), *common,
                                *extra] for i in range(n)])
         many_fps = n * frames / many["seconds"]
         row[key] = {"seconds": round(many["seconds"], 2), "aggregate_fps": round(many_fps, 1),
-                    "rss_mib_each": many["rss_mib"], "rss_mib": round(sum(many["rss_mib"]), 1),
+                    "cpu_s": many["cpu_s"], "rss_mib_each": many["rss_mib"], "rss_mib": round(sum(many["rss_mib"]), 1),
                     "speedup": round(one_fps / many_fps, 2)}
     row["speedup"] = row["separate_processes"]["speedup"]
     return row
@@ -161,15 +168,16 @@ def write_report(report: Dict[str, Any], out: Path) -> None:
     md += ("N processes: N `fer-edge run` started at once, as a user starts them (one thread per inference call), "
            "and with `--threads` set to the cores (ONNX Runtime's own default, a spinning thread per core: what "
            "`run` did before). One process: `fer-edge run` with N `--source`s (one thread per inference call, "
-           "the cameras' detector passes at once).\n\n")
+           "the cameras out of step: detector passes on worker threads, the classifier on its own). CPU s: "
+           "every process's CPU seconds, model loading included.\n\n")
     headers = ["streams", "one process fps", "N processes fps", "ratio", "N processes, all cores each fps", "ratio",
-               "one process RSS MiB", "N processes RSS MiB"]
+               "one process CPU s", "N processes CPU s", "one process RSS MiB", "N processes RSS MiB"]
     rows = []
     for r in report["side_by_side"]:
         many, lean = r["separate_processes"], r.get("separate_processes_all_cores", {})
         rows.append([r["streams"], r["one_process"]["aggregate_fps"], many["aggregate_fps"], r["speedup"],
-                     lean.get("aggregate_fps", "-"), lean.get("speedup", "-"), r["one_process"]["rss_mib"],
-                     many["rss_mib"]])
+                     lean.get("aggregate_fps", "-"), lean.get("speedup", "-"), r["one_process"].get("cpu_s", "-"),
+                     many.get("cpu_s", "-"), r["one_process"]["rss_mib"], many["rss_mib"]])
     md += markdown_table(headers, rows, "r" * len(headers)) + "\n"
     live = report.get("live_one_camera")
     if live:
