@@ -19,6 +19,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import bench_camera_counts as bench  # noqa: E402
 import camera_scenarios as scenarios  # noqa: E402
+import count_scoring  # noqa: E402
 
 MODEL = REPO / "fer_edge" / "weights" / "fer2013.int8.cpu.onnx"
 
@@ -80,9 +81,9 @@ def run_configs(tmp_path: Path, shared_data: Path, real_slice_csv: Path, kind: s
             played = bench.play(video, config, detector, backend, scenario.window_s, tmp_path, i)
             stats = played["stats"]
             out[config.name] = {
-                **bench.score(stats.windows, truth, scenario, tuple(backend.labels)),
+                **count_scoring.score(stats.windows, truth, scenario, tuple(backend.labels)),
                 "per_window": [w.faces for w in stats.windows],
-                "switches": bench.identity_switches(bench.matches(played["recorded"], in_view)),
+                "switches": count_scoring.identity_switches(count_scoring.matches(played["recorded"], in_view)),
                 "detector_runs": stats.total.detector_runs,
             }
     return out
