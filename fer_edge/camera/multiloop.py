@@ -114,6 +114,8 @@ class MultiCameraLoop:
     def run(self) -> Dict[str, RunStats]:
         # What loading made (modules, models) lives as long as the run: the collector's full passes
         # while the cameras run need not scan it again (they took a tenth of the loop's thread).
+        # Garbage is collected first, so none is kept; unfrozen at the end, for a caller that goes on.
+        gc.collect()
         gc.freeze()
         for feed in self.feeds:
             feed.capture.start(self._wake)
@@ -128,6 +130,7 @@ class MultiCameraLoop:
             if self._flight is not None:
                 self._flight.drain()
         finally:
+            gc.unfreeze()
             if self._flight is not None:
                 self._flight.close()
                 self._flight = None
