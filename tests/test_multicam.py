@@ -428,7 +428,14 @@ def test_a_stop_is_a_signal_not_the_end_of_a_live_source(tmp_path: Path, workers
     loop.options.media_fps = None
     multi = MultiCameraLoop([Feed("door", ThreadedCapture(Live()), loop, live=True, paced=True)], FakeClassifier(),
                             stop=stop, echo=lambda s: None, detect_workers=workers)
-    threading.Timer(0.3, stop.set).start()
+
+    def stop_after_frames() -> None:  # a stop once the loop serves frames (however slow its start)
+        deadline = time.monotonic() + 10
+        while loop.metrics.snapshot().frames <= 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+
+    threading.Thread(target=stop_after_frames, daemon=True).start()
     stats = multi.run()["door"]
     log.close()
     assert stats.stopped_by == "signal" and stats.total.frames > 5

@@ -114,8 +114,8 @@ class MultiCameraLoop:
     def run(self) -> Dict[str, RunStats]:
         # What loading made (modules, models) lives as long as the run: the collector's full passes
         # while the cameras run need not scan it again (they took a tenth of the loop's thread).
-        # Garbage is collected first, so none is kept; unfrozen at the end, for a caller that goes on.
-        gc.collect()
+        # Unfrozen at the end, for a caller that goes on. No collection first: in a large process
+        # (a test session) it takes longer than the frames a live camera would drop meanwhile.
         gc.freeze()
         for feed in self.feeds:
             feed.capture.start(self._wake)
