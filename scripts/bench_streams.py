@@ -48,13 +48,20 @@ def vm_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def children_cpu_s() -> float:
+    """CPU seconds (user + system) of this process's ended children so far: a command's is the
+    difference across it."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_processes(commands: List[List[str]]) -> Dict[str, Any]:
     """Run the commands at once; wall seconds, CPU seconds (all of them, model loading included) and
     each one's RSS while serving (its last sample, every 0.2 s: the cameras running, model loading's
     transient peak apart), MiB."""
-    import resource
-
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_before = children_cpu_s()
     t0 = time.perf_counter()
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for c in commands]
     serving = [0.0] * len(procs)
@@ -65,8 +72,7 @@ def run_processes(commands: List[List[str]]) -> Dict[str, Any]:
         if p.returncode != 0:
             raise SystemExit(f"{' '.join(command)} failed: {p.stderr.read() if p.stderr else ''}")
     seconds = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = children_cpu_s() - cpu_before
     return {"seconds": seconds, "cpu_s": round(cpu, 2), "rss_mib": [round(r, 1) for r in serving]}
 
 
@@ -96,18 +102,15 @@ def side_by_side(video: Path, frames: int, n: int, common: List[str], tmp: Path)
 def live_cpu(video: Path, common: List[str], tmp: Path, frames: int = 900) -> Dict[str, Any]:
     """CPU seconds of one ``fer-edge run --realtime`` camera (the video played at its fps, as a live
     camera delivers it) over ``frames`` frames: run's default against a thread per core."""
-    import resource
-
     out: Dict[str, Any] = {"frames": frames}
     all_cores = ["--threads", str(os.cpu_count() or 1)]
     for key, extra in (("default", []), ("all_cores", all_cores)):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_before = children_cpu_s()
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "fer_edge", "run", "--source", str(video), "--realtime", "--max-frames",
                         str(frames), "--log", str(tmp / f"live_{key}.db"), *common, *extra],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        cpu = children_cpu_s() - cpu_before
         wall = time.perf_counter() - t0
         out[key] = {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cores_busy": round(cpu / wall, 2)}
     return out

@@ -31,7 +31,7 @@ import numpy as np
 
 from fer_edge.camera.capture import Captured, Nothing
 from fer_edge.camera.metrics import CameraMetrics
-from fer_edge.camera.outofstep import OutOfStep
+from fer_edge.camera.outofstep import OutOfStep, timed_infer
 from fer_edge.camera.pipeline import CameraLoop, Classifier, FrameWork, RunStats
 from fer_edge.camera.schedule import batch_probs
 from fer_edge.camera.sources import Outage
@@ -221,11 +221,10 @@ class MultiCameraLoop:
     def _classify(self, works: list[tuple[Feed, FrameWork, Captured]]) -> None:
         """The faces due on every camera's frame in one batched call, the probabilities back to each."""
         batches = [w.batch for _, w, _ in works if w.batch is not None]
-        logits, infer_ms = None, 0.0
+        logits: Optional[np.ndarray] = None
+        infer_ms = 0.0
         if batches:
-            t_infer = time.perf_counter()
-            logits = self.classifier.infer(np.concatenate(batches))
-            infer_ms = (time.perf_counter() - t_infer) * 1000.0
+            logits, infer_ms = timed_infer(self.classifier.infer, np.concatenate(batches))
         self._finish(works, logits, infer_ms)
 
     def _finish(self, works: list[tuple[Feed, FrameWork, Captured]], logits: Optional[np.ndarray],

@@ -80,7 +80,7 @@ class OutOfStep:
             moved = True
         if self._call is None and self._waiting:
             works, self._waiting = self._waiting, []
-            call = self._classify.submit(_timed, self._infer, np.concatenate([w.batch for _, w, _ in works]))
+            call = self._classify.submit(timed_infer, self._infer, np.concatenate([w.batch for _, w, _ in works]))
             call.add_done_callback(self._woken)
             self._call = (call, works)
         return moved
@@ -109,7 +109,8 @@ def _detect_and_track(loop: Any, work: Any) -> None:
     loop.track(work)
 
 
-def _timed(infer: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> Tuple[np.ndarray, float]:
+def timed_infer(infer: Callable[[np.ndarray], np.ndarray], batch: np.ndarray) -> Tuple[np.ndarray, float]:
+    """The classifier's logits for ``batch`` and the call's milliseconds."""
     started = time.perf_counter()
     logits = infer(batch)
     return logits, (time.perf_counter() - started) * 1000.0
